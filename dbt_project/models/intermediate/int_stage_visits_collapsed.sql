@@ -1,0 +1,113 @@
+-- Stage visits of every live opportunity, in time order.
+--   * history rows of open stages up to the close; consecutive rows with the same
+--     stage are one visit;
+--   * a deal with no history gets one visit of its current stage from creation;
+--   * a closed deal's last visit is its closing stage (won/lost), entered at the close.
+with opportunities as (
+    select * from {{ ref('int_opportunities_deduplicated') }}
+    where not is_deleted
+),
+
+stages as (
+    select * from {{ ref('stages') }}
+),
+
+history as (
+    select distinct h.source_system, h.opportunity_id, h.stage, h.entered_at
+    from {{ ref('stg_raw__stage_history') }} as h
+    inner join opportunities as o
+        on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
+),
+
+open_stage_rows as (
+    select h.source_system, h.opportunity_id, h.stage, h.entered_at, false as is_closing
+    from history as h
+    inner join opportunities as o
+        on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
+    left join stages as s on s.stage = h.stage
+    where not coalesce(s.is_closed, false)
+      and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.closed_at)
+),
+
+closing_history as (
+    select h.source_system, h.opportunity_id,
+        max(h.entered_at) as entered_at,
+        arg_max(h.stage, h.entered_at) as stage
+    from history as h
+    inner join stages as s on s.stage = h.stage
+    where s.is_closed
+    group by 1, 2
+),
+
+closing_rows as (
+    select
+        o.source_system,
+        o.opportunity_id,
+        coalesce(
+            case when s.is_closed then o.stage end,
+            c.stage,
+            o.status
+        ) as stage,
+        coalesce(o.closed_at, c.entered_at) as entered_at,
+        true as is_closing
+    from opportunities as o
+    left join stages as s on s.stage = o.stage
+    left join closing_history as c
+        on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
+    where o.status in ('won', 'lost')
+      and coalesce(o.closed_at, c.entered_at) is not null
+),
+
+without_history as (
+    select o.source_system, o.opportunity_id, o.stage, o.created_at as entered_at, false as is_closing
+    from opportunities as o
+    left join stages as s on s.stage = o.stage
+    where not exists (
+        select 1 from open_stage_rows as r
+        where r.source_system = o.source_system and r.opportunity_id = o.opportunity_id
+    )
+      and o.stage is not null
+      and not coalesce(s.is_closed, false)
+),
+
+all_rows as (
+    select * from open_stage_rows
+    union all
+    select * from without_history
+    union all
+    select * from closing_rows
+),
+
+with_previous as (
+    select
+        *,
+        lag(stage) over (
+            partition by source_system, opportunity_id order by entered_at, is_closing
+        ) as previous_row_stage
+    from all_rows
+),
+
+visits as (
+    select source_system, opportunity_id, stage, entered_at, is_closing
+    from with_previous
+    where previous_row_stage is null or previous_row_stage <> stage
+)
+
+select
+    v.source_system,
+    v.opportunity_id,
+    v.stage,
+    s.stage_order,
+    v.is_closing,
+    v.entered_at,
+    row_number() over (
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+    ) as visit_number,
+    lead(v.entered_at) over (
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+    ) as exited_at,
+    lag(s.stage_order) over (
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+    ) as previous_stage_order
+from visits as v
+left join stages as s on s.stage = v.stage

@@ -1,0 +1,73 @@
+-- One row per closed (won or lost) live opportunity: how long it took, where the time
+-- went, and the segments to compare it by.
+with closed as (
+    select * from {{ ref('opportunities') }}
+    where status in ('won', 'lost') and cycle_time_days is not null
+),
+
+visits as (
+    select * from {{ ref('opportunity_lifecycle') }}
+    where not is_closing_stage
+),
+
+per_stage as (
+    select source_system, opportunity_id, stage, min(stage_order) as stage_order, sum(days_in_stage) as days
+    from visits
+    group by 1, 2, 3
+),
+
+stage_summary as (
+    select
+        source_system,
+        opportunity_id,
+        count(*) as stages_visited,
+        arg_max(stage, days) as slowest_stage,
+        max(days) as slowest_stage_days,
+        to_json(map(list(stage order by stage_order), list(round(days, 2) order by stage_order))) as days_by_stage
+    from per_stage
+    group by 1, 2
+),
+
+regressions as (
+    select source_system, opportunity_id, count(*) filter (where is_regression) as regressions
+    from {{ ref('opportunity_lifecycle') }}
+    group by 1, 2
+)
+
+select
+    c.opportunity_id,
+    c.source_system,
+    c.status as outcome,
+    c.created_at,
+    c.closed_at,
+    c.cycle_time_days,
+    s.stages_visited,
+    s.slowest_stage,
+    s.slowest_stage_days,
+    cast(s.days_by_stage as varchar) as days_by_stage,
+    coalesce(r.regressions, 0) as regressions,
+    c.amount,
+    c.currency,
+    c.industry,
+    case
+        when c.employees is null then 'unknown'
+        when c.employees < 100 then 'small (<100)'
+        when c.employees < 1000 then 'medium (100-999)'
+        else 'large (1000+)'
+    end as size_band,
+    case
+        when c.amount is null then 'unknown'
+        when c.amount < 50000 then '<5万'
+        when c.amount < 200000 then '5万-20万'
+        when c.amount < 1000000 then '20万-100万'
+        else '100万+'
+    end as amount_band,
+    c.lead_source,
+    c.owner_id,
+    c.owner_name,
+    c.team
+from closed as c
+left join stage_summary as s
+    on s.source_system = c.source_system and s.opportunity_id = c.opportunity_id
+left join regressions as r
+    on r.source_system = c.source_system and r.opportunity_id = c.opportunity_id

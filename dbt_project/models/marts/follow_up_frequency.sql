@@ -1,0 +1,104 @@
+-- One row per live opportunity, touched or not: how often and how recently it is
+-- followed up. Only activities up to the end of the as-of day count.
+with opportunities as (
+    select * from {{ ref('int_opportunities_deduplicated') }}
+    where not is_deleted
+),
+
+touches as (
+    select a.*
+    from {{ ref('int_activities_deduplicated') }} as a
+    inner join opportunities as o
+        on o.source_system = a.source_system and o.opportunity_id = a.opportunity_id
+    where a.occurred_at < {{ as_of_end() }}
+),
+
+-- The window is materialised before aggregating: on DuckDB a lag() nested in an
+-- aggregate query is several times slower.
+gaps as (
+    select
+        source_system,
+        opportunity_id,
+        {{ days_between(
+            'lag(occurred_at) over (partition by source_system, opportunity_id order by occurred_at)',
+            'occurred_at'
+        ) }} as gap_days
+    from touches
+),
+
+gap_stats as (
+    select
+        source_system,
+        opportunity_id,
+        round(median(gap_days), 2) as median_gap_days,
+        round(max(gap_days), 2) as max_gap_days
+    from gaps
+    where gap_days is not null
+    group by 1, 2
+),
+
+counts as (
+    select
+        source_system,
+        opportunity_id,
+        count(*) as activity_count,
+        count(*) filter (where activity_type = 'call') as calls,
+        count(*) filter (where activity_type = 'visit') as visits,
+        count(*) filter (where activity_type = 'message') as messages,
+        count(*) filter (where activity_type = 'email') as emails,
+        count(*) filter (where activity_type = 'meeting') as meetings,
+        count(*) filter (where activity_type = 'task') as tasks,
+        count(*) filter (where activity_type = 'other') as other_touches,
+        count(*) filter (where occurred_at >= {{ as_of_end() }} - interval 7 day) as touches_last_7_days,
+        count(*) filter (where occurred_at >= {{ as_of_end() }} - interval 30 day) as touches_last_30_days,
+        min(occurred_at) as first_activity_at,
+        max(occurred_at) as last_activity_at
+    from touches
+    group by 1, 2
+),
+
+measured as (
+    select
+        o.opportunity_id,
+        o.source_system,
+        o.status,
+        o.owner_id,
+        o.created_at,
+        coalesce(c.activity_count, 0) as activity_count,
+        coalesce(c.calls, 0) as calls,
+        coalesce(c.visits, 0) as visits,
+        coalesce(c.messages, 0) as messages,
+        coalesce(c.emails, 0) as emails,
+        coalesce(c.meetings, 0) as meetings,
+        coalesce(c.tasks, 0) as tasks,
+        coalesce(c.other_touches, 0) as other_touches,
+        coalesce(c.touches_last_7_days, 0) as touches_last_7_days,
+        coalesce(c.touches_last_30_days, 0) as touches_last_30_days,
+        c.first_activity_at,
+        c.last_activity_at,
+        g.median_gap_days,
+        g.max_gap_days,
+        round({{ days_between('o.created_at', 'c.first_activity_at') }}, 2) as first_touch_delay_days,
+        round({{ days_between('c.last_activity_at', as_of_end()) }}, 2) as days_since_last_activity,
+        greatest(
+            {{ days_between(
+                'o.created_at',
+                "case when o.status = 'open' then " ~ as_of_end() ~ " else coalesce(o.closed_at, " ~ as_of_end() ~ ") end"
+            ) }} / 7.0,
+            1.0
+        ) as open_weeks
+    from opportunities as o
+    left join counts as c
+        on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
+    left join gap_stats as g
+        on g.source_system = o.source_system and g.opportunity_id = o.opportunity_id
+)
+
+select
+    * exclude (open_weeks),
+    round(activity_count / open_weeks, 2) as touches_per_open_week,
+    status = 'open' and coalesce(
+        days_since_last_activity,
+        {{ days_between('created_at', as_of_end()) }}
+    ) > {{ var('stale_days') }} as is_stale
+from measured

@@ -1,0 +1,70 @@
+-- One row per live opportunity: its current state with account, owner, cycle time,
+-- time in the current stage and follow-up summary.
+with opportunities as (
+    select * from {{ ref('int_opportunities_deduplicated') }}
+    where not is_deleted
+),
+
+accounts as (
+    select * from {{ ref('int_accounts_deduplicated') }}
+),
+
+owners as (
+    select * from {{ ref('int_owners_deduplicated') }}
+),
+
+current_visit as (
+    select source_system, opportunity_id, entered_at, days_in_stage
+    from {{ ref('opportunity_lifecycle') }}
+    where is_current
+),
+
+follow_up as (
+    select * from {{ ref('follow_up_frequency') }}
+)
+
+select
+    o.opportunity_id,
+    o.source_system,
+    o.opportunity_name,
+    o.stage,
+    o.stage_order,
+    o.status,
+    o.status_raw,
+    o.amount,
+    o.currency,
+    o.owner_id,
+    w.owner_name,
+    w.team,
+    o.account_id,
+    a.account_name,
+    a.industry,
+    a.employees,
+    o.lead_source,
+    o.created_at,
+    o.closed_at,
+    o.expected_close_date,
+    case
+        when o.status in ('won', 'lost') and o.closed_at is not null
+            then round({{ days_between('o.created_at', 'o.closed_at') }}, 2)
+    end as cycle_time_days,
+    round({{ days_between('o.created_at', as_of_end()) }}, 2) as age_days,
+    case when o.status = 'open' then v.entered_at end as current_stage_entered_at,
+    case when o.status = 'open' then v.days_in_stage end as days_in_current_stage,
+    f.last_activity_at,
+    f.days_since_last_activity,
+    coalesce(f.activity_count, 0) as activity_count,
+    coalesce(f.is_stale, false) as is_stale,
+    o.loss_reason,
+    o.owner_id is null as is_missing_owner,
+    o.stage_order is null and o.stage is not null as is_unknown_stage,
+    o.closed_at < o.created_at as is_closed_before_created,
+    o.created_at > {{ as_of_end() }} as is_created_after_as_of,
+    o._file_name as source_file
+from opportunities as o
+left join accounts as a on a.source_system = o.source_system and a.account_id = o.account_id
+left join owners as w on w.source_system = o.source_system and w.owner_id = o.owner_id
+left join current_visit as v
+    on v.source_system = o.source_system and v.opportunity_id = o.opportunity_id
+left join follow_up as f
+    on f.source_system = o.source_system and f.opportunity_id = o.opportunity_id

@@ -1,0 +1,43 @@
+-- One row per opportunity x stage visit. The open visit of an open deal runs to the
+-- end of the as-of day; the closing visit (won/lost) has no duration.
+with visits as (
+    select * from {{ ref('int_stage_visits_collapsed') }}
+),
+
+opportunities as (
+    select source_system, opportunity_id, status from {{ ref('int_opportunities_deduplicated') }}
+),
+
+numbered as (
+    select
+        v.*,
+        max(v.visit_number) over (partition by v.source_system, v.opportunity_id) as last_visit_number
+    from visits as v
+)
+
+select
+    n.opportunity_id,
+    n.source_system,
+    n.stage,
+    n.stage_order,
+    n.visit_number,
+    n.entered_at,
+    n.exited_at,
+    case
+        when n.is_closing then null
+        else round({{ days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')') }}, 2)
+    end as days_in_stage,
+    n.visit_number = n.last_visit_number as is_current,
+    n.is_closing as is_closing_stage,
+    coalesce(
+        not n.is_closing and n.stage_order < n.previous_stage_order, false
+    ) as is_regression,
+    case
+        when not n.is_closing and n.stage_order > n.previous_stage_order + 1
+            then n.stage_order - n.previous_stage_order - 1
+        else 0
+    end as stages_skipped,
+    o.status as opportunity_status
+from numbered as n
+inner join opportunities as o
+    on o.source_system = n.source_system and o.opportunity_id = n.opportunity_id

@@ -1,0 +1,23 @@
+select
+    source_system,
+    trim(opportunity_id) as opportunity_id,
+    trim(opportunity_name) as opportunity_name,
+    nullif(trim(account_id), '') as account_id,
+    nullif(trim(owner_id), '') as owner_id,
+    nullif(trim(stage), '') as stage,
+    {{ normalise_status('status') }} as status,
+    nullif(trim(status), '') as status_raw,
+    amount,
+    coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    created_at,
+    closed_at,
+    expected_close_date,
+    nullif(trim(loss_reason), '') as loss_reason,
+    nullif(trim(source), '') as lead_source,
+    coalesce(is_deleted, false) as is_deleted,
+    extra,
+    _load_id,
+    _file_name,
+    _row_number,
+    _export_date
+from {{ source('raw', 'opportunities') }}

@@ -1,0 +1,14 @@
+select
+    source_system,
+    trim(opportunity_id) as opportunity_id,
+    snapshot_date,
+    nullif(trim(stage), '') as stage,
+    {{ normalise_status('status') }} as status,
+    amount,
+    coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    closed_at,
+    expected_close_date,
+    coalesce(is_deleted, false) as is_deleted,
+    _load_id,
+    _row_number
+from {{ source('raw', 'opportunity_snapshots') }}

@@ -1,0 +1,160 @@
+"""The canonical raw schema: the contract every adapter maps onto (see DESIGN.md).
+
+Kept as plain data so ingestion, quality checks and docs read one definition.
+A column's ``kind`` decides how its text is parsed; ``required`` columns must be
+non-blank for a row to load (a blank one sends the row to the rejects table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TEXT = "text"
+TIMESTAMP = "timestamp"
+DATE = "date"
+AMOUNT = "amount"
+INTEGER = "integer"
+BOOLEAN = "boolean"
+
+SQL_TYPES = {
+    TEXT: "VARCHAR",
+    TIMESTAMP: "TIMESTAMPTZ",
+    DATE: "DATE",
+    AMOUNT: "DECIMAL(18,2)",
+    INTEGER: "BIGINT",
+    BOOLEAN: "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str = TEXT
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    label: str
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "opportunities",
+            (
+                Column("opportunity_id", required=True),
+                Column("opportunity_name"),
+                Column("account_id"),
+                Column("owner_id"),
+                Column("stage"),
+                Column("status"),
+                Column("amount", AMOUNT),
+                Column("currency"),
+                Column("created_at", TIMESTAMP, required=True),
+                Column("closed_at", TIMESTAMP),
+                Column("expected_close_date", DATE),
+                Column("loss_reason"),
+                Column("source"),
+                Column("is_deleted", BOOLEAN),
+            ),
+            key=("opportunity_id",),
+            label="商机 / opportunities",
+        ),
+        Table(
+            "stage_history",
+            (
+                Column("opportunity_id", required=True),
+                Column("stage", required=True),
+                Column("entered_at", TIMESTAMP, required=True),
+            ),
+            key=("opportunity_id", "entered_at", "stage"),
+            label="阶段历史 / stage history",
+        ),
+        Table(
+            "activities",
+            (
+                Column("activity_id", required=True),
+                Column("opportunity_id"),
+                Column("account_id"),
+                Column("owner_id"),
+                Column("activity_type"),
+                Column("occurred_at", TIMESTAMP, required=True),
+                Column("duration_seconds", INTEGER),
+                Column("subject"),
+            ),
+            key=("activity_id",),
+            label="跟进记录 / activities",
+        ),
+        Table(
+            "accounts",
+            (
+                Column("account_id", required=True),
+                Column("account_name"),
+                Column("industry"),
+                Column("employees", INTEGER),
+                Column("annual_revenue", AMOUNT),
+                Column("region"),
+            ),
+            key=("account_id",),
+            label="客户 / accounts",
+        ),
+        Table(
+            "owners",
+            (
+                Column("owner_id", required=True),
+                Column("owner_name"),
+                Column("team"),
+                Column("manager_id"),
+            ),
+            key=("owner_id",),
+            label="负责人 / owners",
+        ),
+        Table(
+            "opportunity_snapshots",
+            (
+                Column("opportunity_id", required=True),
+                Column("snapshot_date", DATE, required=True),
+                Column("opportunity_name"),
+                Column("account_id"),
+                Column("owner_id"),
+                Column("stage"),
+                Column("status"),
+                Column("amount", AMOUNT),
+                Column("currency"),
+                Column("created_at", TIMESTAMP),
+                Column("closed_at", TIMESTAMP),
+                Column("expected_close_date", DATE),
+                Column("loss_reason"),
+                Column("is_deleted", BOOLEAN),
+            ),
+            key=("opportunity_id", "snapshot_date"),
+            label="商机快照 / opportunity snapshots",
+        ),
+    )
+}
+
+# Lineage columns every raw row carries: where it came from.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source_system", "VARCHAR"),
+    ("extra", "JSON"),
+    ("_load_id", "BIGINT"),
+    ("_file_name", "VARCHAR"),
+    ("_row_number", "BIGINT"),
+    ("_export_date", "DATE"),
+)

@@ -1,0 +1,118 @@
+"""SQL expressions that parse source text into typed canonical values inside DuckDB.
+
+Parsing runs in DuckDB, not row by row in Python, so a large export costs one scan.
+Each builder takes a column reference that ingestion itself generated (``c0``, ``c1``…,
+never text from the file) and returns an expression that is NULL when the text is blank
+and NULL when it cannot be read; ingestion compares the two to send unreadable values
+to the rejects table. The business time zone is the bound parameter ``$tz``.
+"""
+
+from __future__ import annotations
+
+from ingestion.schema import AMOUNT, BOOLEAN, DATE, INTEGER, SQL_TYPES, TEXT, TIMESTAMP
+
+TRUE_WORDS = ("true", "1", "yes", "y", "t", "是", "已删除")
+FALSE_WORDS = ("false", "0", "no", "n", "f", "否", "未删除")
+
+# What a user is told a column should look like when a value is rejected.
+EXPECTED = {
+    TIMESTAMP: "a date and time such as 2025-03-05 14:20, 2025/3/5 14:20, 2025年3月5日 "
+    "or 2024-01-22T16:14:25.000+0000",
+    DATE: "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
+    AMOUNT: "an amount such as 8000, 8,000.50, ¥8,000, 8000元 or 12.5万",
+    INTEGER: "a whole number such as 250",
+    BOOLEAN: "true/false, 1/0, yes/no or 是/否",
+}
+
+
+def blank_to_null(ref: str) -> str:
+    """Trimmed text, with empty strings as NULL: exports write 'no value' as ''."""
+    return f"nullif(trim({ref}), '')"
+
+
+def _normalised_datetime_text(ref: str) -> str:
+    # 2025年3月5日 14:20 -> 2025-3-5 14:20 ; 2025/3/5 -> 2025-3-5
+    return (
+        f"replace(replace(replace(replace({blank_to_null(ref)}, '年', '-'), '月', '-'), "
+        f"'日', ''), '/', '-')"
+    )
+
+
+def _excel_serial(text: str) -> str:
+    # Excel serial day numbers (45721 = 2025-03-05), as some tools export date cells.
+    return (
+        f"CASE WHEN regexp_matches({text}, '^[0-9]{{5}}(\\.[0-9]+)?$') "
+        f"THEN TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(CAST({text} AS DOUBLE) "
+        f"* 86400000000) AS BIGINT)) END"
+    )
+
+
+def timestamp_sql(ref: str) -> str:
+    """Timestamp with zone: an explicit offset wins, otherwise the business time zone."""
+    t = _normalised_datetime_text(ref)
+    return (
+        f"(CASE WHEN {t} IS NULL THEN NULL "
+        f"WHEN regexp_matches({t}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+        f"THEN try_cast({t} AS TIMESTAMPTZ) "
+        f"ELSE timezone($tz, coalesce(try_cast({t} AS TIMESTAMP), {_excel_serial(t)})) END)"
+    )
+
+
+def date_sql(ref: str) -> str:
+    """A date stays a date (Salesforce CloseDate): no time-zone shift is applied."""
+    t = _normalised_datetime_text(ref)
+    return (
+        f"(CASE WHEN {t} IS NULL THEN NULL "
+        f"ELSE coalesce(try_cast({t} AS DATE), "
+        f"try_cast(left({t}, 10) AS DATE), CAST({_excel_serial(t)} AS DATE)) END)"
+    )
+
+
+def amount_sql(ref: str) -> str:
+    """Amounts as exported by CRMs: 8,000 / ¥8,000 / 8000元 / 12.5万 / 1.2亿."""
+    cleaned = (
+        f"regexp_replace(upper({blank_to_null(ref)}), "
+        f"'[¥￥$,，\\s元]|RMB|CNY|USD', '', 'g')"
+    )
+    return (
+        f"(CASE WHEN {cleaned} IS NULL THEN NULL "
+        f"WHEN {cleaned} LIKE '%万' THEN try_cast(try_cast(rtrim({cleaned}, '万') AS DOUBLE) "
+        f"* 10000 AS DECIMAL(18,2)) "
+        f"WHEN {cleaned} LIKE '%亿' THEN try_cast(try_cast(rtrim({cleaned}, '亿') AS DOUBLE) "
+        f"* 100000000 AS DECIMAL(18,2)) "
+        f"ELSE try_cast({cleaned} AS DECIMAL(18,2)) END)"
+    )
+
+
+def integer_sql(ref: str) -> str:
+    cleaned = f"replace({blank_to_null(ref)}, ',', '')"
+    return (
+        f"coalesce(try_cast({cleaned} AS BIGINT), "
+        f"CASE WHEN try_cast({cleaned} AS DOUBLE) = round(try_cast({cleaned} AS DOUBLE)) "
+        f"THEN try_cast(try_cast({cleaned} AS DOUBLE) AS BIGINT) END)"
+    )
+
+
+def boolean_sql(ref: str) -> str:
+    word = f"lower({blank_to_null(ref)})"
+    trues = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+    falses = ", ".join(f"'{w}'" for w in FALSE_WORDS)
+    return (
+        f"(CASE WHEN {word} IN ({trues}) THEN TRUE "
+        f"WHEN {word} IN ({falses}) THEN FALSE END)"
+    )
+
+
+PARSERS = {
+    TEXT: blank_to_null,
+    TIMESTAMP: timestamp_sql,
+    DATE: date_sql,
+    AMOUNT: amount_sql,
+    INTEGER: integer_sql,
+    BOOLEAN: boolean_sql,
+}
+
+
+def parse_sql(kind: str, ref: str) -> str:
+    """The typed expression for a column of this kind, cast to its canonical SQL type."""
+    return f"CAST({PARSERS[kind](ref)} AS {SQL_TYPES[kind]})"

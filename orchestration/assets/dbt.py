@@ -1,0 +1,99 @@
+"""The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
+
+
+import json
+from collections import Counter
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.progress import report
+from orchestration.resources import WarehouseSettings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The dbt of this interpreter's venv: `.venv/bin/oppwh` may run without an active venv."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """True when manifest.json is missing or older than any file of the dbt project."""
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    for folder in ("models", "seeds", "macros", "tests"):
+        for path in (project_dir / folder).rglob("*"):
+            if path.is_file() and path.stat().st_mtime > built:
+                return True
+    return (project_dir / "dbt_project.yml").stat().st_mtime > built
+
+
+def prepare_manifest(project: DbtProject) -> Path:
+    """Run `dbt parse` when the manifest is missing or stale, so Definitions always load."""
+    if manifest_is_stale(project.project_dir, project.manifest_path):
+        subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
+            cwd=project.project_dir,
+            check=True,
+            env={**__import__("os").environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        )
+    return project.manifest_path
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+prepare_manifest(dbt_project)
+
+
+class LayeredTranslator(DagsterDbtTranslator):
+    """Models and seeds are keyed by their schema (`marts/opportunities`) so they never
+    collide with the raw table of the same name (`raw/opportunities`)."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            schema = dbt_resource_props.get("config", {}).get("schema") or "main"
+            return dg.AssetKey([schema, dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props.get("config", {}).get("schema") or "dbt"
+
+
+def summarise_results(results: list[dict]) -> str:
+    """'12 models, 31 tests: 31 pass' style counts from dbt's run_results.json."""
+    kinds = Counter(r["unique_id"].split(".")[0] for r in results)
+    statuses = Counter(r["status"] for r in results)
+    shown = ", ".join(f"{n} {kind}s" for kind, n in sorted(kinds.items()))
+    return f"{shown}: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+
+
+def dbt_build_args(vars_: dict) -> list[str]:
+    """`dbt build` for the daily job: unit tests run in the test suite, not every day."""
+    return ["build", "--vars", json.dumps(vars_, ensure_ascii=False), "--exclude-resource-type", "unit_test"]
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
+def warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
+):
+    """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`."""
+    invocation = dbt.cli(dbt_build_args(warehouse.dbt_vars()), context=context)
+    yield from invocation.stream()
+    results = invocation.get_artifact("run_results.json").get("results", [])
+    report(context, f"dbt build: {summarise_results(results)}")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+    )

@@ -1,0 +1,69 @@
+"""Publish the marts to `serving.duckdb`: a new file, swapped in atomically.
+
+Dashboards and BI tools read only this copy, so they never hold a lock on the
+warehouse the run writes, and never see a half-built set of marts.
+"""
+
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import dagster as dg
+
+from orchestration.assets.dbt import warehouse_models
+from orchestration.resources import WarehouseSettings
+
+MART_KEYS = sorted(
+    (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
+)
+
+
+def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'marts' AND table_catalog = 'warehouse' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str, int]:
+    """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
+    tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(tmp)) as con:
+        con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)])
+        con.execute("CREATE SCHEMA marts")
+        for table in mart_tables(con):
+            con.execute(f'CREATE TABLE marts."{table}" AS SELECT * FROM warehouse.marts."{table}"')
+            counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+        con.execute(
+            "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
+            "CAST(? AS TIMESTAMPTZ) AS published_at",
+            [as_of, datetime.now(timezone.utc)],
+        )
+        con.execute("DETACH warehouse")
+    os.replace(tmp, serving)
+    return counts
+
+
+@dg.asset(
+    key=dg.AssetKey(["serving", "serving_copy"]),
+    deps=MART_KEYS,
+    group_name="serving",
+    kinds={"duckdb"},
+)
+def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
+    """Read-only copy of the marts for dashboards and BI tools (`serving.duckdb`)."""
+    counts = publish_serving_copy(
+        warehouse.warehouse_path, warehouse.serving_path, warehouse.as_of_date().isoformat()
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": str(warehouse.serving_path),
+            "tables": len(counts),
+            "rows_per_mart": dg.MetadataValue.json(counts),
+        }
+    )

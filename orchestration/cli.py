@@ -1,0 +1,202 @@
+"""`oppwh`: the command line. Every command that builds runs the same Dagster job."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+QUIET_ENV = {
+    "GX_ANALYTICS_ENABLED": "false",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DAGSTER_DISABLE_TELEMETRY": "yes",
+}
+
+
+def quiet_environment() -> None:
+    """No telemetry from dbt, Dagster or great-expectations: this tool runs offline."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _iso_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ingestion.files import landing_files
+    from ingestion.sample import generate_sample, write_sample
+
+    out = Path(args.out)
+    if args.if_empty and landing_files(out):
+        print(f"{out} already holds files; sample not written / 已有文件，未写入示例数据")
+        return 0
+    as_of = date.fromisoformat(args.as_of)
+    data = generate_sample(args.opportunities, args.seed, as_of)
+    paths = write_sample(out, data)
+    print(
+        f"Sample export written to {out} / 示例数据已写入: "
+        f"{len(data.opportunities)} opportunities, {len(data.activities)} activities "
+        f"(seed {args.seed}, as of {as_of})"
+    )
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None):
+    """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.resources import run_config_for
+
+    from orchestration import progress
+
+    run_config = run_config_for(data_dir, landing, as_of)
+    run_config["loggers"] = {"progress": {}}
+    job = defs.resolve_job_def("daily")
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    log_path = data_dir / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress.PROGRESS_STREAM = sys.stdout
+    with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False
+        )
+    progress.PROGRESS_STREAM = None
+    return result
+
+
+def mart_row_counts(serving: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+                "ORDER BY 1"
+            ).fetchall()
+        ]
+        return {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in tables}
+
+
+def failure_summary(result) -> str:
+    """Which step failed and why, in one or two lines."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            cause = error.cause if error and error.cause else None
+            message = (cause or error).message.strip() if error else "unknown error"
+            return f"step {event.step_key} failed: {message}"
+    return "the run failed (see the Dagster logs above)"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    landing = Path(args.landing).resolve() if args.landing else None
+    print(f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})")
+    result = run_daily_job(data_dir, landing, args.as_of)
+    if not result.success:
+        print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
+        print(f"Full log / 完整日志: {data_dir / 'logs' / 'last_run.log'}", file=sys.stderr)
+        return 1
+    serving = data_dir / "serving.duckdb"
+    counts = mart_row_counts(serving)
+    print("\nRun succeeded / 运行成功. Rows per mart / 各数据集行数:")
+    for table, n in counts.items():
+        print(f"  marts.{table:<28} {n:>10,}")
+    print(
+        f"\nWarehouse / 数仓:       {data_dir / 'warehouse.duckdb'}\n"
+        f"Serving copy / 只读副本: {serving}  (open this one from BI tools)\n"
+        f"Dagster UI:             oppwh ui --data-dir {args.data_dir}\n"
+        f'Query the marts / 查询:  oppwh sql "select status, count(*) from marts.opportunities '
+        f'group by 1" --data-dir {args.data_dir}'
+    )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run one read-only query against the serving copy and print the result."""
+    import duckdb
+
+    serving = Path(args.data_dir) / "serving.duckdb"
+    if not serving.exists():
+        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(serving), read_only=True) as con:
+        con.execute("SET TimeZone = ?", [args.timezone])
+        con.sql(args.query).show(max_rows=args.max_rows, max_width=200)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start `dagster dev` on this project with the schedule and sensor able to run."""
+    data_dir = Path(args.data_dir).resolve()
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir / ".dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "OPPWH_DATA_DIR": str(data_dir)}
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+    os.execve(dagster, command, env) if os.path.isabs(dagster) else os.execvpe(dagster, command, env)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ingestion.sample import DEFAULT_AS_OF, DEFAULT_OPPORTUNITIES, DEFAULT_SEED
+
+    parser = argparse.ArgumentParser(
+        prog="oppwh", description="Opportunity warehouse / 商机数仓: CRM exports -> DuckDB marts."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sample = sub.add_parser("sample", help="write a synthetic export in the native format")
+    sample.add_argument("--out", required=True, help="folder to write the CSVs into")
+    sample.add_argument("--opportunities", type=int, default=DEFAULT_OPPORTUNITIES)
+    sample.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    sample.add_argument("--as-of", type=_iso_date, default=DEFAULT_AS_OF.isoformat(),
+                        help="the last day of the sample's history (default %(default)s)")
+    sample.add_argument("--if-empty", action="store_true",
+                        help="write only when the folder holds no files")
+    sample.set_defaults(func=cmd_sample)
+
+    run = sub.add_parser("run", help="run the daily job (load, build, test, publish)")
+    run.add_argument("--data-dir", default="data", help="holds landing/, warehouse.duckdb, ...")
+    run.add_argument("--landing", help="landing folder (default DATA_DIR/landing)")
+    run.add_argument("--as-of", type=_iso_date, help="the day 'today' is (default: today)")
+    run.set_defaults(func=cmd_run)
+
+    sql = sub.add_parser("sql", help="query the serving copy (read-only)")
+    sql.add_argument("query")
+    sql.add_argument("--data-dir", default="data")
+    sql.add_argument("--timezone", default="Asia/Shanghai")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.set_defaults(func=cmd_sql)
+
+    ui = sub.add_parser("ui", help="open the Dagster UI on this project")
+    ui.add_argument("--data-dir", default="data")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_environment()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""A Dagster logger for the terminal: one readable line per step, not the engine's chatter.
+
+`oppwh run` selects it through run config; runs started from the UI keep Dagster's
+own console logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import dagster as dg
+
+# Asset log lines meant for people carry this prefix; the terminal shows only those.
+REPORT_PREFIX = "» "
+
+# Where progress goes; the CLI points it at the terminal before it diverts stdout
+# (dbt's own chatter) to the run's log file.
+PROGRESS_STREAM = None
+
+STEP_LABELS = {
+    "raw_tables": "ingest  / 导入",
+    "warehouse_models": "dbt build / 建模与测试",
+    "serving__serving_copy": "publish / 发布",
+}
+
+
+def report(context: dg.AssetExecutionContext, line: str) -> None:
+    """Log a line for people: it shows in the UI and in `oppwh run`'s terminal output."""
+    context.log.info(f"{REPORT_PREFIX}{line}")
+
+
+def step_label(step_key: str | None) -> str:
+    return STEP_LABELS.get(step_key or "", step_key or "run")
+
+
+class ProgressHandler(logging.Handler):
+    """Prints step start/finish, asset log lines and failing checks as they happen."""
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream or PROGRESS_STREAM or sys.stdout
+        self.started: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        step = meta.get("step_key")
+        if event is None:
+            message = meta.get("orig_message") or record.getMessage()
+            if message.startswith(REPORT_PREFIX):
+                self._print(f"    {message[len(REPORT_PREFIX):]}")
+            return
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            self.started[step] = time.monotonic()
+            self._print(f"▶ {step_label(step)} …")
+        elif kind == "STEP_SUCCESS":
+            took = time.monotonic() - self.started.get(step, time.monotonic())
+            self._print(f"✓ {step_label(step)} ({took:.1f}s)")
+        elif kind == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            self._print(f"✗ {step_label(step)} failed: {error.message.strip() if error else ''}")
+        elif kind == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                severity = evaluation.severity.value
+                self._print(f"    ! {severity} check failed: {evaluation.check_name}")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+
+@dg.logger(description="Readable step-by-step progress for the oppwh command line.")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.getLogger("oppwh.progress")
+    logger.handlers = [ProgressHandler()]
+    logger.setLevel(logging.DEBUG)  # engine events (step start/finish) are DEBUG
+    logger.propagate = False
+    return logger

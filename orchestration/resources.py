@@ -1,0 +1,85 @@
+"""Run settings shared by every asset: where the data lives, the as-of day, business rules.
+
+One resource, configured per run (the CLI, the schedule and the sensor pass run config),
+so that every step of a run agrees on the same as-of date and paths.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in the business time zone (not the machine's)."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+class WarehouseSettings(dg.ConfigurableResource):
+    """Paths and business settings for one run of the warehouse."""
+
+    data_dir: str = DEFAULT_DATA_DIR
+    landing_dir: str = ""
+    as_of: str = ""
+    business_timezone: str = "Asia/Shanghai"
+    default_currency: str = "CNY"
+    stale_days: int = 14
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def landing_path(self) -> Path:
+        if self.landing_dir:
+            return Path(self.landing_dir).expanduser().resolve()
+        return self.data_path / "landing"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_path / "warehouse.duckdb"
+
+    @property
+    def serving_path(self) -> Path:
+        return self.data_path / "serving.duckdb"
+
+    @property
+    def exports_path(self) -> Path:
+        return self.data_path / "exports"
+
+    def as_of_date(self) -> date:
+        if self.as_of:
+            return date.fromisoformat(self.as_of)
+        return today_in(self.business_timezone)
+
+    def dbt_vars(self) -> dict:
+        """The vars every dbt invocation of this run gets."""
+        return {
+            "warehouse_path": str(self.warehouse_path),
+            "as_of": self.as_of_date().isoformat(),
+            "business_timezone": self.business_timezone,
+            "default_currency": self.default_currency,
+            "stale_days": self.stale_days,
+        }
+
+
+def run_config_for(
+    data_dir: str | Path | None = None,
+    landing_dir: str | Path | None = None,
+    as_of: date | str | None = None,
+) -> dict:
+    """Run config that points the `warehouse` resource at a data folder and as-of day."""
+    config: dict = {}
+    if data_dir is not None:
+        config["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    if landing_dir is not None:
+        config["landing_dir"] = str(Path(landing_dir).expanduser().resolve())
+    if as_of is not None:
+        config["as_of"] = as_of if isinstance(as_of, str) else as_of.isoformat()
+    return {"resources": {"warehouse": {"config": config}}} if config else {}
