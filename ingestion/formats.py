@@ -58,9 +58,7 @@ def detect_native(headers: list[str], file_name: str) -> Detection | None:
             columns[name] = index
     source_col = names.index("source_system") if "source_system" in names else None
     extras = {
-        i: headers[i]
-        for i in range(len(headers))
-        if i not in columns.values() and i != source_col
+        i: headers[i] for i in range(len(headers)) if i not in columns.values() and i != source_col
     }
     return Detection(NATIVE, NATIVE, table_name, columns, extras, source_col)
 

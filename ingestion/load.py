@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
-from ingestion.errors import IngestionError, UnrecognisedFileError, UnreadableFileError
+from ingestion.errors import IngestionError, UnreadableFileError, UnrecognisedFileError
 from ingestion.files import content_hash, export_date_from_name, landing_files, read_csv_layout
 from ingestion.formats import Detection, detect_format
 from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES, TEXT
@@ -133,7 +133,10 @@ def parse_select(detection: Detection) -> tuple[str, dict]:
 
 
 def problems_select(detection: Detection, headers: list[str]) -> tuple[str, dict]:
-    """One row per unreadable or missing required value in ``parsed``: (row, column, value, reason)."""
+    """One row per unreadable or missing required value in ``parsed``.
+
+    Columns: row_number, column_name (as the file spells it), value, reason.
+    """
     table = TABLES[detection.table]
     selects, params = [], {}
     for n, column in enumerate(table.columns):
@@ -144,10 +147,13 @@ def problems_select(detection: Detection, headers: list[str]) -> tuple[str, dict
             params[f"req{n}"] = f"missing required value for {column.name}"
             selects.append(
                 f"SELECT _row_number, $col{n}, _raw_{column.name}, $req{n} "
-                f"FROM parsed WHERE {column.name} IS NULL AND nullif(trim(_raw_{column.name}), '') IS NULL"
+                f"FROM parsed WHERE {column.name} IS NULL "
+                f"AND nullif(trim(_raw_{column.name}), '') IS NULL"
             )
         if column.kind != TEXT and index is not None:
-            params[f"bad{n}"] = f"cannot read value as {column.kind}: expected {EXPECTED[column.kind]}"
+            params[f"bad{n}"] = (
+                f"cannot read value as {column.kind}: expected {EXPECTED[column.kind]}"
+            )
             selects.append(
                 f"SELECT _row_number, $col{n}, _raw_{column.name}, $bad{n} "
                 f"FROM parsed WHERE {column.name} IS NULL "
@@ -183,7 +189,7 @@ def _ledger_row(con, load_id, path: Path, digest, export_date, detection, outcom
             outcome.rows_rejected,
             outcome.message,
             as_of,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
         ],
     )
 
@@ -226,7 +232,9 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
     export_date = export_date_from_name(path.name) or settings.as_of
     if already_loaded(con, digest):
         outcome = FileOutcome(path.name, "skipped", message="already loaded (same content)")
-        _ledger_row(con, _next_load_id(con), path, digest, export_date, None, outcome, settings.as_of)
+        _ledger_row(
+            con, _next_load_id(con), path, digest, export_date, None, outcome, settings.as_of
+        )
         return outcome
     detection = None
     con.execute("BEGIN TRANSACTION")
@@ -235,7 +243,9 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
         with tempfile.TemporaryDirectory(prefix="oppwh-") as work:
             headers = _read_into_src(con, path, Path(work))
             detection = detect_format(headers, path.name)
-            outcome = _parse_and_insert(con, path, detection, headers, load_id, export_date, settings)
+            outcome = _parse_and_insert(
+                con, path, detection, headers, load_id, export_date, settings
+            )
         _ledger_row(con, load_id, path, digest, export_date, detection, outcome, settings.as_of)
         con.execute("COMMIT")
         return outcome
@@ -243,7 +253,9 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
         con.execute("ROLLBACK")
         status = "set_aside" if isinstance(exc, UnrecognisedFileError) else "failed"
         outcome = FileOutcome(path.name, status, message=exc.message)
-        _ledger_row(con, _next_load_id(con), path, digest, export_date, detection, outcome, settings.as_of)
+        _ledger_row(
+            con, _next_load_id(con), path, digest, export_date, detection, outcome, settings.as_of
+        )
         return outcome
     except BaseException:
         con.execute("ROLLBACK")

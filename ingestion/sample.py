@@ -45,10 +45,41 @@ LOSS_REASONS = [
     "Price too high",
     "Lost to competitor",
 ]
+PRODUCTS = ["ERP", "CRM", "数据平台", "年度服务", "设备采购"]
 ACTIVITY_TYPES = ["电话", "电话", "微信", "微信", "拜访", "邮件", "会议"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明", "超", "平"]
-COMPANY_WORDS = ["华信", "恒达", "新峰", "宏远", "东方", "长城", "金桥", "瑞丰", "天成", "博远", "嘉禾", "远航"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "强",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "军",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "平",
+]
+COMPANY_WORDS = [
+    "华信",
+    "恒达",
+    "新峰",
+    "宏远",
+    "东方",
+    "长城",
+    "金桥",
+    "瑞丰",
+    "天成",
+    "博远",
+    "嘉禾",
+    "远航",
+]
 COMPANY_SUFFIX = ["科技有限公司", "制造有限公司", "集团", "贸易有限公司", "股份有限公司"]
 
 FILES = {
@@ -109,7 +140,9 @@ def make_owners(rng: random.Random) -> list[dict]:
     owners = []
     for t, team in enumerate(TEAMS):
         manager = f"U{t + 1:03d}"
-        owners.append({"owner_id": manager, "owner_name": _person(rng), "team": team, "manager_id": ""})
+        owners.append(
+            {"owner_id": manager, "owner_name": _person(rng), "team": team, "manager_id": ""}
+        )
         for r in range(4):
             owners.append(
                 {
@@ -129,7 +162,9 @@ def make_accounts(rng: random.Random, count: int) -> list[dict]:
         accounts.append(
             {
                 "account_id": f"A{i + 1:05d}",
-                "account_name": rng.choice(COMPANY_WORDS) + rng.choice(COMPANY_WORDS) + rng.choice(COMPANY_SUFFIX),
+                "account_name": rng.choice(COMPANY_WORDS)
+                + rng.choice(COMPANY_WORDS)
+                + rng.choice(COMPANY_SUFFIX),
                 "industry": rng.choice(list(INDUSTRIES)),
                 "employees": str(employees),
                 "annual_revenue": str(employees * rng.randrange(20, 80) * 10000),
@@ -183,7 +218,7 @@ def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
     data.opportunities.append(
         {
             "opportunity_id": opp_id,
-            "opportunity_name": f"{account['account_name']}-{rng.choice(['ERP', 'CRM', '数据平台', '年度服务', '设备采购'])}",
+            "opportunity_name": f"{account['account_name']}-{rng.choice(PRODUCTS)}",
             "account_id": account["account_id"],
             "owner_id": owner["owner_id"],
             "stage": stage,
@@ -192,7 +227,9 @@ def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
             "currency": "CNY",
             "created_at": _ts(created),
             "closed_at": _ts(closed_at) if closed_at else "",
-            "expected_close_date": (created_day + timedelta(days=rng.randrange(30, 150))).isoformat(),
+            "expected_close_date": (
+                created_day + timedelta(days=rng.randrange(30, 150))
+            ).isoformat(),
             "loss_reason": loss_reason,
             "source": rng.choice(SOURCES),
             "is_deleted": "true" if rng.random() < 0.01 else "false",
@@ -214,7 +251,9 @@ def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
                     "owner_id": owner["owner_id"],
                     "activity_type": kind,
                     "occurred_at": _ts(max(_work_time(rng, day), created + timedelta(minutes=30))),
-                    "duration_seconds": str(rng.randrange(60, 3600)) if kind in ("电话", "会议") else "",
+                    "duration_seconds": str(rng.randrange(60, 3600))
+                    if kind in ("电话", "会议")
+                    else "",
                     "subject": f"{kind}跟进",
                 }
             )
@@ -222,7 +261,9 @@ def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
 
 
 def generate_sample(
-    opportunities: int = DEFAULT_OPPORTUNITIES, seed: int = DEFAULT_SEED, as_of: date = DEFAULT_AS_OF
+    opportunities: int = DEFAULT_OPPORTUNITIES,
+    seed: int = DEFAULT_SEED,
+    as_of: date = DEFAULT_AS_OF,
 ) -> SampleData:
     """Build the sample in memory; every random choice comes from one seeded generator."""
     rng = random.Random(seed)

@@ -70,10 +70,7 @@ def date_sql(ref: str) -> str:
 
 def amount_sql(ref: str) -> str:
     """Amounts as exported by CRMs: 8,000 / ¥8,000 / 8000元 / 12.5万 / 1.2亿."""
-    cleaned = (
-        f"regexp_replace(upper({blank_to_null(ref)}), "
-        f"'[¥￥$,，\\s元]|RMB|CNY|USD', '', 'g')"
-    )
+    cleaned = f"regexp_replace(upper({blank_to_null(ref)}), '[¥￥$,，\\s元]|RMB|CNY|USD', '', 'g')"
     return (
         f"(CASE WHEN {cleaned} IS NULL THEN NULL "
         f"WHEN {cleaned} LIKE '%万' THEN try_cast(try_cast(rtrim({cleaned}, '万') AS DOUBLE) "
@@ -97,10 +94,7 @@ def boolean_sql(ref: str) -> str:
     word = f"lower({blank_to_null(ref)})"
     trues = ", ".join(f"'{w}'" for w in TRUE_WORDS)
     falses = ", ".join(f"'{w}'" for w in FALSE_WORDS)
-    return (
-        f"(CASE WHEN {word} IN ({trues}) THEN TRUE "
-        f"WHEN {word} IN ({falses}) THEN FALSE END)"
-    )
+    return f"(CASE WHEN {word} IN ({trues}) THEN TRUE WHEN {word} IN ({falses}) THEN FALSE END)"
 
 
 PARSERS = {

@@ -55,10 +55,9 @@ def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
 
+    from orchestration import progress
     from orchestration.definitions import defs
     from orchestration.resources import run_config_for
-
-    from orchestration import progress
 
     run_config = run_config_for(data_dir, landing, as_of)
     run_config["loggers"] = {"progress": {}}
@@ -103,7 +102,9 @@ def failure_summary(result) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     landing = Path(args.landing).resolve() if args.landing else None
-    print(f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})")
+    print(
+        f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})"
+    )
     result = run_daily_job(data_dir, landing, args.as_of)
     if not result.success:
         print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
@@ -150,7 +151,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-    os.execve(dagster, command, env) if os.path.isabs(dagster) else os.execvpe(dagster, command, env)
+    os.execve(dagster, command, env) if os.path.isabs(dagster) else os.execvpe(
+        dagster, command, env
+    )
     return 0
 
 
@@ -166,10 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="folder to write the CSVs into")
     sample.add_argument("--opportunities", type=int, default=DEFAULT_OPPORTUNITIES)
     sample.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    sample.add_argument("--as-of", type=_iso_date, default=DEFAULT_AS_OF.isoformat(),
-                        help="the last day of the sample's history (default %(default)s)")
-    sample.add_argument("--if-empty", action="store_true",
-                        help="write only when the folder holds no files")
+    sample.add_argument(
+        "--as-of",
+        type=_iso_date,
+        default=DEFAULT_AS_OF.isoformat(),
+        help="the last day of the sample's history (default %(default)s)",
+    )
+    sample.add_argument(
+        "--if-empty", action="store_true", help="write only when the folder holds no files"
+    )
     sample.set_defaults(func=cmd_sample)
 
     run = sub.add_parser("run", help="run the daily job (load, build, test, publish)")

@@ -50,7 +50,7 @@ class ProgressHandler(logging.Handler):
         if event is None:
             message = meta.get("orig_message") or record.getMessage()
             if message.startswith(REPORT_PREFIX):
-                self._print(f"    {message[len(REPORT_PREFIX):]}")
+                self._print(f"    {message[len(REPORT_PREFIX) :]}")
             return
         kind = event.event_type_value
         if kind == "STEP_START":
@@ -69,7 +69,13 @@ class ProgressHandler(logging.Handler):
                 self._print(f"    ! {severity} check failed: {evaluation.check_name}")
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        # Progress is a courtesy: a closed terminal or pipe must never fail the run.
+        if self.stream is None:
+            return
+        try:
+            print(line, file=self.stream, flush=True)
+        except (OSError, ValueError):
+            self.stream = None
 
 
 @dg.logger(description="Readable step-by-step progress for the oppwh command line.")

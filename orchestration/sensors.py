@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -10,13 +11,14 @@ import dagster as dg
 
 from ingestion.files import landing_files
 from orchestration.jobs import daily_job
-from orchestration.resources import DEFAULT_DATA_DIR
 
 # A file modified within this many seconds may still be being copied: wait for it.
 SETTLE_SECONDS = 30
 
 
-def landing_fingerprint(landing: Path, now: float, settle_seconds: int = SETTLE_SECONDS) -> str | None:
+def landing_fingerprint(
+    landing: Path, now: float, settle_seconds: int = SETTLE_SECONDS
+) -> str | None:
     """A digest of (name, size, mtime) of settled landing files; None while any is unsettled
     or the folder is empty."""
     files = landing_files(landing)
@@ -28,9 +30,12 @@ def landing_fingerprint(landing: Path, now: float, settle_seconds: int = SETTLE_
     return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
 
 
-@dg.sensor(job=daily_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=daily_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
 def landing_sensor(context: dg.SensorEvaluationContext):
-    landing = Path(DEFAULT_DATA_DIR).resolve() / "landing"
+    # Read at evaluation time: `oppwh ui` and the daemon point it at the data folder.
+    landing = Path(os.environ.get("OPPWH_DATA_DIR", "data")).resolve() / "landing"
     fingerprint = landing_fingerprint(landing, time.time())
     if fingerprint is None or fingerprint == context.cursor:
         return dg.SkipReason(f"no new settled files in {landing}")

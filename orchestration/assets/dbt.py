@@ -1,10 +1,9 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
-
 import json
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,7 +76,13 @@ def summarise_results(results: list[dict]) -> str:
 
 def dbt_build_args(vars_: dict) -> list[str]:
     """`dbt build` for the daily job: unit tests run in the test suite, not every day."""
-    return ["build", "--vars", json.dumps(vars_, ensure_ascii=False), "--exclude-resource-type", "unit_test"]
+    return [
+        "build",
+        "--vars",
+        json.dumps(vars_, ensure_ascii=False),
+        "--exclude-resource-type",
+        "unit_test",
+    ]
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())

@@ -1,8 +1,7 @@
 """Landing folder -> DuckDB schema `raw`: one multi-asset, one materialisation per raw table."""
 
-
-import duckdb
 import dagster as dg
+import duckdb
 
 from ingestion.load import FileOutcome, LoadSettings, load_landing
 from ingestion.schema import TABLES
@@ -22,9 +21,7 @@ def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
 
 
 def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {
-        name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES
-    }
+    return {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}
 
 
 @dg.multi_asset(

@@ -4,13 +4,12 @@ Dashboards and BI tools read only this copy, so they never hold a lock on the
 warehouse the run writes, and never see a half-built set of marts.
 """
 
-
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import dagster as dg
+import duckdb
 
 from orchestration.assets.dbt import warehouse_models
 from orchestration.resources import WarehouseSettings
@@ -42,7 +41,7 @@ def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str
         con.execute(
             "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
             "CAST(? AS TIMESTAMPTZ) AS published_at",
-            [as_of, datetime.now(timezone.utc)],
+            [as_of, datetime.now(UTC)],
         )
         con.execute("DETACH warehouse")
     os.replace(tmp, serving)

@@ -1,0 +1,61 @@
+"""Shared fixtures: one sample export and one warehouse per test session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
+
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+from ingestion.sample import generate_sample, write_sample  # noqa: E402
+
+SAMPLE_AS_OF = date(2025, 6, 30)
+SAMPLE_OPPORTUNITIES = 300
+SAMPLE_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    return generate_sample(SAMPLE_OPPORTUNITIES, SAMPLE_SEED, SAMPLE_AS_OF)
+
+
+@pytest.fixture(scope="session")
+def sample_landing(tmp_path_factory, sample_data) -> Path:
+    landing = tmp_path_factory.mktemp("sample") / "landing"
+    write_sample(landing, sample_data)
+    return landing
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, sample_landing) -> Path:
+    """The daily job run once, through the CLI, on the sample; shared by the e2e tests."""
+    from orchestration.cli import main
+
+    data_dir = tmp_path_factory.mktemp("warehouse")
+    code = main(
+        [
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--landing",
+            str(sample_landing),
+            "--as-of",
+            SAMPLE_AS_OF.isoformat(),
+        ]
+    )
+    assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
+    return data_dir
+
+
+def query(db: Path, sql: str, params=None) -> list[tuple]:
+    """Read-only query in the business time zone."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        return con.execute(sql, params or []).fetchall()

@@ -1,0 +1,319 @@
+"""The daily job end to end, its mart figures checked against figures computed here,
+independently, from the generated files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestration.cli import main
+from tests.conftest import SAMPLE_AS_OF, query
+
+pytestmark = pytest.mark.e2e
+
+STATUS = {"进行中": "open", "赢单": "won", "输单": "lost"}
+OPEN_STAGES = {"初步接触": 1, "需求确认": 2, "方案报价": 3, "商务谈判": 4}
+AS_OF_END = datetime.combine(SAMPLE_AS_OF + timedelta(days=1), datetime.min.time())
+MARTS = (
+    "opportunities",
+    "opportunity_lifecycle",
+    "follow_up_frequency",
+    "cycle_time",
+    "loss_reasons",
+)
+
+
+def ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+
+
+def days(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() / 86400
+
+
+def live_opportunities(sample_data) -> dict[str, dict]:
+    return {o["opportunity_id"]: o for o in sample_data.opportunities if o["is_deleted"] != "true"}
+
+
+def expected_visits(sample_data) -> dict[str, list[str]]:
+    """Stage visits per deal: open-stage history up to the close, consecutive repeats
+    collapsed, the closing stage last."""
+    history: dict[str, list[tuple[datetime, str]]] = {}
+    for row in sample_data.stage_history:
+        history.setdefault(row["opportunity_id"], []).append((ts(row["entered_at"]), row["stage"]))
+    visits = {}
+    for opp_id, opp in live_opportunities(sample_data).items():
+        closed = ts(opp["closed_at"]) if opp["closed_at"] else None
+        rows = sorted(
+            (t, s)
+            for t, s in history.get(opp_id, [])
+            if s in OPEN_STAGES and (closed is None or t <= closed)
+        )
+        stages = [s for _, s in rows]
+        if closed:
+            stages.append(opp["stage"])
+        visits[opp_id] = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
+    return visits
+
+
+def serving(built_warehouse: Path) -> Path:
+    return built_warehouse / "serving.duckdb"
+
+
+def test_opportunity_counts_and_amounts(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    expected = Counter(STATUS[o["status"]] for o in live.values())
+    got = dict(
+        query(
+            serving(built_warehouse), "SELECT status, count(*) FROM marts.opportunities GROUP BY 1"
+        )
+    )
+    assert got == dict(expected)
+    won_amount = sum(float(o["amount"]) for o in live.values() if o["status"] == "赢单")
+    [(amount,)] = query(
+        serving(built_warehouse), "SELECT sum(amount) FROM marts.opportunities WHERE status = 'won'"
+    )
+    assert float(amount) == pytest.approx(won_amount)
+    deleted = [o["opportunity_id"] for o in sample_data.opportunities if o["is_deleted"] == "true"]
+    for mart in MARTS:
+        [(n,)] = query(
+            serving(built_warehouse),
+            f"SELECT count(*) FROM marts.{mart} WHERE opportunity_id IN (SELECT unnest(?))",
+            [deleted or ["none"]],
+        )
+        assert n == 0, f"deleted deal in {mart}"
+
+
+def test_activity_counts_per_opportunity(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    cutoff = AS_OF_END.strftime("%Y-%m-%d %H:%M:%S")
+    expected = Counter(
+        a["opportunity_id"]
+        for a in sample_data.activities
+        if a["opportunity_id"] in live and a["occurred_at"] < cutoff
+    )
+    got = dict(
+        query(
+            serving(built_warehouse),
+            "SELECT opportunity_id, activity_count FROM marts.follow_up_frequency",
+        )
+    )
+    assert set(got) == set(live), "every opportunity, touched or not"
+    assert {k: v for k, v in got.items() if v} == dict(expected)
+    calls = Counter(
+        a["opportunity_id"]
+        for a in sample_data.activities
+        if a["opportunity_id"] in live and a["activity_type"] == "电话"
+    )
+    got_calls = dict(
+        query(
+            serving(built_warehouse),
+            "SELECT opportunity_id, calls FROM marts.follow_up_frequency WHERE calls > 0",
+        )
+    )
+    assert got_calls == dict(calls)
+
+
+def test_stale_open_deals(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    last: dict[str, datetime] = {}
+    for a in sample_data.activities:
+        if a["opportunity_id"] in live:
+            last[a["opportunity_id"]] = max(
+                last.get(a["opportunity_id"], datetime.min), ts(a["occurred_at"])
+            )
+    expected = {
+        i
+        for i, o in live.items()
+        if o["status"] == "进行中" and days(last.get(i, ts(o["created_at"])), AS_OF_END) > 14
+    }
+    got = {
+        r[0]
+        for r in query(
+            serving(built_warehouse),
+            "SELECT opportunity_id FROM marts.follow_up_frequency WHERE is_stale",
+        )
+    }
+    assert got == expected and len(expected) >= 5
+
+
+def test_stage_visits_regressions_and_days_in_current_stage(built_warehouse, sample_data):
+    visits = expected_visits(sample_data)
+    got: dict[str, list[str]] = {}
+    for opp_id, stage in query(
+        serving(built_warehouse),
+        "SELECT opportunity_id, stage FROM marts.opportunity_lifecycle "
+        "ORDER BY opportunity_id, visit_number",
+    ):
+        got.setdefault(opp_id, []).append(stage)
+    assert got == {k: v for k, v in visits.items() if v}
+    regressions = sum(
+        1
+        for stages in visits.values()
+        for a, b in zip(stages, stages[1:], strict=False)
+        if a in OPEN_STAGES and b in OPEN_STAGES and OPEN_STAGES[b] < OPEN_STAGES[a]
+    )
+    [(n,)] = query(
+        serving(built_warehouse),
+        "SELECT count(*) FROM marts.opportunity_lifecycle WHERE is_regression",
+    )
+    assert n == regressions and n > 0
+
+    live = live_opportunities(sample_data)
+    entered: dict[str, datetime] = {}
+    for row in sample_data.stage_history:
+        opp = live.get(row["opportunity_id"])
+        if opp and opp["status"] == "进行中":
+            entered[opp["opportunity_id"]] = max(
+                entered.get(opp["opportunity_id"], datetime.min), ts(row["entered_at"])
+            )
+    got_days = dict(
+        query(
+            serving(built_warehouse),
+            "SELECT opportunity_id, days_in_current_stage FROM marts.opportunities "
+            "WHERE status = 'open'",
+        )
+    )
+    for opp_id, since in entered.items():
+        assert got_days[opp_id] == pytest.approx(days(since, AS_OF_END), abs=0.01)
+
+
+def test_cycle_time_on_closed_deals_only(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    expected = {
+        i: days(ts(o["created_at"]), ts(o["closed_at"]))
+        for i, o in live.items()
+        if o["status"] in ("赢单", "输单")
+    }
+    got = dict(
+        query(
+            serving(built_warehouse), "SELECT opportunity_id, cycle_time_days FROM marts.cycle_time"
+        )
+    )
+    assert set(got) == set(expected)
+    for opp_id, value in expected.items():
+        assert float(got[opp_id]) == pytest.approx(value, abs=0.01)
+
+
+def test_loss_reasons_with_blanks_unspecified(built_warehouse, sample_data):
+    lost = [o for o in live_opportunities(sample_data).values() if o["status"] == "输单"]
+    got = dict(
+        query(
+            serving(built_warehouse),
+            "SELECT loss_reason_category, count(*) FROM marts.loss_reasons GROUP BY 1",
+        )
+    )
+    assert sum(got.values()) == len(lost)
+    assert got["unspecified"] == sum(1 for o in lost if not o["loss_reason"])
+    price = sum(1 for o in lost if "价格" in o["loss_reason"] or "Price" in o["loss_reason"])
+    assert got.get("price", 0) == price
+
+
+def mart_fingerprints(db: Path) -> dict[str, tuple]:
+    """Order-insensitive hash of every mart."""
+    return {
+        mart: query(db, f"SELECT count(*), sum(hash(COLUMNS(*))) FROM marts.{mart} AS t")[0]
+        for mart in MARTS
+    }
+
+
+def test_second_run_skips_every_file_and_leaves_marts_identical(built_warehouse, sample_landing):
+    before = mart_fingerprints(serving(built_warehouse))
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(built_warehouse),
+                "--landing",
+                str(sample_landing),
+                "--as-of",
+                SAMPLE_AS_OF.isoformat(),
+            ]
+        )
+        == 0
+    )
+    assert mart_fingerprints(serving(built_warehouse)) == before
+    ledger = query(
+        built_warehouse / "warehouse.duckdb",
+        "SELECT status, count(*) FROM raw.load_ledger WHERE as_of IS NOT NULL AND load_id > "
+        "(SELECT max(load_id) FROM raw.load_ledger WHERE status = 'loaded') GROUP BY 1",
+    )
+    assert ledger == [("skipped", 5)]
+
+
+def test_canonical_csvs_from_another_tool_build_the_marts(tmp_path, capsys):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    # Written by "some other tool": BOM, CRLF, other column order, Chinese status words,
+    # 万 amounts, extra columns, no accounts or owners files.
+    (landing / "crm_deals.csv").write_bytes(
+        "\ufeffstatus,opportunity_id,created_at,amount,stage,closed_at,loss_reason,owner_id,备注\r\n"
+        "赢单,D-1,2025-01-01 09:00,12.5万,赢单,2025-01-31 09:00,,U1,重点\r\n"
+        "输单,D-2,2025-01-05 09:00,3万,输单,2025-02-04 09:00,,U1,\r\n"
+        "输单,D-3,2025-01-06 09:00,8000,输单,2025-01-16 09:00,价格太高,U2,\r\n"
+        "进行中,D-4,2025-03-01 09:00,20000,签约成交,,,U2,\r\n"
+        "进行中,D-5,2025-05-01 09:00,50000,方案报价,,,,\r\n".encode()
+    )
+    (landing / "crm_stage_changes.csv").write_text(
+        "opportunity_id,entered_at,stage\n"
+        "D-1,2025-01-01 09:00,初步接触\nD-1,2025-01-10 09:00,需求确认\n"
+        "D-1,2025-01-10 09:00,需求确认\nD-1,2025-01-20 09:00,初步接触\n"
+        "D-1,2025-01-25 09:00,方案报价\nD-1,2025-01-31 09:00,赢单\n",
+        encoding="utf-8",
+    )
+    (landing / "touches.csv").write_text(
+        "activity_id,opportunity_id,activity_type,occurred_at\n"
+        "T1,D-5,Call,2025-06-28 10:00\nT2,D-5,微信,2025-06-29 10:00\nT3,,电话,2025-06-29 11:00\n",
+        encoding="utf-8",
+    )
+    assert main(["run", "--data-dir", str(tmp_path), "--as-of", "2025-06-30"]) == 0
+    out = capsys.readouterr().out
+    # Implausible data is kept and reported as a warning, never a failure.
+    assert "WARN check failed: value_in_seed_opportunities_stage" in out
+    assert "WARN check failed: not_null_opportunities_owner_id" in out
+    db = tmp_path / "serving.duckdb"
+    assert dict(query(db, "SELECT status, count(*) FROM marts.opportunities GROUP BY 1")) == {
+        "won": 1,
+        "lost": 2,
+        "open": 2,
+    }
+    assert (
+        query(db, "SELECT amount FROM marts.opportunities WHERE opportunity_id = 'D-1'")[0][0]
+        == 125000
+    )
+    assert query(
+        db, "SELECT is_unknown_stage FROM marts.opportunities WHERE opportunity_id = 'D-4'"
+    ) == [(True,)]
+    assert dict(
+        query(db, "SELECT loss_reason_category, count(*) FROM marts.loss_reasons GROUP BY 1")
+    ) == {"unspecified": 1, "price": 1}
+    visits = query(
+        db,
+        "SELECT stage, is_regression FROM marts.opportunity_lifecycle "
+        "WHERE opportunity_id = 'D-1' ORDER BY visit_number",
+    )
+    assert visits == [
+        ("初步接触", False),
+        ("需求确认", False),
+        ("初步接触", True),
+        ("方案报价", False),
+        ("赢单", False),
+    ]
+    assert query(
+        db,
+        "SELECT activity_count, calls, messages, is_stale FROM marts.follow_up_frequency "
+        "WHERE opportunity_id = 'D-5'",
+    ) == [(2, 1, 1, False)]
+    assert query(db, "SELECT count(*) FROM marts.cycle_time") == [(3,)]
+
+
+def test_failed_run_names_the_step_and_exits_non_zero(tmp_path, capsys):
+    (tmp_path / "warehouse.duckdb").mkdir()  # a folder where the database file should be
+    (tmp_path / "landing").mkdir()
+    assert main(["run", "--data-dir", str(tmp_path), "--as-of", "2025-06-30"]) == 1
+    err = capsys.readouterr().err
+    assert "raw_tables" in err and "warehouse.duckdb" in err

@@ -1,0 +1,224 @@
+"""Loading landing files into raw: ledger, rejects, whole-or-nothing, formats and encodings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion import load as load_module
+from ingestion.load import LoadSettings, load_landing
+
+AS_OF = date(2025, 6, 30)
+SETTINGS = LoadSettings(as_of=AS_OF)
+
+
+def write(path: Path, text: str, encoding: str = "utf-8", newline: str = "\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.replace("\n", newline).encode(encoding))
+    return path
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection.execute("SET TimeZone = 'Asia/Shanghai'")
+    yield connection
+    connection.close()
+
+
+def rows(con, sql, params=None):
+    return con.execute(sql, params or []).fetchall()
+
+
+OPPS = (
+    "opportunity_id,opportunity_name,owner_id,stage,status,amount,created_at,closed_at\n"
+    "O-1,华信ERP,U1,初步接触,进行中,12.5万,2025-03-05 14:20,\n"
+    'O-2,恒达CRM,U2,赢单,赢单,"¥8,000",2025/3/5 09:00,2025年4月1日\n'
+    "O-3,Acme,U1,输单,lost,8000元,2025-01-02T08:00:00+0000,2025-02-01 10:00:00\n"
+)
+
+
+def test_loads_native_csv_and_parses_values(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "opportunities.csv", OPPS)
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert (outcome.status, outcome.table, outcome.rows_loaded, outcome.rows_rejected) == (
+        "loaded",
+        "opportunities",
+        3,
+        0,
+    )
+    got = dict(rows(con, "SELECT opportunity_id, amount FROM raw.opportunities"))
+    assert {k: float(v) for k, v in got.items()} == {"O-1": 125000.0, "O-2": 8000.0, "O-3": 8000.0}
+    created = dict(rows(con, "SELECT opportunity_id, created_at FROM raw.opportunities"))
+    # No offset: business time zone (UTC+8). With an offset: that instant.
+    assert created["O-1"].astimezone(UTC) == datetime(2025, 3, 5, 6, 20, tzinfo=UTC)
+    assert created["O-3"].astimezone(UTC) == datetime(2025, 1, 2, 8, 0, tzinfo=UTC)
+    [(closed,)] = rows(con, "SELECT closed_at FROM raw.opportunities WHERE opportunity_id = 'O-2'")
+    assert closed.astimezone(UTC) == datetime(2025, 3, 31, 16, 0, tzinfo=UTC)
+    lineage = rows(
+        con, "SELECT DISTINCT source_system, _file_name, _export_date FROM raw.opportunities"
+    )
+    assert lineage == [("native", "opportunities.csv", AS_OF)]
+    assert sorted(r[0] for r in rows(con, "SELECT _row_number FROM raw.opportunities")) == [2, 3, 4]
+
+
+def test_second_load_of_same_file_changes_nothing(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "opportunities.csv", OPPS)
+    load_landing(con, landing, SETTINGS)
+    before = rows(con, "SELECT * FROM raw.opportunities ORDER BY opportunity_id")
+    [again] = load_landing(con, landing, SETTINGS)
+    assert again.status == "skipped"
+    assert rows(con, "SELECT * FROM raw.opportunities ORDER BY opportunity_id") == before
+    ledger = rows(con, "SELECT file_name, status FROM raw.load_ledger ORDER BY load_id")
+    assert ledger == [("opportunities.csv", "loaded"), ("opportunities.csv", "skipped")]
+    assert (landing / "opportunities.csv").exists(), "landing files are never deleted"
+
+
+def test_bad_values_go_to_rejects_with_row_column_and_reason(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(
+        landing / "deals.csv",
+        "opportunity_id,amount,created_at\n"
+        "O-1,100,2025-03-01\n"
+        "O-2,100,not a date\n"
+        ",100,2025-03-02\n"
+        "O-4,lots,2025-03-03\n"
+        "O-5,5万,2025-03-04\n",
+    )
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert (outcome.status, outcome.rows_read, outcome.rows_loaded, outcome.rows_rejected) == (
+        "loaded",
+        5,
+        2,
+        3,
+    )
+    rejects = rows(
+        con,
+        "SELECT file_name, row_number, column_name, value, reason "
+        "FROM raw.rejects ORDER BY row_number",
+    )
+    assert [(r[0], r[1], r[2], r[3]) for r in rejects] == [
+        ("deals.csv", 3, "created_at", "not a date"),
+        ("deals.csv", 4, "opportunity_id", None),
+        ("deals.csv", 5, "amount", "lots"),
+    ]
+    assert "expected a date and time" in rejects[0][4]
+    assert "missing required value" in rejects[1][4]
+    assert "12.5万" in rejects[2][4]
+    assert sorted(r[0] for r in rows(con, "SELECT opportunity_id FROM raw.opportunities")) == [
+        "O-1",
+        "O-5",
+    ]
+    [(rejected,)] = rows(con, "SELECT rows_rejected FROM raw.load_ledger WHERE status = 'loaded'")
+    assert rejected == 3
+
+
+def test_file_loads_whole_or_not_at_all(tmp_path, con, monkeypatch):
+    landing = tmp_path / "landing"
+    write(landing / "opportunities.csv", OPPS)
+    real = load_module._ledger_row
+
+    def crash_after_insert(*args, **kwargs):
+        raise RuntimeError("disk full")  # after the rows were inserted, before commit
+
+    monkeypatch.setattr(load_module, "_ledger_row", crash_after_insert)
+    with pytest.raises(RuntimeError):
+        load_landing(con, landing, SETTINGS)
+    assert rows(con, "SELECT count(*) FROM raw.opportunities") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM raw.load_ledger") == [(0,)]
+
+    monkeypatch.setattr(load_module, "_ledger_row", real)
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert outcome.status == "loaded"
+    assert rows(con, "SELECT count(*) FROM raw.opportunities") == [(3,)]
+
+
+def test_unrecognised_file_is_set_aside_and_others_load(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "a_notes.csv", "客户,备注\n华信,下周回访\n")
+    write(landing / "b_opportunities.csv", OPPS)
+    outcomes = {o.file_name: o for o in load_landing(con, landing, SETTINGS)}
+    notes = outcomes["a_notes.csv"]
+    assert notes.status == "set_aside"
+    assert "客户" in notes.message and "备注" in notes.message
+    assert outcomes["b_opportunities.csv"].status == "loaded"
+    [(status, message)] = rows(
+        con, "SELECT status, message FROM raw.load_ledger WHERE file_name = 'a_notes.csv'"
+    )
+    assert status == "set_aside" and "no known export format" in message
+
+
+def test_missing_required_column_names_closest_format_and_what_it_lacks(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "opportunities.csv", "opportunity_id,stage,amount\nO-1,初步接触,100\n")
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert outcome.status == "set_aside"
+    assert "native opportunities" in outcome.message and "created_at" in outcome.message
+
+
+def test_header_in_any_order_extra_columns_kept_bom_crlf_semicolon(tmp_path, con):
+    landing = tmp_path / "landing"
+    text = (
+        "\ufeffCreated_At;Status;Opportunity_ID;区域;Priority Note\n"
+        "2025-05-01 10:00;赢单;X-1;华东;key deal\n"
+        "2025-05-02 11:00;进行中;X-2;华北;\n"
+    )
+    write(landing / "export from other tool.csv", text, newline="\r\n")
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert outcome.status == "loaded" and outcome.table == "opportunities"
+    got = rows(con, "SELECT opportunity_id, status, extra FROM raw.opportunities ORDER BY 1")
+    assert [(r[0], r[1]) for r in got] == [("X-1", "赢单"), ("X-2", "进行中")]
+    assert json.loads(got[0][2]) == {"区域": "华东", "Priority Note": "key deal"}
+
+
+def test_gb18030_file_is_transcoded(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(
+        landing / "accounts.csv",
+        "account_id,account_name,industry\nA-1,华信科技有限公司,制造业\n",
+        encoding="gb18030",
+    )
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert outcome.status == "loaded"
+    assert rows(con, "SELECT account_name, industry FROM raw.accounts") == [
+        ("华信科技有限公司", "制造业")
+    ]
+
+
+def test_header_only_empty_and_binary_files(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "a_activities.csv", "activity_id,occurred_at\n")
+    write(landing / "b_empty.csv", "")
+    (landing / "c_binary.csv").write_bytes(b"PK\x03\x04\x00\x00binary\x00data")
+    outcomes = {o.file_name: o for o in load_landing(con, landing, SETTINGS)}
+    assert outcomes["a_activities.csv"].status == "loaded"
+    assert outcomes["a_activities.csv"].rows_read == 0
+    assert outcomes["b_empty.csv"].status == "failed"
+    assert "empty" in outcomes["b_empty.csv"].message
+    assert outcomes["c_binary.csv"].status == "failed"
+    assert "NUL" in outcomes["c_binary.csv"].message
+
+
+def test_every_row_rejected_sets_file_aside_and_keeps_reasons(tmp_path, con):
+    landing = tmp_path / "landing"
+    write(landing / "activities.csv", "activity_id,occurred_at\nA1,yesterday\nA2,soon\n")
+    [outcome] = load_landing(con, landing, SETTINGS)
+    assert outcome.status == "set_aside" and outcome.rows_rejected == 2
+    assert rows(con, "SELECT count(*) FROM raw.activities") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM raw.rejects") == [(2,)]
+
+
+def test_symlinks_and_subfolders_in_landing_are_ignored(tmp_path, con):
+    outside = write(tmp_path / "outside" / "opportunities.csv", OPPS)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "linked.csv").symlink_to(outside)
+    write(landing / "sub" / "opportunities.csv", OPPS)
+    assert load_landing(con, landing, SETTINGS) == []
+    assert rows(con, "SELECT count(*) FROM raw.opportunities") == [(0,)]
