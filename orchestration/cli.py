@@ -99,6 +99,18 @@ def failure_summary(result) -> str:
     return "the run failed (see the Dagster logs above)"
 
 
+def oppwh_command() -> str:
+    """How the user should type this command: `oppwh` if it is on PATH, else its path."""
+    own = Path(sys.executable).parent / "oppwh"
+    on_path = shutil.which("oppwh")
+    if on_path and Path(on_path).resolve() == own.resolve():
+        return "oppwh"
+    try:
+        return str(own.relative_to(Path.cwd()))
+    except ValueError:
+        return str(own)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     landing = Path(args.landing).resolve() if args.landing else None
@@ -115,12 +127,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\nRun succeeded / 运行成功. Rows per mart / 各数据集行数:")
     for table, n in counts.items():
         print(f"  marts.{table:<28} {n:>10,}")
+    oppwh = oppwh_command()
     print(
         f"\nWarehouse / 数仓:       {data_dir / 'warehouse.duckdb'}\n"
         f"Serving copy / 只读副本: {serving}  (open this one from BI tools)\n"
-        f"Dagster UI:             oppwh ui --data-dir {args.data_dir}\n"
-        f'Query the marts / 查询:  oppwh sql "select status, count(*) from marts.opportunities '
-        f'group by 1" --data-dir {args.data_dir}'
+        f"Dagster UI:             {oppwh} ui --data-dir {args.data_dir}\n"
+        f'Query the marts / 查询:  {oppwh} sql "select status, count(*) from marts.opportunities '
+        f'group by 1" --data-dir {args.data_dir}\n'
+        f"Column docs / 字段说明:  dbt_project/models/marts/_marts.yml"
     )
     return 0
 
@@ -147,7 +161,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "OPPWH_DATA_DIR": str(data_dir)}
+    venv_bin = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "OPPWH_DATA_DIR": str(data_dir),
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+    }
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops it.")

@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -42,13 +43,14 @@ def prepare_manifest(project: DbtProject) -> Path:
             [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
             cwd=project.project_dir,
             check=True,
-            env={**__import__("os").environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
         )
     return project.manifest_path
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
+# Instead of prepare_if_dev (which only acts under `dagster dev` and looks for dbt on PATH):
+# parse whenever the manifest is out of date, under any entry point.
 prepare_manifest(dbt_project)
 
 
