@@ -33,3 +33,7 @@ class UnrecognisedFileError(IngestionError):
 
 class UnreadableFileError(IngestionError):
     """The file cannot be read at all (encoding, broken quoting, not a table)."""
+
+
+class IgnoredFileError(IngestionError):
+    """A recognised export the warehouse has no use for (e.g. Salesforce Contacts)."""

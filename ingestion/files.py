@@ -11,11 +11,13 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 from ingestion.errors import UnreadableFileError
@@ -134,4 +136,121 @@ def read_csv_layout(path: Path, work_dir: Path) -> CsvLayout:
         raise UnreadableFileError(path.name, "the file is empty: expected a header row")
     delimiter = _sniff_delimiter(first)
     headers = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    return CsvLayout(readable, encoding, delimiter, [h.strip() for h in headers])
+    return CsvLayout(readable, encoding, delimiter, _unique_headers(headers))
+
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+JSON_KEY_SAMPLE_LINES = 1000
+
+
+@dataclass(frozen=True)
+class SourceUnit:
+    """One table of rows to load: a CSV file, one sheet of a workbook, or a JSON-lines file."""
+
+    path: Path
+    display_name: str
+    headers: list[str]
+    readable: Path  # what DuckDB reads: a UTF-8 CSV, or the JSON-lines file itself
+    delimiter: str = ","
+    sheet: str | None = None
+    json_lines: bool = False
+
+
+def _cell_text(value) -> str:
+    """A spreadsheet cell as the text a CSV export would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dt_time):
+        return value.strftime("%H:%M:%S")
+    return str(value)
+
+
+def _unique_headers(raw: list[str]) -> list[str]:
+    """Blank headers (merged header cells) get a name; repeated ones a suffix."""
+    seen: dict[str, int] = {}
+    headers = []
+    for i, header in enumerate(raw):
+        name = header.strip() or f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        headers.append(name)
+    return headers
+
+
+def spreadsheet_units(path: Path, work_dir: Path) -> list[SourceUnit]:
+    """Each non-empty sheet as a UTF-8 CSV; its first non-empty row is the header."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for damaged files
+        raise UnreadableFileError(path.name, f"not a readable spreadsheet ({exc})") from exc
+    units = []
+    for n, sheet in enumerate(workbook.sheet_names):
+        rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        rows = [r for r in rows if any(_cell_text(v).strip() for v in r)]
+        if not rows:
+            continue
+        headers = _unique_headers([_cell_text(v) for v in rows[0]])
+        out = work_dir / f"sheet{n}.csv"
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(headers)
+            for row in rows[1:]:
+                cells = [_cell_text(v) for v in row]
+                writer.writerow((cells + [""] * len(headers))[: len(headers)])
+        display = path.name if len(workbook.sheet_names) == 1 else f"{path.name} » {sheet}"
+        units.append(SourceUnit(path, display, headers, out, ",", sheet))
+    if not units:
+        raise UnreadableFileError(path.name, "the workbook has no rows in any sheet")
+    return units
+
+
+def json_lines_unit(path: Path) -> SourceUnit:
+    """A JSON-lines file: its keys (from the first lines) are the headers."""
+    keys: dict[str, None] = {}
+    with path.open("r", encoding="utf-8-sig") as handle:
+        for n, line in enumerate(handle):
+            if n >= JSON_KEY_SAMPLE_LINES:
+                break
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UnreadableFileError(
+                    path.name,
+                    f"line {n + 1} is not valid JSON ({exc.msg}); expected one object per line",
+                ) from exc
+            if not isinstance(record, dict):
+                raise UnreadableFileError(path.name, f"line {n + 1}: expected a JSON object")
+            keys.update(dict.fromkeys(record))
+    if not keys:
+        raise UnreadableFileError(path.name, "the file is empty: expected one JSON object per line")
+    return SourceUnit(path, path.name, list(keys), path, json_lines=True)
+
+
+def source_units(path: Path, work_dir: Path) -> list[SourceUnit]:
+    """The loadable tables in a landing file, by its kind (the suffix is only a first guess:
+    a workbook is recognised by its bytes)."""
+    suffix = path.suffix.lower()
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if suffix in SPREADSHEET_SUFFIXES or magic.startswith(b"PK\x03\x04") and suffix != ".csv":
+        return spreadsheet_units(path, work_dir)
+    if suffix in JSON_LINES_SUFFIXES:
+        return [json_lines_unit(path)]
+    layout = read_csv_layout(path, work_dir)
+    return [SourceUnit(path, path.name, layout.headers, layout.path, layout.delimiter)]

@@ -1,43 +1,62 @@
-"""Load landing files into DuckDB schema ``raw``: whole file or nothing, ledgered, idempotent.
+"""Load landing files into DuckDB schema ``raw``: whole or nothing, ledgered, idempotent.
 
-Per file: hash it; skip it when the ledger already holds that content; detect its format
-from the header; let DuckDB read the rows as text; parse every value in SQL; rows with an
-unreadable or missing required value go to ``raw.rejects`` (one row per problem, with the
-file, row number, column, value and reason); the rest go to ``raw.<table>``; the ledger
-records the counts. All of it in one transaction, so a crash or error mid-file leaves
-nothing of that file behind.
+Per file (per sheet for workbooks): hash it; find its format from the header; skip it when
+the ledger already holds that content (for current-state exports: that content on that
+export date); let DuckDB read the rows as text; parse every value in SQL for each table
+the format feeds; rows with an unreadable or missing required value go to ``raw.rejects``
+(one row per problem, with file, row number, column, value and reason) and are loaded
+into no table; the rest go to ``raw.<table>``; the ledger records the counts. All of it in
+one transaction, so a crash or error mid-file leaves nothing of that file behind.
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
-from ingestion.errors import IngestionError, UnreadableFileError, UnrecognisedFileError
-from ingestion.files import content_hash, export_date_from_name, landing_files, read_csv_layout
-from ingestion.formats import Detection, detect_format
-from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES, TEXT
+from ingestion.errors import IgnoredFileError, IngestionError, UnreadableFileError
+from ingestion.files import (
+    SourceUnit,
+    content_hash,
+    export_date_from_name,
+    landing_files,
+    source_units,
+)
+from ingestion.formats import builtin_formats, detect_format
+from ingestion.formats.base import (
+    Field,
+    Format,
+    Output,
+    Params,
+    ResolvedOutput,
+    ref,
+    resolve_output,
+)
+from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES
 from ingestion.values import EXPECTED, parse_sql
 
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS raw.load_ledger (
     load_id BIGINT,
     file_name VARCHAR,
+    sheet VARCHAR,
     file_path VARCHAR,
     content_hash VARCHAR,
     export_date DATE,
     format_name VARCHAR,
     source_system VARCHAR,
-    table_name VARCHAR,
-    status VARCHAR,          -- loaded | skipped | set_aside | failed
+    table_name VARCHAR,       -- the main table the file feeds
+    export_kind VARCHAR,      -- full | partial | history
+    status VARCHAR,           -- loaded | skipped | set_aside | failed
     rows_read BIGINT,
     rows_loaded BIGINT,
     rows_rejected BIGINT,
+    rows_ignored BIGINT,
     message VARCHAR,
     as_of DATE,
     recorded_at TIMESTAMPTZ
@@ -58,10 +77,12 @@ CREATE TABLE IF NOT EXISTS raw.rejects (
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """What a load needs to know beyond the files: the business time zone and 'today'."""
+    """What a load needs to know beyond the files: 'today', the time zone, the formats."""
 
     as_of: date
     business_tz: str = "Asia/Shanghai"
+    formats: tuple[Format, ...] = field(default_factory=builtin_formats)
+    user_formats: tuple[Format, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,8 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_rejected: int = 0
     message: str = ""
+    format_name: str | None = None
+    rows_ignored: int = 0
 
 
 def raw_table_ddl(table_name: str) -> str:
@@ -91,102 +114,125 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(REJECTS_DDL)
 
 
-def _source_ref(index: int) -> str:
-    return f"c{index}"
-
-
-def parse_select(detection: Detection) -> tuple[str, dict]:
-    """SELECT over temp table ``src`` giving typed canonical columns and the raw text.
-
-    Returns the SQL and its named parameters (extra-column names travel as parameters,
-    never as SQL text).
-    """
-    table = TABLES[detection.table]
-    params: dict = {}
-    # Spreadsheet row number (header = row 1): what a user finds the row by in Excel.
-    parts = ["rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number"]
-    for column in table.columns:
-        index = detection.columns.get(column.name)
-        if index is None:
-            parts.append(f"CAST(NULL AS {SQL_TYPES[column.kind]}) AS {column.name}")
-            parts.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
-        else:
-            ref = _source_ref(index)
-            parts.append(f"{parse_sql(column.kind, ref)} AS {column.name}")
-            parts.append(f"{ref} AS _raw_{column.name}")
-    if detection.extras:
-        pairs = []
-        for n, (index, header) in enumerate(sorted(detection.extras.items())):
-            params[f"x{n}"] = header
-            pairs.append(f"$x{n}, {_source_ref(index)}")
-        parts.append(f"json_object({', '.join(pairs)}) AS extra")
-    else:
-        parts.append("CAST(NULL AS JSON) AS extra")
-    if detection.source_system_column is not None:
-        ref = _source_ref(detection.source_system_column)
-        params["default_source"] = detection.source_system
-        parts.append(f"coalesce(nullif(trim({ref}), ''), $default_source) AS source_system")
-    else:
-        params["default_source"] = detection.source_system
-        parts.append("CAST($default_source AS VARCHAR) AS source_system")
-    return f"SELECT {', '.join(parts)} FROM src", params
-
-
-def problems_select(detection: Detection, headers: list[str]) -> tuple[str, dict]:
-    """One row per unreadable or missing required value in ``parsed``.
-
-    Columns: row_number, column_name (as the file spells it), value, reason.
-    """
-    table = TABLES[detection.table]
-    selects, params = [], {}
-    for n, column in enumerate(table.columns):
-        index = detection.columns.get(column.name)
-        shown = headers[index] if index is not None else column.name
-        params[f"col{n}"] = shown
-        if column.required:
-            params[f"req{n}"] = f"missing required value for {column.name}"
-            selects.append(
-                f"SELECT _row_number, $col{n}, _raw_{column.name}, $req{n} "
-                f"FROM parsed WHERE {column.name} IS NULL "
-                f"AND nullif(trim(_raw_{column.name}), '') IS NULL"
-            )
-        if column.kind != TEXT and index is not None:
-            params[f"bad{n}"] = (
-                f"cannot read value as {column.kind}: expected {EXPECTED[column.kind]}"
-            )
-            selects.append(
-                f"SELECT _row_number, $col{n}, _raw_{column.name}, $bad{n} "
-                f"FROM parsed WHERE {column.name} IS NULL "
-                f"AND nullif(trim(_raw_{column.name}), '') IS NOT NULL"
-            )
-    sql = " UNION ALL ".join(selects) if selects else "SELECT NULL, NULL, NULL, NULL WHERE FALSE"
-    return (
-        f"SELECT * FROM ({sql}) AS p(row_number, column_name, value, reason)",
-        params,
-    )
-
-
 def used_params(sql: str, params: dict) -> dict:
     """Only the named parameters the statement mentions: DuckDB rejects unused ones."""
     return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 
-def _ledger_row(con, load_id, path: Path, digest, export_date, detection, outcome, as_of):
+def _execute(con, sql: str, params: dict | None = None):
+    return con.execute(sql, used_params(sql, params or {}))
+
+
+def outputs_for(fmt: Format) -> tuple[Output, ...]:
+    """The format's outputs, plus a dated snapshot for current-state opportunity exports."""
+    outputs = fmt.outputs
+    if fmt.current_state and outputs and outputs[0].table == "opportunities":
+        snapshot_columns = set(TABLES["opportunity_snapshots"].column_names)
+        fields = {k: v for k, v in outputs[0].fields.items() if k in snapshot_columns}
+        fields["snapshot_date"] = Field(sql="$export_date")
+        outputs = (*outputs, Output("opportunity_snapshots", fields))
+    return outputs
+
+
+def parsed_select(resolved: ResolvedOutput, n_columns: int) -> str:
+    """SELECT over temp table ``src``: row number, typed canonical columns, their raw text."""
+    table = TABLES[resolved.table]
+    row_number = "rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number"
+    parts = [row_number]
+    for column in table.columns:
+        got = resolved.columns.get(column.name)
+        if got is None:
+            parts.append(f"CAST(NULL AS {SQL_TYPES[column.kind]}) AS {column.name}")
+            parts.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
+        else:
+            parts.append(f"{got.typed_sql} AS {column.name}")
+            parts.append(f"{got.raw_sql or 'CAST(NULL AS VARCHAR)'} AS _raw_{column.name}")
+    where = f" WHERE coalesce(({resolved.where_sql}), false)" if resolved.where_sql else ""
+    if resolved.unpivot is None:
+        return f"SELECT {', '.join(parts)} FROM src{where}"
+    # One row per stage column with a value (HubSpot "Date entered" columns).
+    label, value = resolved.unpivot.label_column, resolved.unpivot.value_column
+    selects = []
+    for i, _label in resolved.unpivot_headers:
+        cols = [row_number]
+        for column in table.columns:
+            if column.name == label:
+                cols.append(f"CAST($label{i} AS VARCHAR) AS {label}")
+                cols.append(f"CAST(NULL AS VARCHAR) AS _raw_{label}")
+            elif column.name == value:
+                cols.append(f"{parse_sql(column.kind, ref(i))} AS {value}")
+                cols.append(f"{ref(i)} AS _raw_{value}")
+            else:
+                got = resolved.columns.get(column.name)
+                typed = got.typed_sql if got else f"CAST(NULL AS {SQL_TYPES[column.kind]})"
+                cols.append(f"{typed} AS {column.name}")
+                cols.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
+        selects.append(
+            f"SELECT {', '.join(cols)} FROM src WHERE nullif(trim({ref(i)}), '') IS NOT NULL"
+        )
+    if not selects:
+        empty = ", ".join(
+            ["CAST(NULL AS BIGINT) AS _row_number"]
+            + [
+                f"CAST(NULL AS {SQL_TYPES[c.kind]}) AS {c.name}, NULL AS _raw_{c.name}"
+                for c in table.columns
+            ]
+        )
+        return f"SELECT {empty} WHERE false"
+    return " UNION ALL ".join(selects)
+
+
+def unpivot_params(resolved: ResolvedOutput) -> dict:
+    return {f"label{i}": label for i, label in resolved.unpivot_headers}
+
+
+def problems_select(resolved: ResolvedOutput, parsed: str, params: Params) -> str:
+    """One row per unreadable or missing required value: row, column, value, reason."""
+    table = TABLES[resolved.table]
+    selects = []
+    for column in table.columns:
+        got = resolved.columns.get(column.name)
+        shown = got.shown if got else column.name
+        if column.required:
+            selects.append(
+                f"SELECT _row_number, {params.add(shown)}, _raw_{column.name}, "
+                f"{params.add(f'missing required value for {column.name}')} "
+                f"FROM {parsed} WHERE {column.name} IS NULL "
+                f"AND nullif(trim(_raw_{column.name}), '') IS NULL"
+            )
+        kind = got.kind if got else column.kind
+        if kind in EXPECTED:
+            reason = f"cannot read value as {column.kind}: expected {EXPECTED[kind]}"
+            selects.append(
+                f"SELECT _row_number, {params.add(shown)}, _raw_{column.name}, "
+                f"{params.add(reason)} FROM {parsed} WHERE {column.name} IS NULL "
+                f"AND nullif(trim(_raw_{column.name}), '') IS NOT NULL"
+            )
+    return " UNION ALL ".join(selects) if selects else ""
+
+
+def _ledger_row(con, load_id, unit_name, sheet, path, digest, export_date, fmt, outcome, as_of):
+    export_kind = None
+    if fmt is not None and fmt.outputs:
+        export_kind = ("full" if fmt.full_export else "partial") if fmt.current_state else "history"
     con.execute(
-        "INSERT INTO raw.load_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO raw.load_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             load_id,
-            path.name,
+            unit_name,
+            sheet,
             str(path),
             digest,
             export_date,
-            detection.format_name if detection else None,
-            detection.source_system if detection else None,
+            fmt.name if fmt else None,
+            fmt.source_system if fmt else None,
             outcome.table,
+            export_kind,
             outcome.status,
             outcome.rows_read,
             outcome.rows_loaded,
             outcome.rows_rejected,
+            outcome.rows_ignored,
             outcome.message,
             as_of,
             datetime.now(UTC),
@@ -198,63 +244,134 @@ def _next_load_id(con) -> int:
     return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_ledger").fetchone()[0]
 
 
-def already_loaded(con, digest: str) -> bool:
+def already_loaded(con, digest: str, sheet: str | None, export_date: date | None) -> bool:
+    """Same content (and sheet) already loaded; for current-state exports, on the same date."""
     row = con.execute(
-        "SELECT count(*) FROM raw.load_ledger WHERE content_hash = ? AND status = 'loaded'",
-        [digest],
+        "SELECT count(*) FROM raw.load_ledger WHERE content_hash = ? AND status = 'loaded' "
+        "AND sheet IS NOT DISTINCT FROM ? AND (? IS NULL OR export_date = ?)",
+        [digest, sheet, export_date, export_date],
     ).fetchone()
     return row[0] > 0
 
 
-def _read_into_src(con, path: Path, work_dir: Path) -> list[str]:
-    layout = read_csv_layout(path, work_dir)
-    names = [_source_ref(i) for i in range(len(layout.headers))]
+def read_into_src(con, unit: SourceUnit) -> None:
+    """Temp table ``src`` with the unit's rows as text, columns c0, c1, … in header order."""
+    names = [ref(i) for i in range(len(unit.headers))]
     con.execute("DROP TABLE IF EXISTS src")
     try:
-        con.execute(
-            "CREATE TEMP TABLE src AS SELECT * FROM read_csv($path, header = true, "
-            "all_varchar = true, delim = $delim, quote = '\"', escape = '\"', "
-            "null_padding = true, auto_detect = false, columns = $columns)",
-            {
-                "path": str(layout.path),
-                "delim": layout.delimiter,
-                "columns": {n: "VARCHAR" for n in names},
-            },
-        )
+        if unit.json_lines:
+            columns = {h: "VARCHAR" for h in unit.headers}
+            picks = ", ".join(f"#{i + 1} AS {n}" for i, n in enumerate(names))
+            con.execute(
+                f"CREATE TEMP TABLE src AS SELECT {picks} FROM read_json($path, "
+                "format = 'newline_delimited', columns = $columns)",
+                {"path": str(unit.readable), "columns": columns},
+            )
+        else:
+            con.execute(
+                "CREATE TEMP TABLE src AS SELECT * FROM read_csv($path, header = true, "
+                "all_varchar = true, delim = $delim, quote = '\"', escape = '\"', "
+                "null_padding = true, auto_detect = false, columns = $columns)",
+                {
+                    "path": str(unit.readable),
+                    "delim": unit.delimiter,
+                    "columns": {n: "VARCHAR" for n in names},
+                },
+            )
     except duckdb.Error as exc:
-        raise UnreadableFileError(path.name, f"DuckDB could not read it as CSV: {exc}") from exc
-    return layout.headers
+        kind = "JSON lines" if unit.json_lines else "CSV"
+        raise UnreadableFileError(
+            unit.display_name, f"DuckDB could not read it as {kind}: {exc}"
+        ) from exc
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings) -> FileOutcome:
-    """Load one file whole or not at all; record what happened in the ledger."""
-    digest = content_hash(path)
+def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> FileOutcome:
+    """Load one file or sheet whole or not at all; record what happened in the ledger."""
+    path = unit.path
     export_date = export_date_from_name(path.name) or settings.as_of
-    if already_loaded(con, digest):
-        outcome = FileOutcome(path.name, "skipped", message="already loaded (same content)")
+    fmt = None
+    try:
+        fmt = detect_format(
+            unit.headers, unit.sheet or path.name, settings.formats, settings.user_formats
+        )
+        if not fmt.outputs:
+            raise IgnoredFileError(unit.display_name, fmt.ignore_reason)
+    except IngestionError as exc:
+        outcome = FileOutcome(
+            unit.display_name,
+            "set_aside",
+            message=exc.message,
+            format_name=fmt.name if fmt else None,
+        )
         _ledger_row(
-            con, _next_load_id(con), path, digest, export_date, None, outcome, settings.as_of
+            con,
+            _next_load_id(con),
+            unit.display_name,
+            unit.sheet,
+            path,
+            digest,
+            export_date,
+            fmt,
+            outcome,
+            settings.as_of,
         )
         return outcome
-    detection = None
+    if already_loaded(con, digest, unit.sheet, export_date if fmt.current_state else None):
+        outcome = FileOutcome(
+            unit.display_name,
+            "skipped",
+            format_name=fmt.name,
+            message="already loaded (same content"
+            + (f", export date {export_date})" if fmt.current_state else ")"),
+        )
+        _ledger_row(
+            con,
+            _next_load_id(con),
+            unit.display_name,
+            unit.sheet,
+            path,
+            digest,
+            export_date,
+            fmt,
+            outcome,
+            settings.as_of,
+        )
+        return outcome
     con.execute("BEGIN TRANSACTION")
     try:
         load_id = _next_load_id(con)
-        with tempfile.TemporaryDirectory(prefix="oppwh-") as work:
-            headers = _read_into_src(con, path, Path(work))
-            detection = detect_format(headers, path.name)
-            outcome = _parse_and_insert(
-                con, path, detection, headers, load_id, export_date, settings
-            )
-        _ledger_row(con, load_id, path, digest, export_date, detection, outcome, settings.as_of)
+        read_into_src(con, unit)
+        outcome = _parse_and_insert(con, unit, fmt, load_id, export_date, settings)
+        _ledger_row(
+            con,
+            load_id,
+            unit.display_name,
+            unit.sheet,
+            path,
+            digest,
+            export_date,
+            fmt,
+            outcome,
+            settings.as_of,
+        )
         con.execute("COMMIT")
         return outcome
     except IngestionError as exc:
         con.execute("ROLLBACK")
-        status = "set_aside" if isinstance(exc, UnrecognisedFileError) else "failed"
-        outcome = FileOutcome(path.name, status, message=exc.message)
+        outcome = FileOutcome(
+            unit.display_name, "failed", message=exc.message, format_name=fmt.name
+        )
         _ledger_row(
-            con, _next_load_id(con), path, digest, export_date, detection, outcome, settings.as_of
+            con,
+            _next_load_id(con),
+            unit.display_name,
+            unit.sheet,
+            path,
+            digest,
+            export_date,
+            fmt,
+            outcome,
+            settings.as_of,
         )
         return outcome
     except BaseException:
@@ -262,51 +379,165 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
         raise
 
 
-def _parse_and_insert(con, path, detection, headers, load_id, export_date, settings) -> FileOutcome:
-    table = TABLES[detection.table]
-    select, params = parse_select(detection)
-    con.execute("DROP TABLE IF EXISTS parsed")
-    params["tz"] = settings.business_tz
-    sql = f"CREATE TEMP TABLE parsed AS {select}"
-    con.execute(sql, used_params(sql, params))
-    problems, problem_params = problems_select(detection, headers)
+def _extras_json(unit: SourceUnit, fmt: Format, params: Params) -> str:
+    """Source columns no output uses, kept as JSON: extra columns are never dropped."""
+    from ingestion.formats.base import header_index, normalise_header
+
+    index = header_index(unit.headers)
+    used = set()
+    for output in fmt.outputs:
+        for spec in output.fields.values():
+            for source in spec.sources:
+                if normalise_header(source) in index:
+                    used.add(index[normalise_header(source)])
+            if spec.sql:
+                for name in re.findall(r"\{(?:\w+:)?([^{}]+)\}", spec.sql):
+                    if normalise_header(name) in index:
+                        used.add(index[normalise_header(name)])
+        if output.unpivot is not None:
+            pattern = re.compile(output.unpivot.header_pattern)
+            used.update(i for i, h in enumerate(unit.headers) if pattern.search(h))
+    pairs = [
+        f"{params.add(header)}, {ref(i)}"
+        for i, header in enumerate(unit.headers)
+        if i not in used and normalise_header(header) != "source_system"
+    ]
+    return f"json_object({', '.join(pairs)})" if pairs else "CAST(NULL AS JSON)"
+
+
+def _source_system_sql(unit: SourceUnit, fmt: Format, params: Params) -> str:
+    from ingestion.formats.base import header_index
+
+    default = params.add(fmt.source_system)
+    i = header_index(unit.headers).get("source_system")
+    if i is None:
+        return f"CAST({default} AS VARCHAR)"
+    return f"coalesce(nullif(trim({ref(i)}), ''), {default})"
+
+
+def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOutcome:
+    params = Params()
+    all_refs = [ref(i) for i in range(len(unit.headers))]
+    extra = _extras_json(unit, fmt, params)
+    source_system = _source_system_sql(unit, fmt, params)
+    base = {"tz": settings.business_tz, "export_date": export_date}
+    outputs = outputs_for(fmt)
+    rows_read = con.execute("SELECT count(*) FROM src").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS problems")
-    sql = f"CREATE TEMP TABLE problems AS {problems}"
-    con.execute(sql, used_params(sql, problem_params))
-    rows_read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]
+    con.execute(
+        "CREATE TEMP TABLE problems (table_name VARCHAR, row_number BIGINT, "
+        "column_name VARCHAR, value VARCHAR, reason VARCHAR)"
+    )
+    parsed_tables = []
+    for n, output in enumerate(outputs):
+        resolved = resolve_output(output, unit.headers, params, all_refs)
+        name = f"parsed_{n}"
+        select = parsed_select(resolved, len(unit.headers))
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        # Extra columns ride with the file's main table only.
+        row_extra = extra if n == 0 else "CAST(NULL AS JSON)"
+        sql = f"CREATE TEMP TABLE {name} AS {_with_lineage(select, row_extra, source_system)}"
+        _execute(con, sql, {**params.values, **base, **unpivot_params(resolved)})
+        problems = problems_select(resolved, name, params)
+        if problems:
+            _execute(
+                con,
+                f"INSERT INTO problems SELECT {params.add(output.table)}, * FROM ({problems})",
+                params.values,
+            )
+        parsed_tables.append((name, output.table))
     rejected = con.execute("SELECT count(DISTINCT row_number) FROM problems").fetchone()[0]
     con.execute(
-        "INSERT INTO raw.rejects SELECT $load_id, $file, $table, row_number, column_name, "
-        "value, reason, now() FROM problems ORDER BY row_number",
-        {"load_id": load_id, "file": path.name, "table": table.name},
+        "INSERT INTO raw.rejects SELECT $load_id, $file, table_name, row_number, column_name, "
+        "value, reason, now() FROM problems ORDER BY row_number, table_name",
+        {"load_id": load_id, "file": unit.display_name},
     )
+    main_table = outputs[0].table
     if rows_read > 0 and rejected == rows_read:
         return FileOutcome(
-            path.name,
+            unit.display_name,
             "set_aside",
-            table.name,
+            main_table,
             rows_read,
             0,
             rejected,
             "every row was rejected; see raw.rejects for the reasons",
+            fmt.name,
         )
-    cols = ", ".join(table.column_names + [n for n, _ in LINEAGE_COLUMNS])
-    con.execute(
-        f"INSERT INTO raw.{table.name} ({cols}) "
-        f"SELECT {', '.join(table.column_names)}, source_system, extra, $load_id, $file, "
-        f"_row_number, $export_date FROM parsed "
-        f"WHERE _row_number NOT IN (SELECT row_number FROM problems) ORDER BY _row_number",
-        {"load_id": load_id, "file": path.name, "export_date": export_date},
-    )
+    loaded_main = 0
+    for name, table_name in parsed_tables:
+        table = TABLES[table_name]
+        cols = ", ".join(table.column_names + [n for n, _ in LINEAGE_COLUMNS])
+        _execute(
+            con,
+            f"INSERT INTO raw.{table_name} ({cols}) "
+            f"SELECT {', '.join(table.column_names)}, source_system, extra, $load_id, $file, "
+            f"_row_number, $export_date FROM {name} "
+            f"WHERE _row_number NOT IN (SELECT row_number FROM problems) ORDER BY _row_number",
+            {"load_id": load_id, "file": unit.display_name, "export_date": export_date},
+        )
+        if table_name == main_table:
+            loaded_main = con.execute(
+                f"SELECT count(DISTINCT _row_number) FROM {name} "
+                f"WHERE _row_number NOT IN (SELECT row_number FROM problems)"
+            ).fetchone()[0]
+    ignored = rows_read - rejected - loaded_main if outputs[0].where or outputs[0].unpivot else 0
+    messages = []
     if rows_read == 0:
-        message = "header only: no rows"
-    elif rejected:
-        message = f"{rejected} row(s) rejected; see raw.rejects"
-    else:
-        message = ""
+        messages.append("header only: no rows")
+    if rejected:
+        messages.append(f"{rejected} row(s) rejected; see raw.rejects")
+    if ignored:
+        messages.append(f"{ignored} row(s) hold nothing for {main_table} and were ignored")
     return FileOutcome(
-        path.name, "loaded", table.name, rows_read, rows_read - rejected, rejected, message
+        unit.display_name,
+        "loaded",
+        main_table,
+        rows_read,
+        loaded_main,
+        rejected,
+        "; ".join(messages),
+        fmt.name,
+        max(ignored, 0),
     )
+
+
+def _with_lineage(select: str, extra: str, source_system: str) -> str:
+    """Wrap a parse select so extra and source_system are computed from the same src row.
+
+    The parse select reads ``src``; extra/source_system also read ``src`` columns, so they
+    are joined back on the row number."""
+    return (
+        f"SELECT s.*, l.extra, l.source_system FROM ({select}) AS s "
+        f"JOIN (SELECT rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number, "
+        f"{extra} AS extra, {source_system} AS source_system FROM src) AS l USING (_row_number)"
+    )
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
+) -> list[FileOutcome]:
+    """Load every table (sheet) in one landing file."""
+    digest = content_hash(path)
+    with tempfile.TemporaryDirectory(prefix="oppwh-") as work:
+        try:
+            units = source_units(path, Path(work))
+        except IngestionError as exc:
+            outcome = FileOutcome(path.name, "failed", message=exc.message)
+            _ledger_row(
+                con,
+                _next_load_id(con),
+                path.name,
+                None,
+                path,
+                digest,
+                export_date_from_name(path.name) or settings.as_of,
+                None,
+                outcome,
+                settings.as_of,
+            )
+            return [outcome]
+        return [load_unit(con, unit, digest, settings) for unit in units]
 
 
 def load_landing(
@@ -314,4 +545,7 @@ def load_landing(
 ) -> list[FileOutcome]:
     """Load every new landing file; one bad file never stops the others."""
     ensure_raw_schema(con)
-    return [load_file(con, path, settings) for path in landing_files(landing_dir)]
+    outcomes: list[FileOutcome] = []
+    for path in landing_files(landing_dir):
+        outcomes.extend(load_file(con, path, settings))
+    return outcomes

@@ -15,6 +15,9 @@ DATE = "date"
 AMOUNT = "amount"
 INTEGER = "integer"
 BOOLEAN = "boolean"
+# Parse kinds that adapters use for source quirks; they land as a canonical SQL type.
+DAY_TIMESTAMP = "day_timestamp"  # a date-only field used as a time: local midnight, no shift
+HEADCOUNT = "headcount"  # "100-499人", "500人以上": the first number
 
 SQL_TYPES = {
     TEXT: "VARCHAR",
@@ -23,6 +26,8 @@ SQL_TYPES = {
     AMOUNT: "DECIMAL(18,2)",
     INTEGER: "BIGINT",
     BOOLEAN: "BOOLEAN",
+    DAY_TIMESTAMP: "TIMESTAMPTZ",
+    HEADCOUNT: "BIGINT",
 }
 
 
@@ -82,6 +87,7 @@ TABLES: dict[str, Table] = {
                 Column("opportunity_id", required=True),
                 Column("stage", required=True),
                 Column("entered_at", TIMESTAMP, required=True),
+                Column("is_deleted", BOOLEAN),
             ),
             key=("opportunity_id", "entered_at", "stage"),
             label="阶段历史 / stage history",
@@ -97,6 +103,7 @@ TABLES: dict[str, Table] = {
                 Column("occurred_at", TIMESTAMP, required=True),
                 Column("duration_seconds", INTEGER),
                 Column("subject"),
+                Column("is_deleted", BOOLEAN),
             ),
             key=("activity_id",),
             label="跟进记录 / activities",
@@ -110,6 +117,8 @@ TABLES: dict[str, Table] = {
                 Column("employees", INTEGER),
                 Column("annual_revenue", AMOUNT),
                 Column("region"),
+                Column("merged_into_id"),
+                Column("is_deleted", BOOLEAN),
             ),
             key=("account_id",),
             label="客户 / accounts",
@@ -145,6 +154,17 @@ TABLES: dict[str, Table] = {
             ),
             key=("opportunity_id", "snapshot_date"),
             label="商机快照 / opportunity snapshots",
+        ),
+        Table(
+            "stage_definitions",
+            (
+                Column("stage", required=True),
+                Column("stage_order", INTEGER),
+                Column("is_closed", BOOLEAN),
+                Column("is_won", BOOLEAN),
+            ),
+            key=("stage",),
+            label="阶段定义 / stage definitions",
         ),
     )
 }

@@ -9,7 +9,17 @@ to the rejects table. The business time zone is the bound parameter ``$tz``.
 
 from __future__ import annotations
 
-from ingestion.schema import AMOUNT, BOOLEAN, DATE, INTEGER, SQL_TYPES, TEXT, TIMESTAMP
+from ingestion.schema import (
+    AMOUNT,
+    BOOLEAN,
+    DATE,
+    DAY_TIMESTAMP,
+    HEADCOUNT,
+    INTEGER,
+    SQL_TYPES,
+    TEXT,
+    TIMESTAMP,
+)
 
 TRUE_WORDS = ("true", "1", "yes", "y", "t", "是", "已删除")
 FALSE_WORDS = ("false", "0", "no", "n", "f", "否", "未删除")
@@ -22,6 +32,8 @@ EXPECTED = {
     AMOUNT: "an amount such as 8000, 8,000.50, ¥8,000, 8000元 or 12.5万",
     INTEGER: "a whole number such as 250",
     BOOLEAN: "true/false, 1/0, yes/no or 是/否",
+    DAY_TIMESTAMP: "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
+    HEADCOUNT: "a head count such as 250, 100-499人 or 500人以上",
 }
 
 
@@ -54,6 +66,9 @@ def timestamp_sql(ref: str) -> str:
         f"(CASE WHEN {t} IS NULL THEN NULL "
         f"WHEN regexp_matches({t}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
         f"THEN try_cast({t} AS TIMESTAMPTZ) "
+        # epoch milliseconds (HubSpot API exports): an instant, no zone needed
+        f"WHEN regexp_matches({t}, '^1[0-9]{{12}}$') "
+        f"THEN to_timestamp(CAST({t} AS BIGINT) / 1000.0) "
         f"ELSE timezone($tz, coalesce(try_cast({t} AS TIMESTAMP), {_excel_serial(t)})) END)"
     )
 
@@ -65,6 +80,20 @@ def date_sql(ref: str) -> str:
         f"(CASE WHEN {t} IS NULL THEN NULL "
         f"ELSE coalesce(try_cast({t} AS DATE), "
         f"try_cast(left({t}, 10) AS DATE), CAST({_excel_serial(t)} AS DATE)) END)"
+    )
+
+
+def day_timestamp_sql(ref: str) -> str:
+    """A date-only field used as a moment (Salesforce CloseDate, ActivityDate): midnight of
+    that day in the business time zone, so its local date is never shifted."""
+    return f"timezone($tz, CAST({date_sql(ref)} AS TIMESTAMP))"
+
+
+def headcount_sql(ref: str) -> str:
+    """Company size as Chinese CRMs export it (100-499人, 500人以上): its first number."""
+    return (
+        f"try_cast(nullif(regexp_extract(replace({blank_to_null(ref)}, ',', ''), "
+        f"'[0-9]+', 0), '') AS BIGINT)"
     )
 
 
@@ -104,6 +133,8 @@ PARSERS = {
     AMOUNT: amount_sql,
     INTEGER: integer_sql,
     BOOLEAN: boolean_sql,
+    DAY_TIMESTAMP: day_timestamp_sql,
+    HEADCOUNT: headcount_sql,
 }
 
 

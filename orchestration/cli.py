@@ -139,6 +139,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Show what the warehouse would make of a file, without loading anything."""
+    from ingestion.config import load_settings
+    from ingestion.inspect import inspect_file, render
+    from orchestration.resources import today_in
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"{path}: no such file / 文件不存在", file=sys.stderr)
+        return 2
+    as_of = date.fromisoformat(args.as_of) if args.as_of else today_in(args.timezone)
+    settings = load_settings(Path(args.data_dir), as_of, args.timezone)
+    reports = inspect_file(path, settings, args.rows)
+    print(render(reports))
+    return 0 if all(r.outcome and r.outcome.status in ("loaded", "skipped") for r in reports) else 1
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only query against the serving copy and print the result."""
     import duckdb
@@ -205,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", help="landing folder (default DATA_DIR/landing)")
     run.add_argument("--as-of", type=_iso_date, help="the day 'today' is (default: today)")
     run.set_defaults(func=cmd_run)
+
+    inspect = sub.add_parser("inspect", help="show a file's format, mapping, preview and problems")
+    inspect.add_argument("file")
+    inspect.add_argument("--data-dir", default="data", help="for oppwh.yml and mappings/")
+    inspect.add_argument("--as-of", type=_iso_date)
+    inspect.add_argument("--timezone", default="Asia/Shanghai")
+    inspect.add_argument("--rows", type=int, default=5, help="rows of parsed preview")
+    inspect.set_defaults(func=cmd_inspect)
 
     sql = sub.add_parser("sql", help="query the serving copy (read-only)")
     sql.add_argument("query")

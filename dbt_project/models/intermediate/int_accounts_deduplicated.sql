@@ -1,4 +1,5 @@
--- One row per account: the latest export of it wins.
+-- One row per live account: the latest export of it wins; deleted accounts and accounts
+-- merged into another (Salesforce MasterRecordId) are left out, so each counts once.
 select * exclude (_version_rank)
 from (
     select
@@ -10,3 +11,5 @@ from (
     from {{ ref('stg_raw__accounts') }}
 )
 where _version_rank = 1
+  and not is_deleted
+  and merged_into_id is null

@@ -1,7 +1,7 @@
 -- One row per activity (the latest export of it wins), its type mapped onto the
 -- canonical set (call, visit, message, email, meeting, task, other) with the
--- source's own word kept; only activities of live (not deleted) opportunities keep
--- their opportunity link, account-level activities keep none.
+-- source's own word kept. Deleted activities are left out; identical rows without an
+-- id arrive with the same row-hash id and so count once.
 with ranked as (
     select
         *,
@@ -30,3 +30,4 @@ select
 from ranked as r
 left join type_map as m on m.source_word = lower(r.activity_type_raw)
 where r._version_rank = 1
+  and not r.is_deleted

@@ -1,6 +1,11 @@
 -- One row per opportunity: the latest export of it wins (export date, then load, then row).
--- Status is the source's word mapped to open/won/lost; when the word is unknown or
--- missing, a closing stage decides (赢单 -> won), else the deal is open.
+--   * status: the source's word mapped to open/won/lost; when unknown or missing, a
+--     closing stage decides (赢单 -> won), else the deal is open;
+--   * closed_at: only for won/lost deals; when the export has no close time, the change
+--     into the closing stage (history or successive exports), else the close date field;
+--   * account_id: an account merged into another (Salesforce MasterRecordId) points at
+--     the surviving account, so it is counted once;
+--   * is_no_longer_exported: missing from its source's latest full current-state export.
 with ranked as (
     select
         *,
@@ -12,34 +17,75 @@ with ranked as (
 ),
 
 stages as (
-    select * from {{ ref('stages') }}
+    select * from {{ ref('int_stages_resolved') }}
+),
+
+closing_history as (
+    select h.source_system, h.opportunity_id, min(h.entered_at) as entered_at
+    from {{ ref('int_stage_history_unioned') }} as h
+    inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
+    where s.is_closed
+    group by 1, 2
+),
+
+merged_accounts as (
+    select distinct source_system, account_id, merged_into_id
+    from {{ ref('stg_raw__accounts') }}
+    where merged_into_id is not null
+),
+
+latest_full_export as (
+    select source_system, max(export_date) as export_date
+    from {{ ref('stg_raw__load_ledger') }}
+    where status = 'loaded' and table_name = 'opportunities' and export_kind = 'full'
+    group by 1
+),
+
+resolved as (
+    select
+        r.*,
+        s.stage_order,
+        coalesce(
+            r.status,
+            case when s.is_closed and s.is_won then 'won' when s.is_closed then 'lost' end,
+            'open'
+        ) as resolved_status
+    from ranked as r
+    left join stages as s on s.source_system = r.source_system and s.stage = r.stage
+    where r._version_rank = 1
 )
 
 select
     r.source_system,
     r.opportunity_id,
     r.opportunity_name,
-    r.account_id,
+    coalesce(m.merged_into_id, r.account_id) as account_id,
     r.owner_id,
     r.stage,
-    s.stage_order,
-    coalesce(
-        r.status,
-        case when s.is_closed and s.is_won then 'won' when s.is_closed then 'lost' end,
-        'open'
-    ) as status,
+    r.stage_order,
+    r.resolved_status as status,
     r.status_raw,
     r.amount,
     r.currency,
     r.created_at,
-    r.closed_at,
+    case
+        when r.resolved_status in ('won', 'lost') then coalesce(
+            r.closed_at,
+            c.entered_at,
+            {{ local_timestamp_to_tz('cast(r.expected_close_date as timestamp)') }}
+        )
+    end as closed_at,
     r.expected_close_date,
     r.loss_reason,
     r.lead_source,
     r.is_deleted,
+    coalesce(r._export_date < f.export_date, false) as is_no_longer_exported,
     r.extra,
     r._file_name,
     r._export_date
-from ranked as r
-left join stages as s on s.stage = r.stage
-where r._version_rank = 1
+from resolved as r
+left join closing_history as c
+    on c.source_system = r.source_system and c.opportunity_id = r.opportunity_id
+left join merged_accounts as m
+    on m.source_system = r.source_system and m.account_id = r.account_id
+left join latest_full_export as f on f.source_system = r.source_system

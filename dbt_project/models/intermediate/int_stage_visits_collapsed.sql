@@ -9,12 +9,12 @@ with opportunities as (
 ),
 
 stages as (
-    select * from {{ ref('stages') }}
+    select * from {{ ref('int_stages_resolved') }}
 ),
 
 history as (
     select distinct h.source_system, h.opportunity_id, h.stage, h.entered_at
-    from {{ ref('stg_raw__stage_history') }} as h
+    from {{ ref('int_stage_history_unioned') }} as h
     inner join opportunities as o
         on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
 ),
@@ -24,7 +24,7 @@ open_stage_rows as (
     from history as h
     inner join opportunities as o
         on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
-    left join stages as s on s.stage = h.stage
+    left join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where not coalesce(s.is_closed, false)
       and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.closed_at)
 ),
@@ -34,7 +34,7 @@ closing_history as (
         max(h.entered_at) as entered_at,
         arg_max(h.stage, h.entered_at) as stage
     from history as h
-    inner join stages as s on s.stage = h.stage
+    inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where s.is_closed
     group by 1, 2
 ),
@@ -51,7 +51,7 @@ closing_rows as (
         coalesce(o.closed_at, c.entered_at) as entered_at,
         true as is_closing
     from opportunities as o
-    left join stages as s on s.stage = o.stage
+    left join stages as s on s.source_system = o.source_system and s.stage = o.stage
     left join closing_history as c
         on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
     where o.status in ('won', 'lost')
@@ -61,7 +61,7 @@ closing_rows as (
 without_history as (
     select o.source_system, o.opportunity_id, o.stage, o.created_at as entered_at, false as is_closing
     from opportunities as o
-    left join stages as s on s.stage = o.stage
+    left join stages as s on s.source_system = o.source_system and s.stage = o.stage
     where not exists (
         select 1 from open_stage_rows as r
         where r.source_system = o.source_system and r.opportunity_id = o.opportunity_id
@@ -110,4 +110,4 @@ select
         partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
     ) as previous_stage_order
 from visits as v
-left join stages as s on s.stage = v.stage
+left join stages as s on s.source_system = v.source_system and s.stage = v.stage

@@ -6,6 +6,8 @@ select
     employees,
     annual_revenue,
     nullif(trim(region), '') as region,
+    nullif(trim(merged_into_id), '') as merged_into_id,
+    coalesce(is_deleted, false) as is_deleted,
     _load_id,
     _row_number,
     _export_date

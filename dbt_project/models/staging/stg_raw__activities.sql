@@ -8,6 +8,7 @@ select
     occurred_at,
     duration_seconds,
     subject,
+    coalesce(is_deleted, false) as is_deleted,
     _load_id,
     _row_number,
     _export_date

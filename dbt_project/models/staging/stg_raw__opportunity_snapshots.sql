@@ -6,9 +6,11 @@ select
     {{ normalise_status('status') }} as status,
     amount,
     coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    created_at,
     closed_at,
     expected_close_date,
     coalesce(is_deleted, false) as is_deleted,
+    _export_date,
     _load_id,
     _row_number
 from {{ source('raw', 'opportunity_snapshots') }}
