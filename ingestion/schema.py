@@ -77,6 +77,8 @@ TABLES: dict[str, Table] = {
                 Column("loss_reason"),
                 Column("source"),
                 Column("is_deleted", BOOLEAN),
+                # ids of records merged into this one (HubSpot), separated by ';'
+                Column("merged_from_ids"),
             ),
             key=("opportunity_id",),
             label="商机 / opportunities",

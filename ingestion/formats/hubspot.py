@@ -60,6 +60,7 @@ DEALS = Format(
                     )
                 ),
                 "is_deleted": Field(("Archived", "archived")),
+                "merged_from_ids": Field(("Merged Deal IDs", "hs_merged_object_ids")),
             },
         ),
         Output(

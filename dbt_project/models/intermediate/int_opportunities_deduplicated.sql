@@ -5,7 +5,8 @@
 --     into the closing stage (history or successive exports), else the close date field;
 --   * account_id: an account merged into another (Salesforce MasterRecordId) points at
 --     the surviving account, so it is counted once;
---   * is_no_longer_exported: missing from its source's latest full current-state export.
+--   * is_no_longer_exported: missing from its source's latest full current-state export;
+--   * a deal merged into another (HubSpot merged deal ids) is left out: counted once.
 with ranked as (
     select
         *,
@@ -32,6 +33,12 @@ merged_accounts as (
     select distinct source_system, account_id, merged_into_id
     from {{ ref('stg_raw__accounts') }}
     where merged_into_id is not null
+),
+
+merged_deals as (
+    select distinct r.source_system, trim(merged.id) as opportunity_id, r.opportunity_id as merged_into_id
+    from ranked as r, unnest(string_split(r.merged_from_ids, ';')) as merged(id)
+    where r._version_rank = 1 and r.merged_from_ids is not null and trim(merged.id) <> ''
 ),
 
 latest_full_export as (
@@ -80,6 +87,7 @@ select
     r.lead_source,
     r.is_deleted,
     coalesce(r._export_date < f.export_date, false) as is_no_longer_exported,
+    r.merged_from_ids is not null as has_merged_records,
     r.extra,
     r._file_name,
     r._export_date
@@ -89,3 +97,7 @@ left join closing_history as c
 left join merged_accounts as m
     on m.source_system = r.source_system and m.account_id = r.account_id
 left join latest_full_export as f on f.source_system = r.source_system
+where not exists (
+    select 1 from merged_deals as md
+    where md.source_system = r.source_system and md.opportunity_id = r.opportunity_id
+)

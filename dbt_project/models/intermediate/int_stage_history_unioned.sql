@@ -42,8 +42,7 @@ derived as (
         opportunity_id,
         stage,
         case
-            when snapshot_number = 1 and created_at is not null
-                then least(created_at, {{ local_timestamp_to_tz('cast(snapshot_date as timestamp)') }})
+            when snapshot_number = 1 and created_at is not null then created_at
             else {{ local_timestamp_to_tz('cast(snapshot_date as timestamp)') }}
         end as entered_at
     from daily

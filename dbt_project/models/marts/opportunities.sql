@@ -61,6 +61,7 @@ select
     o.closed_at < o.created_at as is_closed_before_created,
     o.created_at > {{ as_of_end() }} as is_created_after_as_of,
     o.is_no_longer_exported,
+    o.has_merged_records,
     o._file_name as source_file
 from opportunities as o
 left join accounts as a on a.source_system = o.source_system and a.account_id = o.account_id

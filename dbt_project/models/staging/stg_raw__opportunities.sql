@@ -15,6 +15,7 @@ select
     nullif(trim(loss_reason), '') as loss_reason,
     nullif(trim(source), '') as lead_source,
     coalesce(is_deleted, false) as is_deleted,
+    nullif(trim(merged_from_ids), '') as merged_from_ids,
     extra,
     _load_id,
     _file_name,
