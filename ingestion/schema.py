@@ -164,6 +164,7 @@ TABLES: dict[str, Table] = {
                 Column("stage_order", INTEGER),
                 Column("is_closed", BOOLEAN),
                 Column("is_won", BOOLEAN),
+                Column("default_probability", INTEGER),
             ),
             key=("stage",),
             label="阶段定义 / stage definitions",

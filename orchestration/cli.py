@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import sys
 from datetime import date
 from pathlib import Path
+
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 QUIET_ENV = {
     "GX_ANALYTICS_ENABLED": "false",
@@ -95,7 +98,7 @@ def failure_summary(result) -> str:
             error = event.step_failure_data.error
             cause = error.cause if error and error.cause else None
             message = (cause or error).message.strip() if error else "unknown error"
-            return f"step {event.step_key} failed: {message}"
+            return f"step {event.step_key} failed: {ANSI_CODES.sub('', message)}"
     return "the run failed (see the Dagster logs above)"
 
 
@@ -170,6 +173,52 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_dbt_docs(data_dir: Path) -> Path:
+    """`dbt docs generate` into DATA_DIR/dbt_docs, with the catalog of the built warehouse."""
+    import json
+    import subprocess
+
+    from orchestration.assets.dbt import DBT_PROJECT_DIR, dbt_executable
+
+    out = data_dir / "dbt_docs"
+    warehouse = data_dir / "warehouse.duckdb"
+    command = [
+        dbt_executable(),
+        "docs",
+        "generate",
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(out),
+        "--vars",
+        json.dumps({"warehouse_path": str(warehouse)}),
+    ]
+    if not warehouse.exists():
+        command.append("--empty-catalog")
+    result = subprocess.run(command, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt docs generate failed:\n{result.stdout[-3000:]}")
+    return out
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Build the dbt docs site (models, columns, lineage) and serve it on localhost, offline."""
+    import functools
+    import http.server
+
+    data_dir = Path(args.data_dir).resolve()
+    out = build_dbt_docs(data_dir)
+    print(f"dbt docs built in {out} / 文档已生成")
+    if args.no_serve:
+        return 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+        print(f"Serving on http://127.0.0.1:{args.port} ; Ctrl-C stops it.")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start `dagster dev` on this project with the schedule and sensor able to run."""
     data_dir = Path(args.data_dir).resolve()
@@ -237,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--timezone", default="Asia/Shanghai")
     sql.add_argument("--max-rows", type=int, default=40)
     sql.set_defaults(func=cmd_sql)
+
+    docs = sub.add_parser("docs", help="build and serve the dbt docs site (offline)")
+    docs.add_argument("--data-dir", default="data")
+    docs.add_argument("--port", type=int, default=8080)
+    docs.add_argument("--no-serve", action="store_true", help="only build the site")
+    docs.set_defaults(func=cmd_docs)
 
     ui = sub.add_parser("ui", help="open the Dagster UI on this project")
     ui.add_argument("--data-dir", default="data")

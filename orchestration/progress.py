@@ -60,8 +60,7 @@ class ProgressHandler(logging.Handler):
             took = time.monotonic() - self.started.get(step, time.monotonic())
             self._print(f"✓ {step_label(step)} ({took:.1f}s)")
         elif kind == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            self._print(f"✗ {step_label(step)} failed: {error.message.strip() if error else ''}")
+            self._print(f"✗ {step_label(step)} failed (why: below)")
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:

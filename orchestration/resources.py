@@ -30,6 +30,8 @@ class WarehouseSettings(dg.ConfigurableResource):
     business_timezone: str = "Asia/Shanghai"
     default_currency: str = "CNY"
     stale_days: int = 14
+    stale_basis: str = "calendar"  # or "business": working days per the holiday calendar
+    reporting_currency: str = "CNY"
 
     @property
     def data_path(self) -> Path:
@@ -66,6 +68,8 @@ class WarehouseSettings(dg.ConfigurableResource):
             "business_timezone": self.business_timezone,
             "default_currency": self.default_currency,
             "stale_days": self.stale_days,
+            "stale_basis": self.stale_basis,
+            "reporting_currency": self.reporting_currency,
         }
 
 

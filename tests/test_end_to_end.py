@@ -21,6 +21,20 @@ MARTS = (
     "opportunities",
     "opportunity_lifecycle",
     "follow_up_frequency",
+    "follow_up_weekly",
+    "follow_up_by_outcome",
+    "cycle_time",
+    "cycle_time_summary",
+    "loss_reasons",
+    "loss_reason_summary",
+    "funnel_conversion",
+    "pipeline_weekly",
+    "owner_performance",
+)
+PER_OPPORTUNITY_MARTS = (
+    "opportunities",
+    "opportunity_lifecycle",
+    "follow_up_frequency",
     "cycle_time",
     "loss_reasons",
 )
@@ -78,7 +92,7 @@ def test_opportunity_counts_and_amounts(built_warehouse, sample_data):
     )
     assert float(amount) == pytest.approx(won_amount)
     deleted = [o["opportunity_id"] for o in sample_data.opportunities if o["is_deleted"] == "true"]
-    for mart in MARTS:
+    for mart in PER_OPPORTUNITY_MARTS:
         [(n,)] = query(
             serving(built_warehouse),
             f"SELECT count(*) FROM marts.{mart} WHERE opportunity_id IN (SELECT unnest(?))",
@@ -251,12 +265,12 @@ def test_canonical_csvs_from_another_tool_build_the_marts(tmp_path, capsys):
     # Written by "some other tool": BOM, CRLF, other column order, Chinese status words,
     # 万 amounts, extra columns, no accounts or owners files.
     (landing / "crm_deals.csv").write_bytes(
-        "\ufeffstatus,opportunity_id,created_at,amount,stage,closed_at,loss_reason,owner_id,备注\r\n"
-        "赢单,D-1,2025-01-01 09:00,12.5万,赢单,2025-01-31 09:00,,U1,重点\r\n"
-        "输单,D-2,2025-01-05 09:00,3万,输单,2025-02-04 09:00,,U1,\r\n"
-        "输单,D-3,2025-01-06 09:00,8000,输单,2025-01-16 09:00,价格太高,U2,\r\n"
-        "进行中,D-4,2025-03-01 09:00,20000,签约成交,,,U2,\r\n"
-        "进行中,D-5,2025-05-01 09:00,50000,方案报价,,,,\r\n".encode()
+        "\ufeffstatus,opportunity_id,created_at,amount,stage,closed_at,loss_reason,owner_id,备注,currency\r\n"
+        "赢单,D-1,2025-01-01 09:00,12.5万,赢单,2025-01-31 09:00,,U1,重点,\r\n"
+        "输单,D-2,2025-01-05 09:00,3万,输单,2025-02-04 09:00,,U1,,\r\n"
+        "输单,D-3,2025-01-06 09:00,8000,输单,2025-01-16 09:00,价格太高,U2,,\r\n"
+        "进行中,D-4,2025-03-01 09:00,20000,签约成交,,,U2,,\r\n"
+        "进行中,D-5,2025-05-01 09:00,50000,方案报价,,,,,USD\r\n".encode()
     )
     (landing / "crm_stage_changes.csv").write_text(
         "opportunity_id,entered_at,stage\n"
@@ -309,6 +323,24 @@ def test_canonical_csvs_from_another_tool_build_the_marts(tmp_path, capsys):
         "WHERE opportunity_id = 'D-5'",
     ) == [(2, 1, 1, False)]
     assert query(db, "SELECT count(*) FROM marts.cycle_time") == [(3,)]
+    # Amounts keep their currency; the reporting amount is converted (USD at 7.2 CNY).
+    assert query(
+        db,
+        "SELECT amount, currency, amount_reporting FROM marts.opportunities "
+        "WHERE opportunity_id = 'D-5'",
+    ) == [(50000, "USD", 360000.0)]
+
+
+def test_missing_currency_rate_fails_the_run_instead_of_counting_as_one(tmp_path, capsys):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "deals.csv").write_text(
+        "opportunity_id,created_at,amount,currency\nX1,2025-01-01,100,XYZ\n", encoding="utf-8"
+    )
+    assert main(["run", "--data-dir", str(tmp_path), "--as-of", "2025-06-30"]) == 1
+    err = capsys.readouterr().err
+    assert "warehouse_models" in err and "value_in_seed_opportunities_currency" in err
+    assert not (tmp_path / "serving.duckdb").exists(), "nothing published from a failed build"
 
 
 def test_failed_run_names_the_step_and_exits_non_zero(tmp_path, capsys):
@@ -317,3 +349,132 @@ def test_failed_run_names_the_step_and_exits_non_zero(tmp_path, capsys):
     assert main(["run", "--data-dir", str(tmp_path), "--as-of", "2025-06-30"]) == 1
     err = capsys.readouterr().err
     assert "raw_tables" in err and "warehouse.duckdb" in err
+
+
+# --- the mission marts, against figures computed here -----------------------------------
+
+
+def furthest_open_stage(sample_data) -> dict[str, int]:
+    return {
+        opp_id: max((OPEN_STAGES[s] for s in stages if s in OPEN_STAGES), default=0)
+        for opp_id, stages in expected_visits(sample_data).items()
+    }
+
+
+def test_funnel_conversion(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    furthest = furthest_open_stage(sample_data)
+    got = {
+        r[0]: r[1:]
+        for r in query(
+            serving(built_warehouse),
+            "SELECT stage, reached, advanced, won FROM marts.funnel_conversion "
+            "ORDER BY stage_order",
+        )
+    }
+    assert list(got) == list(OPEN_STAGES)
+    for stage, order in OPEN_STAGES.items():
+        won = {i for i, o in live.items() if o["status"] == "赢单"}
+        reached = {i for i in live if furthest[i] >= order or i in won}
+        advanced = {i for i in live if furthest[i] > order or i in won}
+        assert got[stage] == (len(reached), len(advanced), len(reached & won)), stage
+
+
+def test_owner_performance_win_rates_and_open_deals(built_warehouse, sample_data):
+    live = live_opportunities(sample_data).values()
+    got = {
+        r[0]: r[1:]
+        for r in query(
+            serving(built_warehouse),
+            "SELECT owner_id, open_deals, won_deals, lost_deals, win_rate "
+            "FROM marts.owner_performance",
+        )
+    }
+    for owner in {o["owner_id"] for o in live}:
+        mine = [o for o in live if o["owner_id"] == owner]
+        won = sum(o["status"] == "赢单" for o in mine)
+        lost = sum(o["status"] == "输单" for o in mine)
+        open_ = sum(o["status"] == "进行中" for o in mine)
+        assert got[owner][:3] == (open_, won, lost)
+        assert got[owner][3] == pytest.approx(won / (won + lost), abs=1e-4)
+
+
+def test_pipeline_weekly_adds_up(built_warehouse, sample_data):
+    live = live_opportunities(sample_data).values()
+    weeks = query(
+        serving(built_warehouse),
+        "SELECT week_start, open_at_start, created, won, lost, open_at_end "
+        "FROM marts.pipeline_weekly ORDER BY week_start",
+    )
+    assert weeks[-1][0].isoformat() == "2025-06-30"  # the as-of week, Monday start
+    assert weeks[-1][5] == sum(o["status"] == "进行中" for o in live)
+    assert sum(w[2] for w in weeks) == len(live)
+    assert sum(w[3] for w in weeks) == sum(o["status"] == "赢单" for o in live)
+    assert sum(w[4] for w in weeks) == sum(o["status"] == "输单" for o in live)
+    for previous, week in zip(weeks, weeks[1:], strict=False):
+        assert week[1] == previous[5]  # open at start = open at the end of the week before
+        assert week[5] == week[1] + week[2] - week[3] - week[4]
+
+
+def test_follow_up_weekly_and_by_outcome(built_warehouse, sample_data):
+    live = live_opportunities(sample_data)
+    cutoff = AS_OF_END.strftime("%Y-%m-%d %H:%M:%S")
+    linked = [
+        a
+        for a in sample_data.activities
+        if a["opportunity_id"] in live and a["occurred_at"] < cutoff
+    ]
+    [(total,)] = query(
+        serving(built_warehouse),
+        "SELECT sum(touches) FROM marts.follow_up_weekly WHERE activity_type = 'all'",
+    )
+    assert total == len(linked)
+    [(visits,)] = query(
+        serving(built_warehouse),
+        "SELECT sum(touches) FROM marts.follow_up_weekly WHERE activity_type = 'visit'",
+    )
+    assert visits == sum(a["activity_type"] == "拜访" for a in linked)
+    got = {
+        r[0]: r[1:]
+        for r in query(
+            serving(built_warehouse),
+            "SELECT outcome, closed_deals, avg_touches_before_close "
+            "FROM marts.follow_up_by_outcome",
+        )
+    }
+    for outcome, word in (("won", "赢单"), ("lost", "输单")):
+        deals = {i: o for i, o in live.items() if o["status"] == word}
+        before = [
+            sum(
+                1 for a in linked if a["opportunity_id"] == i and a["occurred_at"] <= o["closed_at"]
+            )
+            for i, o in deals.items()
+        ]
+        assert got[outcome] == (len(deals), pytest.approx(sum(before) / len(before), abs=0.01))
+
+
+def test_cycle_time_summary_and_loss_reason_summary(built_warehouse, sample_data):
+    import statistics
+
+    live = live_opportunities(sample_data).values()
+    won_days = [
+        days(ts(o["created_at"]), ts(o["closed_at"])) for o in live if o["status"] == "赢单"
+    ]
+    [(n, p50)] = query(
+        serving(built_warehouse),
+        "SELECT deals, p50_days FROM marts.cycle_time_summary "
+        "WHERE segment_type = 'all' AND outcome = 'won'",
+    )
+    assert n == len(won_days) and p50 == pytest.approx(statistics.median(won_days), abs=0.01)
+    lost = [o for o in live if o["status"] == "输单"]
+    rows = query(
+        serving(built_warehouse),
+        "SELECT strftime(lost_month, '%Y-%m'), sum(lost_deals), max(share_unspecified) "
+        "FROM marts.loss_reason_summary GROUP BY 1",
+    )
+    assert sum(r[1] for r in rows) == len(lost)
+    for month, n, share in rows:
+        in_month = [o for o in lost if o["closed_at"][:7] == month]
+        assert n == len(in_month)
+        blank = sum(1 for o in in_month if not o["loss_reason"])
+        assert share == pytest.approx(blank / len(in_month), abs=1e-4)

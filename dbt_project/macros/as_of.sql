@@ -31,3 +31,8 @@
 {% macro local_date(expr) -%}
     cast({{ expr }} as date)
 {%- endmacro %}
+
+{#- The Monday a date falls in (weeks start on Monday), as a date. -#}
+{% macro week_start(date_expr) -%}
+    cast(date_trunc('week', {{ date_expr }}) as date)
+{%- endmacro %}

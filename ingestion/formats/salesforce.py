@@ -123,6 +123,7 @@ OPPORTUNITY_STAGE = Format(
                 "stage_order": Field(("SortOrder",)),
                 "is_closed": Field(sql="coalesce({bool:IsClosed}, false)"),
                 "is_won": Field(sql="coalesce({bool:IsWon}, false)"),
+                "default_probability": Field(("DefaultProbability",)),
             },
         ),
     ),

@@ -6,7 +6,9 @@
 --   * account_id: an account merged into another (Salesforce MasterRecordId) points at
 --     the surviving account, so it is counted once;
 --   * is_no_longer_exported: missing from its source's latest full current-state export;
---   * a deal merged into another (HubSpot merged deal ids) is left out: counted once.
+--   * a deal merged into another (HubSpot merged deal ids) is left out: counted once;
+--   * amount_reporting: the amount in the reporting currency (currency_rates seed); NULL
+--     when the rate is missing (and the currency test fails), never a silent 1.
 with ranked as (
     select
         *,
@@ -39,6 +41,30 @@ merged_deals as (
     select distinct r.source_system, trim(merged.id) as opportunity_id, r.opportunity_id as merged_into_id
     from ranked as r, unnest(string_split(r.merged_from_ids, ';')) as merged(id)
     where r._version_rank = 1 and r.merged_from_ids is not null and trim(merged.id) <> ''
+),
+
+rates as (
+    select upper(currency) as currency, rate_to_cny from {{ ref('currency_rates') }}
+),
+
+reporting_rate as (
+    select rate_to_cny from rates where currency = upper('{{ var("reporting_currency") }}')
+),
+
+owner_changes as (
+    select source_system, opportunity_id, count(*) as owner_changes
+    from (
+        select
+            source_system,
+            opportunity_id,
+            owner_id,
+            lag(owner_id) over (
+                partition by source_system, opportunity_id order by snapshot_date, _load_id
+            ) as previous_owner_id
+        from {{ ref('stg_raw__opportunity_snapshots') }}
+    )
+    where previous_owner_id is distinct from owner_id and previous_owner_id is not null
+    group by 1, 2
 ),
 
 latest_full_export as (
@@ -74,6 +100,9 @@ select
     r.status_raw,
     r.amount,
     r.currency,
+    round(r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate), 2) as amount_reporting,
+    s.default_probability as stage_probability,
+    coalesce(oc.owner_changes, 0) as owner_changes,
     r.created_at,
     case
         when r.resolved_status in ('won', 'lost') then coalesce(
@@ -97,6 +126,10 @@ left join closing_history as c
 left join merged_accounts as m
     on m.source_system = r.source_system and m.account_id = r.account_id
 left join latest_full_export as f on f.source_system = r.source_system
+left join rates as fx on fx.currency = upper(r.currency)
+left join stages as s on s.source_system = r.source_system and s.stage = r.stage
+left join owner_changes as oc
+    on oc.source_system = r.source_system and oc.opportunity_id = r.opportunity_id
 where not exists (
     select 1 from merged_deals as md
     where md.source_system = r.source_system and md.opportunity_id = r.opportunity_id

@@ -28,6 +28,14 @@ stage_summary as (
     group by 1, 2
 ),
 
+first_wins as (
+    -- when each account first won a deal: later deals are with an existing customer
+    select source_system, account_id, min(closed_at) as first_won_at
+    from {{ ref('opportunities') }}
+    where status = 'won' and account_id is not null
+    group by 1, 2
+),
+
 regressions as (
     select source_system, opportunity_id, count(*) filter (where is_regression) as regressions
     from {{ ref('opportunity_lifecycle') }}
@@ -48,6 +56,11 @@ select
     coalesce(r.regressions, 0) as regressions,
     c.amount,
     c.currency,
+    c.amount_reporting,
+    case
+        when fw.first_won_at < c.created_at then 'existing'
+        else 'new'
+    end as customer_type,
     c.industry,
     case
         when c.employees is null then 'unknown'
@@ -56,10 +69,10 @@ select
         else 'large (1000+)'
     end as size_band,
     case
-        when c.amount is null then 'unknown'
-        when c.amount < 50000 then '<5万'
-        when c.amount < 200000 then '5万-20万'
-        when c.amount < 1000000 then '20万-100万'
+        when c.amount_reporting is null then 'unknown'
+        when c.amount_reporting < 50000 then '<5万'
+        when c.amount_reporting < 200000 then '5万-20万'
+        when c.amount_reporting < 1000000 then '20万-100万'
         else '100万+'
     end as amount_band,
     c.lead_source,
@@ -69,5 +82,7 @@ select
 from closed as c
 left join stage_summary as s
     on s.source_system = c.source_system and s.opportunity_id = c.opportunity_id
+left join first_wins as fw
+    on fw.source_system = c.source_system and fw.account_id = c.account_id
 left join regressions as r
     on r.source_system = c.source_system and r.opportunity_id = c.opportunity_id

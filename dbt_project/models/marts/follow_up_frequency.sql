@@ -57,6 +57,19 @@ counts as (
     group by 1, 2
 ),
 
+before_close as (
+    select t.source_system, t.opportunity_id, count(*) as touches_before_close
+    from touches as t
+    inner join opportunities as o
+        on o.source_system = t.source_system and o.opportunity_id = t.opportunity_id
+    where o.status in ('won', 'lost') and t.occurred_at <= o.closed_at
+    group by 1, 2
+),
+
+calendar as (
+    select calendar_date, workday_index from {{ ref('int_calendar_days') }}
+),
+
 measured as (
     select
         o.opportunity_id,
@@ -78,6 +91,11 @@ measured as (
         c.last_activity_at,
         g.median_gap_days,
         g.max_gap_days,
+        case
+            when o.status in ('won', 'lost') then coalesce(b.touches_before_close, 0)
+        end as touches_before_close,
+        (select workday_index from calendar where calendar_date = {{ as_of_date() }})
+            - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
         round({{ days_between('o.created_at', 'c.first_activity_at') }}, 2) as first_touch_delay_days,
         round({{ days_between('c.last_activity_at', as_of_end()) }}, 2) as days_since_last_activity,
         greatest(
@@ -92,13 +110,20 @@ measured as (
         on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
     left join gap_stats as g
         on g.source_system = o.source_system and g.opportunity_id = o.opportunity_id
+    left join before_close as b
+        on b.source_system = o.source_system and b.opportunity_id = o.opportunity_id
+    left join calendar as last_day on last_day.calendar_date = {{ local_date('c.last_activity_at') }}
+    left join calendar as created_day on created_day.calendar_date = {{ local_date('o.created_at') }}
 )
 
 select
     * exclude (open_weeks),
     round(activity_count / open_weeks, 2) as touches_per_open_week,
-    status = 'open' and coalesce(
-        days_since_last_activity,
-        {{ days_between('created_at', as_of_end()) }}
+    status = 'open' and (
+        {% if var('stale_basis') == 'business' -%}
+        business_days_since_last_touch
+        {%- else -%}
+        coalesce(days_since_last_activity, {{ days_between('created_at', as_of_end()) }})
+        {%- endif %}
     ) > {{ var('stale_days') }} as is_stale
 from measured

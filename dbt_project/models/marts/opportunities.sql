@@ -33,6 +33,12 @@ select
     o.status_raw,
     o.amount,
     o.currency,
+    o.amount_reporting,
+    '{{ var("reporting_currency") }}' as reporting_currency,
+    o.stage_probability,
+    case
+        when o.status = 'open' then round(o.amount_reporting * o.stage_probability / 100.0, 2)
+    end as weighted_amount,
     o.owner_id,
     w.owner_name,
     w.team,
@@ -57,6 +63,7 @@ select
     coalesce(f.is_stale, false) as is_stale,
     o.loss_reason,
     o.owner_id is null as is_missing_owner,
+    o.owner_changes,
     o.stage_order is null and o.stage is not null as is_unknown_stage,
     o.closed_at < o.created_at as is_closed_before_created,
     o.created_at > {{ as_of_end() }} as is_created_after_as_of,

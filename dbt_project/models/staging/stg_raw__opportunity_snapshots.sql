@@ -2,6 +2,7 @@ select
     source_system,
     trim(opportunity_id) as opportunity_id,
     snapshot_date,
+    nullif(trim(owner_id), '') as owner_id,
     nullif(trim(stage), '') as stage,
     {{ normalise_status('status') }} as status,
     amount,

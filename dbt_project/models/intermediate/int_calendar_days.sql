@@ -1,0 +1,32 @@
+-- One row per calendar day from the earliest deal to the as-of day, with whether it is a
+-- working day (Monday-Friday, corrected by the holiday_calendar seed: public holidays off,
+-- 调休 make-up days on) and a running count of working days, so "business days between
+-- two dates" is one subtraction instead of a scan per deal.
+with bounds as (
+    select
+        least(min({{ local_date('created_at') }}), {{ as_of_date() }} - 400) as first_day,
+        {{ as_of_date() }} + 1 as last_day
+    from {{ ref('stg_raw__opportunities') }}
+),
+
+days as (
+    select cast(d as date) as calendar_date
+    from bounds, range(cast(first_day as timestamp), cast(last_day as timestamp) + interval 1 day, interval 1 day) as t(d)
+),
+
+flagged as (
+    select
+        d.calendar_date,
+        coalesce(h.is_workday, isodow(d.calendar_date) <= 5) as is_workday,
+        h.name as holiday_name
+    from days as d
+    left join {{ ref('holiday_calendar') }} as h on h.calendar_date = d.calendar_date
+)
+
+select
+    calendar_date,
+    is_workday,
+    holiday_name,
+    {{ week_start("calendar_date") }} as week_start,
+    sum(case when is_workday then 1 else 0 end) over (order by calendar_date) as workday_index
+from flagged

@@ -1,0 +1,74 @@
+"""The dbt project itself: its unit tests (subtle logic on rows written in YAML) and docs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+DBT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def run_dbt(args: list[str], warehouse: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            DBT,
+            *args,
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--vars",
+            json.dumps({"warehouse_path": str(warehouse)}),
+        ],
+        cwd=DBT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+
+
+@pytest.mark.e2e
+def test_dbt_unit_tests_pass(built_warehouse, tmp_path):
+    # Unit tests read the column types of a built warehouse; use a copy of the shared one.
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse / "warehouse.duckdb", warehouse)
+    result = run_dbt(["test", "--select", "test_type:unit"], warehouse)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "PASS=7" in result.stdout
+    for name in (
+        "visits_collapse_repeats_and_end_with_the_close",
+        "amounts_convert_to_the_reporting_currency",
+        "stale_counts_business_days_over_a_holiday",
+    ):
+        assert name in result.stdout
+
+
+def test_every_mart_column_is_documented_and_every_mart_has_a_grain_test():
+    marts = {p.stem for p in (DBT_DIR / "models" / "marts").glob("*.sql")}
+    docs = yaml.safe_load((DBT_DIR / "models" / "marts" / "_marts.yml").read_text(encoding="utf-8"))
+    documented = {m["name"]: m for m in docs["models"]}
+    assert marts <= set(documented), marts - set(documented)
+    for name, model in documented.items():
+        grain = [t for t in model.get("data_tests", []) if "unique_combination" in t]
+        assert grain, f"{name} has no grain test"
+        for column in model.get("columns", []):
+            assert column.get("description"), f"{name}.{column['name']} has no description"
+
+
+@pytest.mark.e2e
+def test_docs_site_builds_offline_with_the_marts_catalog(built_warehouse, tmp_path):
+    from orchestration.cli import main
+
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    assert main(["docs", "--data-dir", str(tmp_path), "--no-serve"]) == 0
+    site = tmp_path / "dbt_docs"
+    assert (site / "index.html").exists()
+    catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
+    columns = catalog["nodes"]["model.opportunity_warehouse.opportunities"]["columns"]
+    assert "days_in_current_stage" in {c.lower() for c in columns}
