@@ -5,7 +5,8 @@ have data with known truth: the same seed and as-of date give the same bytes. De
 through 初步接触 → 需求确认 → 方案报价 → 商务谈判 → 赢单/输单, some slip back a stage,
 some are lost without a reason, some open deals go stale, activities come in the types
 sales teams log (电话, 拜访, 微信, 邮件, 会议). Win chances depend on industry and on how
-often a deal is followed up, so priority grades have a real signal to find.
+often a deal is followed up, so priority grades have a real signal to find; one rep
+hoards deals and seldom wins them.
 """
 
 from __future__ import annotations
@@ -176,11 +177,16 @@ def make_accounts(rng: random.Random, count: int) -> list[dict]:
 
 def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
     account = rng.choice(accounts)
-    owner = rng.choice(reps)
+    # The first rep hoards deals (about three times the others') and rarely wins them:
+    # the "chasing twice the average at a low win rate" pattern managers must see.
+    owner = reps[0] if rng.random() < 0.2 else rng.choice(reps)
+    hoarder = owner is reps[0]
     created_day = as_of - timedelta(days=rng.randrange(5, 360))
     created = _work_time(rng, created_day)
     touch_rate = rng.choice([0.05, 0.12, 0.25, 0.4])  # touches per day while open
     win_chance = INDUSTRIES[account["industry"]] * (0.6 + touch_rate * 2)
+    if hoarder:
+        touch_rate, win_chance = touch_rate / 3, win_chance / 5
     amount = rng.choice([3, 5, 8, 12, 20, 35, 60, 120]) * 10000 + rng.randrange(0, 100) * 100
     opp_id = f"OPP-{i + 1:05d}"
 
@@ -188,7 +194,7 @@ def _deal(rng, i, as_of, accounts, reps, data: SampleData) -> None:
     history: list[tuple[str, datetime]] = []
     moment, stage_index = created, 0
     final_stage = rng.choice([1, 2, 3, 4, 4])  # how far it gets before closing
-    closes = rng.random() < 0.75
+    closes = rng.random() < (0.4 if hoarder else 0.75)
     regressed = False
     while True:
         history.append((STAGES[stage_index], moment))

@@ -397,6 +397,11 @@ def test_owner_performance_win_rates_and_open_deals(built_warehouse, sample_data
         open_ = sum(o["status"] == "进行中" for o in mine)
         assert got[owner][:3] == (open_, won, lost)
         assert got[owner][3] == pytest.approx(won / (won + lost), abs=1e-4)
+    flagged = query(
+        serving(built_warehouse),
+        "SELECT owner_id FROM marts.owner_performance WHERE is_overloaded_low_win",
+    )
+    assert flagged == [("U010",)], "the sample's deal hoarder"
 
 
 def test_pipeline_weekly_adds_up(built_warehouse, sample_data):
