@@ -159,6 +159,64 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if all(r.outcome and r.outcome.status in ("loaded", "skipped") for r in reports) else 1
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Today's grades from the serving copy; with --backtest, how well grades predict wins."""
+    import duckdb
+
+    data_dir = Path(args.data_dir)
+    if args.backtest:
+        from scoring.config import load_config
+        from scoring.model import auc, build_scorer, calibrate, calibration_table
+
+        warehouse = data_dir / "warehouse.duckdb"
+        if not warehouse.exists():
+            print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
+            return 1
+        config = load_config(data_dir)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            con.execute("SET TimeZone = ?", [args.timezone])
+            scorer = build_scorer(con, config)
+            graded = calibrate(con, scorer)
+        if graded.empty:
+            print("No closed deals to backtest on / 没有已关闭的商机可供回测")
+            return 1
+        table = calibration_table(graded, scorer.model_version)
+        overall = table[table["period"] == "all"]
+        area = auc(graded["score"].to_numpy(), graded["won"].to_numpy())
+        base = graded["won"].mean()
+        lift_a = overall.set_index("grade").loc["A", "lift"]
+        print(f"Backtest / 回测 ({scorer.model_version}; {scorer.note})")
+        print(
+            f"  closed deals scored {config.horizon_days} days before they closed: {len(graded):,}"
+        )
+        print(f"  base win rate / 基准赢率: {base:.1%}")
+        print(f"  AUC: {area:.3f}")
+        print(f"  lift of A over base rate / A级提升: {lift_a if lift_a == lift_a else 'n/a'}")
+        print("  grade  deals   won  win rate   lift")
+        for row in overall.itertuples():
+            rate = "  n/a" if row.win_rate is None else f"{row.win_rate:6.1%}"
+            lift = "  n/a" if row.lift is None else f"{row.lift:5.2f}"
+            print(
+                f"  {row.grade:>5}  {row.closed_deals:>5}  {row.won_deals:>4}  {rate:>8}  {lift:>5}"
+            )
+        return 0
+    serving = data_dir / "serving.duckdb"
+    if not serving.exists():
+        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(serving), read_only=True) as con:
+        con.sql(
+            "SELECT grade, count(*) AS deals, round(avg(score), 1) AS avg_score, "
+            "sum(amount_reporting) AS amount FROM marts.opportunity_priority GROUP BY 1 ORDER BY 1"
+        ).show()
+        con.sql(
+            "SELECT opportunity_id, opportunity_name, owner_name, score, grade, trend, reasons "
+            "FROM marts.opportunity_priority ORDER BY score DESC LIMIT ?",
+            params=[args.top],
+        ).show(max_width=220)
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only query against the serving copy and print the result."""
     import duckdb
@@ -279,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--timezone", default="Asia/Shanghai")
     inspect.add_argument("--rows", type=int, default=5, help="rows of parsed preview")
     inspect.set_defaults(func=cmd_inspect)
+
+    score = sub.add_parser("score", help="show today's priority grades; --backtest measures them")
+    score.add_argument("--data-dir", default="data")
+    score.add_argument(
+        "--backtest",
+        action="store_true",
+        help="score past deals as they stood before closing: AUC, lift per grade",
+    )
+    score.add_argument("--top", type=int, default=10)
+    score.add_argument("--timezone", default="Asia/Shanghai")
+    score.set_defaults(func=cmd_score)
 
     sql = sub.add_parser("sql", help="query the serving copy (read-only)")
     sql.add_argument("query")

@@ -4,6 +4,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import dbt_resource, warehouse_models
 from orchestration.assets.ingestion import raw_tables
+from orchestration.assets.scoring import crm_writeback, priority_grades
 from orchestration.assets.serving import serving_copy
 from orchestration.jobs import daily_job
 from orchestration.progress import progress_logger
@@ -12,7 +13,7 @@ from orchestration.schedules import daily_schedule
 from orchestration.sensors import landing_sensor
 
 defs = dg.Definitions(
-    assets=[raw_tables, warehouse_models, serving_copy],
+    assets=[raw_tables, warehouse_models, priority_grades, crm_writeback, serving_copy],
     jobs=[daily_job],
     schedules=[daily_schedule],
     sensors=[landing_sensor],

@@ -22,6 +22,8 @@ PROGRESS_STREAM = None
 STEP_LABELS = {
     "raw_tables": "ingest  / 导入",
     "warehouse_models": "dbt build / 建模与测试",
+    "priority_grades": "scoring / 评分",
+    "exports__crm_writeback": "write-back / 回写文件",
     "serving__serving_copy": "publish / 发布",
 }
 

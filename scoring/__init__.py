@@ -1,0 +1,1 @@
+"""Priority grades A-D for open opportunities, with reasons, history and calibration."""

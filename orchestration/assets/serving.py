@@ -12,11 +12,13 @@ import dagster as dg
 import duckdb
 
 from orchestration.assets.dbt import warehouse_models
+from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.resources import WarehouseSettings
 
 MART_KEYS = sorted(
     (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
 )
+PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS]
 
 
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -50,7 +52,7 @@ def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str
 
 @dg.asset(
     key=dg.AssetKey(["serving", "serving_copy"]),
-    deps=MART_KEYS,
+    deps=PUBLISHED_KEYS,
     group_name="serving",
     kinds={"duckdb"},
 )

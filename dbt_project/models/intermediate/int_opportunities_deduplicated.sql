@@ -100,7 +100,9 @@ select
     r.status_raw,
     r.amount,
     r.currency,
-    round(r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate), 2) as amount_reporting,
+    -- a decimal, so that sums over millions of deals are exact and reruns identical
+    cast(round(r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate), 2) as decimal(18, 2))
+        as amount_reporting,
     s.default_probability as stage_probability,
     coalesce(oc.owner_changes, 0) as owner_changes,
     r.created_at,

@@ -32,7 +32,7 @@ open_stage_rows as (
 closing_history as (
     select h.source_system, h.opportunity_id,
         max(h.entered_at) as entered_at,
-        arg_max(h.stage, h.entered_at) as stage
+        first(h.stage order by h.entered_at desc, h.stage) as stage
     from history as h
     inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where s.is_closed
@@ -82,7 +82,7 @@ with_previous as (
     select
         *,
         lag(stage) over (
-            partition by source_system, opportunity_id order by entered_at, is_closing
+            partition by source_system, opportunity_id order by entered_at, is_closing, stage
         ) as previous_row_stage
     from all_rows
 ),
@@ -101,13 +101,13 @@ select
     v.is_closing,
     v.entered_at,
     row_number() over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
     ) as visit_number,
     lead(v.entered_at) over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
     ) as exited_at,
     lag(s.stage_order) over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing
+        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
     ) as previous_stage_order
 from visits as v
 left join stages as s on s.source_system = v.source_system and s.stage = v.stage

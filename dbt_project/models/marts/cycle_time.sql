@@ -21,7 +21,7 @@ stage_summary as (
         source_system,
         opportunity_id,
         count(*) as stages_visited,
-        arg_max(stage, days) as slowest_stage,
+        first(stage order by days desc, stage_order, stage) as slowest_stage,
         max(days) as slowest_stage_days,
         to_json(map(list(stage order by stage_order), list(round(days, 2) order by stage_order))) as days_by_stage
     from per_stage

@@ -32,7 +32,8 @@ stats as (
         round(quantile_cont(cycle_time_days, 0.5), 2) as p50_days,
         round(quantile_cont(cycle_time_days, 0.75), 2) as p75_days,
         round(quantile_cont(cycle_time_days, 0.9), 2) as p90_days,
-        round(avg(cycle_time_days), 2) as avg_days
+        -- averaged as decimals: a float sum's order varies between runs
+        round(avg(cast(cycle_time_days as decimal(18, 2))), 2) as avg_days
     from segmented
     group by 1, 2, 3
 ),
@@ -48,7 +49,7 @@ stage_days as (
 
 slowest as (
     select segment_type, segment_value, outcome,
-        arg_max(stage, median_days) as slowest_stage,
+        first(stage order by median_days desc, stage) as slowest_stage,
         round(max(median_days), 2) as slowest_stage_median_days
     from stage_days
     group by 1, 2, 3

@@ -5,7 +5,7 @@ select
     count(*) as closed_deals,
     round(avg(f.touches_before_close), 2) as avg_touches_before_close,
     median(f.touches_before_close) as median_touches_before_close,
-    round(avg(f.touches_per_open_week), 2) as avg_touches_per_open_week,
+    round(avg(cast(f.touches_per_open_week as decimal(18, 2))), 2) as avg_touches_per_open_week,
     round(avg(case when f.touches_before_close = 0 then 1.0 else 0.0 end), 4) as share_never_touched
 from {{ ref('follow_up_frequency') }} as f
 where f.status in ('won', 'lost')

@@ -24,7 +24,7 @@ per_owner as (
         sum(d.amount_reporting) filter (where d.status = 'lost') as lost_amount,
         count(*) filter (where d.is_stale) as stale_deals,
         round(avg(t.activity_count), 2) as touches_per_deal,
-        round(avg(t.touches_per_open_week) filter (where d.status = 'open'), 2)
+        round(avg(cast(t.touches_per_open_week as decimal(18, 2))) filter (where d.status = 'open'), 2)
             as touches_per_open_deal_week,
         round(median(d.cycle_time_days) filter (where d.status = 'won'), 2) as median_won_cycle_days,
         round(avg(case when d.amount is not null then 1.0 else 0.0 end), 4) as fill_rate_amount,

@@ -28,14 +28,15 @@ open_events as (
 
 weighted_events as (
     select {{ week_start(local_date('l.entered_at')) }} as week_start,
-        coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as weighted
+        cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
+            as weighted
     from {{ ref('opportunity_lifecycle') }} as l
     inner join deals as d on d.source_system = l.source_system and d.opportunity_id = l.opportunity_id
     left join {{ ref('int_stages_resolved') }} as s on s.source_system = l.source_system and s.stage = l.stage
     where not l.is_closing_stage
     union all
     select {{ week_start(local_date('l.exited_at')) }},
-        -coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0
+        -cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
     from {{ ref('opportunity_lifecycle') }} as l
     inner join deals as d on d.source_system = l.source_system and d.opportunity_id = l.opportunity_id
     left join {{ ref('int_stages_resolved') }} as s on s.source_system = l.source_system and s.stage = l.stage

@@ -1,0 +1,173 @@
+"""Features of each deal as they stood at a cutoff moment, computed in DuckDB.
+
+The same query serves today's scoring (cutoff = end of the as-of day, for open deals) and
+calibration (cutoff = some days before each past deal closed): every input is filtered to
+what had happened before the cutoff (touches, stage visits, the account's closed deals,
+the industry's closed months), so a past deal is never scored with its own outcome.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+FEATURES_SQL = """
+WITH deal AS (
+    SELECT c.source_system, c.opportunity_id, c.cutoff,
+        o.account_id, o.industry, o.employees, o.amount_reporting, o.created_at, o.status
+    FROM cutoffs AS c
+    JOIN marts.opportunities AS o USING (source_system, opportunity_id)
+),
+touch AS (
+    SELECT d.source_system, d.opportunity_id,
+        max(a.occurred_at) AS last_touch_at,
+        count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 30 DAY) AS touches_30d,
+        count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 60 DAY
+                           AND a.occurred_at < d.cutoff - INTERVAL 30 DAY) AS touches_prev_30d
+    FROM deal AS d
+    JOIN intermediate.int_activities_deduplicated AS a
+      ON a.source_system = d.source_system AND a.opportunity_id = d.opportunity_id
+     AND a.occurred_at < d.cutoff
+    GROUP BY 1, 2
+),
+visit AS (
+    SELECT d.source_system, d.opportunity_id,
+        first(l.stage ORDER BY l.visit_number DESC) AS stage,
+        first(l.stage_order ORDER BY l.visit_number DESC) AS stage_order,
+        max(l.entered_at) AS stage_entered_at,
+        count(*) FILTER (WHERE l.is_regression) AS regressions
+    FROM deal AS d
+    JOIN marts.opportunity_lifecycle AS l
+      ON l.source_system = d.source_system AND l.opportunity_id = d.opportunity_id
+     AND l.entered_at < d.cutoff AND NOT l.is_closing_stage
+    GROUP BY 1, 2
+),
+norms AS (
+    SELECT source_system, stage, median(days_in_stage) AS usual_days_in_stage
+    FROM marts.opportunity_lifecycle
+    WHERE exited_at IS NOT NULL AND NOT is_closing_stage
+    GROUP BY 1, 2
+),
+span AS (
+    SELECT source_system, min(stage_order) AS first_order, max(stage_order) AS last_order
+    FROM marts.funnel_conversion GROUP BY 1
+),
+account AS (
+    SELECT d.source_system, d.opportunity_id,
+        count(*) FILTER (WHERE p.status = 'won') AS account_wins,
+        count(*) FILTER (WHERE p.status = 'lost') AS account_losses,
+        coalesce(sum(p.amount_reporting) FILTER (WHERE p.status = 'won'), 0) AS account_won_value
+    FROM deal AS d
+    JOIN marts.opportunities AS p
+      ON p.source_system = d.source_system AND p.account_id = d.account_id
+     AND p.opportunity_id <> d.opportunity_id AND p.status IN ('won', 'lost')
+     AND p.closed_at < d.cutoff
+    GROUP BY 1, 2
+),
+industry_month AS (
+    SELECT source_system, industry, date_trunc('month', closed_at) AS month,
+        count(*) FILTER (WHERE status = 'won') AS won, count(*) AS closed
+    FROM marts.opportunities
+    WHERE status IN ('won', 'lost') AND industry IS NOT NULL AND closed_at IS NOT NULL
+    GROUP BY 1, 2, 3
+),
+industry AS (
+    SELECT d.source_system, d.opportunity_id,
+        sum(m.won) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY)
+            / nullif(sum(m.closed) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY), 0)
+            AS industry_recent_win_rate,
+        sum(m.closed) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY)
+            AS industry_recent_closed,
+        sum(m.won) / nullif(sum(m.closed), 0) AS industry_longrun_win_rate
+    FROM deal AS d
+    JOIN industry_month AS m
+      ON m.source_system = d.source_system AND m.industry = d.industry
+     AND m.month < date_trunc('month', d.cutoff) AND m.month >= d.cutoff - INTERVAL 400 DAY
+    GROUP BY 1, 2
+),
+pushes AS (
+    SELECT d.source_system, d.opportunity_id, count(*) AS close_date_pushes
+    FROM deal AS d
+    JOIN (
+        SELECT source_system, opportunity_id, snapshot_date, expected_close_date,
+            lag(expected_close_date) OVER (
+                PARTITION BY source_system, opportunity_id ORDER BY snapshot_date, _load_id
+            ) AS previous_close_date
+        FROM staging.stg_raw__opportunity_snapshots
+    ) AS s
+      ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
+     AND s.snapshot_date < CAST(d.cutoff AS DATE)
+     AND s.expected_close_date > s.previous_close_date
+    GROUP BY 1, 2
+),
+amounts AS (
+    SELECT source_system, median(amount_reporting) AS typical_amount
+    FROM marts.opportunities GROUP BY 1
+)
+SELECT
+    d.source_system, d.opportunity_id, d.cutoff, d.account_id, d.industry, d.employees,
+    d.amount_reporting, am.typical_amount,
+    (epoch(d.cutoff) - epoch(t.last_touch_at)) / 86400.0 AS days_since_touch,
+    (epoch(d.cutoff) - epoch(d.created_at)) / 86400.0 AS age_days,
+    coalesce(t.touches_30d, 0) AS touches_30d,
+    coalesce(t.touches_prev_30d, 0) AS touches_prev_30d,
+    v.stage, v.stage_order, sp.first_order, sp.last_order,
+    (epoch(d.cutoff) - epoch(v.stage_entered_at)) / 86400.0 AS days_in_stage,
+    n.usual_days_in_stage,
+    coalesce(v.regressions, 0) AS regressions,
+    coalesce(a.account_wins, 0) AS account_wins,
+    coalesce(a.account_losses, 0) AS account_losses,
+    coalesce(a.account_won_value, 0) AS account_won_value,
+    i.industry_recent_win_rate, coalesce(i.industry_recent_closed, 0) AS industry_recent_closed,
+    i.industry_longrun_win_rate,
+    coalesce(p.close_date_pushes, 0) AS close_date_pushes
+FROM deal AS d
+LEFT JOIN touch AS t USING (source_system, opportunity_id)
+LEFT JOIN visit AS v USING (source_system, opportunity_id)
+LEFT JOIN norms AS n ON n.source_system = d.source_system AND n.stage = v.stage
+LEFT JOIN span AS sp ON sp.source_system = d.source_system
+LEFT JOIN account AS a USING (source_system, opportunity_id)
+LEFT JOIN industry AS i USING (source_system, opportunity_id)
+LEFT JOIN pushes AS p USING (source_system, opportunity_id)
+LEFT JOIN amounts AS am ON am.source_system = d.source_system
+ORDER BY d.source_system, d.opportunity_id
+"""
+
+
+def features_at(con: duckdb.DuckDBPyConnection, cutoffs: pd.DataFrame) -> pd.DataFrame:
+    """Features for each (source_system, opportunity_id, cutoff) row of `cutoffs`."""
+    con.register("cutoffs_df", cutoffs)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT source_system, opportunity_id, "
+        "CAST(cutoff AS TIMESTAMPTZ) AS cutoff FROM cutoffs_df"
+    )
+    con.unregister("cutoffs_df")
+    return con.execute(FEATURES_SQL).df()
+
+
+def open_deal_cutoffs(con: duckdb.DuckDBPyConnection, as_of_end) -> pd.DataFrame:
+    """Every open deal, scored as of the end of the as-of day."""
+    return con.execute(
+        "SELECT source_system, opportunity_id, CAST(? AS TIMESTAMPTZ) AS cutoff "
+        "FROM marts.opportunities WHERE status = 'open' ORDER BY 1, 2",
+        [as_of_end],
+    ).df()
+
+
+def closed_deal_cutoffs(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFrame:
+    """Every closed deal, as it stood `horizon_days` before it closed (or halfway through
+    its life when it was younger than that), with its outcome."""
+    return con.execute(
+        """
+        SELECT source_system, opportunity_id, status AS outcome, closed_at,
+            CASE
+                WHEN closed_at - to_days(CAST(? AS INTEGER)) > created_at
+                    THEN closed_at - to_days(CAST(? AS INTEGER))
+                ELSE created_at + (closed_at - created_at) / 2
+            END AS cutoff
+        FROM marts.opportunities
+        WHERE status IN ('won', 'lost') AND closed_at IS NOT NULL AND closed_at > created_at
+        ORDER BY 1, 2
+        """,
+        [horizon_days, horizon_days],
+    ).df()

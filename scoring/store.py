@@ -1,0 +1,99 @@
+"""Keep the grades: today's table, the daily history (so trend is known), calibration.
+
+Written by Python into the warehouse's `marts` schema beside the dbt marts, in one
+transaction, and idempotent per as-of day: a rerun for the same day replaces that day's
+history rows instead of adding to them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+HISTORY_DDL = """
+CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
+    source_system VARCHAR,
+    opportunity_id VARCHAR,
+    scored_on DATE,
+    score DOUBLE,
+    grade VARCHAR,
+    reasons VARCHAR,
+    model_version VARCHAR,
+    scored_at TIMESTAMPTZ
+)"""
+
+
+def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarray:
+    """improving / steady / declining against the previous scoring day, or new."""
+    delta = scores.to_numpy(dtype=float) - previous.to_numpy(dtype=float)
+    return np.select(
+        [np.isnan(delta), delta >= threshold, delta <= -threshold],
+        ["new", "improving", "declining"],
+        "steady",
+    )
+
+
+def save_priority(
+    con: duckdb.DuckDBPyConnection,
+    scored: pd.DataFrame,
+    calibration: pd.DataFrame,
+    as_of: date,
+    model_version: str,
+    trend_threshold: float,
+) -> pd.DataFrame:
+    """Write opportunity_priority, its history and grade_calibration; return today's table
+    (with the previous grade, for the write-back delta)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    con.execute(HISTORY_DDL)
+    previous = con.execute(
+        """
+        SELECT source_system, opportunity_id,
+            arg_max(score, scored_on) AS previous_score,
+            arg_max(grade, scored_on) AS previous_grade
+        FROM marts.opportunity_priority_history
+        WHERE scored_on < ?
+        GROUP BY 1, 2
+        """,
+        [as_of],
+    ).df()
+    today = scored.merge(previous, on=["source_system", "opportunity_id"], how="left")
+    today["trend"] = trends(today["score"], today["previous_score"], trend_threshold)
+    today["scored_on"] = pd.Timestamp(as_of).date()
+    today["scored_at"] = datetime.now(UTC)
+    today["model_version"] = model_version
+    con.register("today_df", today)
+    con.register("calibration_df", calibration)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM marts.opportunity_priority_history WHERE scored_on = ?", [as_of])
+        con.execute(
+            "INSERT INTO marts.opportunity_priority_history SELECT source_system, opportunity_id, "
+            "scored_on, score, grade, reasons, model_version, scored_at FROM today_df"
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE marts.opportunity_priority AS
+            SELECT t.opportunity_id, t.source_system, o.opportunity_name, o.owner_id, o.owner_name,
+                o.team, o.stage, o.amount_reporting, o.industry,
+                CAST(t.score AS DOUBLE) AS score, t.grade, t.reasons, t.trend,
+                t.previous_grade, CAST(t.scored_on AS DATE) AS scored_on,
+                CAST(t.scored_at AS TIMESTAMPTZ) AS scored_at, t.model_version
+            FROM today_df AS t
+            JOIN marts.opportunities AS o USING (source_system, opportunity_id)
+            ORDER BY t.score DESC, t.opportunity_id
+            """
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.grade_calibration AS SELECT * FROM calibration_df"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("today_df")
+        con.unregister("calibration_df")
+    return today

@@ -1,0 +1,112 @@
+"""Write-back files the CRM imports as updates: the source's own id and field names.
+
+Per source system, in DATA_DIR/exports/<source>/: a dated full file, a stable
+`priority_latest.csv`, and a delta (only deals whose grade changed, or are new) as CSV and
+XLSX. CSVs are UTF-8 with BOM (Excel and Chinese CRMs open them without mojibake).
+Any text a spreadsheet would run as a formula is neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from scoring.config import ScoringConfig
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_ROWS = 1_048_576  # Excel's limit, header included
+
+
+def neutralise(value):
+    """Prefix a quote to text a spreadsheet would evaluate (=, +, -, @, tab, CR)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+@dataclass
+class WritebackResult:
+    files: list[Path]
+    messages: list[str]
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow([neutralise(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            writer.writerow([neutralise(v) for v in row])
+    os.replace(tmp, path)
+
+
+def _xlsx(frame: pd.DataFrame, path: Path, max_rows: int = XLSX_MAX_ROWS) -> tuple[list[Path], str]:
+    """One workbook, or several when the rows exceed Excel's sheet limit (said in the message)."""
+    from openpyxl import Workbook
+
+    per_file = max_rows - 1
+    chunks = [frame.iloc[i : i + per_file] for i in range(0, max(len(frame), 1), per_file)]
+    paths, message = [], ""
+    if len(chunks) > 1:
+        message = (
+            f"{path.name}: {len(frame):,} rows exceed Excel's {max_rows:,}-row sheet limit; "
+            f"split into {len(chunks)} files (the CSV holds every row in one file)"
+        )
+    for n, chunk in enumerate(chunks, start=1):
+        target = path if len(chunks) == 1 else path.with_name(f"{path.stem}_part{n}{path.suffix}")
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("priority")
+        sheet.append([neutralise(c) for c in frame.columns])
+        for row in chunk.itertuples(index=False):
+            sheet.append([neutralise(v) for v in row])
+        tmp = target.with_name(f".{target.name}.tmp")
+        book.save(tmp)
+        os.replace(tmp, target)
+        paths.append(target)
+    return paths, message
+
+
+def export_frame(rows: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            fields["id"]: rows["opportunity_id"].astype(str),
+            fields["grade"]: rows["grade"],
+            fields["score"]: rows["score"].astype(float),
+            fields["reasons"]: rows["reasons"],
+        }
+    )
+
+
+def write_exports(
+    today: pd.DataFrame,
+    exports_dir: Path,
+    as_of: date,
+    config: ScoringConfig,
+    xlsx_max_rows: int = XLSX_MAX_ROWS,
+) -> WritebackResult:
+    files: list[Path] = []
+    messages: list[str] = []
+    stamp = as_of.strftime("%Y%m%d")
+    for source, rows in today.groupby("source_system", sort=True):
+        folder = exports_dir / str(source)
+        folder.mkdir(parents=True, exist_ok=True)
+        fields = config.writeback_fields(str(source))
+        rows = rows.sort_values(["grade", "score"], ascending=[True, False])
+        full = export_frame(rows, fields)
+        for name in (f"priority_{stamp}.csv", "priority_latest.csv"):
+            _atomic_csv(full, folder / name)
+            files.append(folder / name)
+        changed = rows[rows["previous_grade"].isna() | (rows["previous_grade"] != rows["grade"])]
+        delta = export_frame(changed, fields)
+        _atomic_csv(delta, folder / f"priority_delta_{stamp}.csv")
+        files.append(folder / f"priority_delta_{stamp}.csv")
+        paths, message = _xlsx(delta, folder / f"priority_delta_{stamp}.xlsx", xlsx_max_rows)
+        files.extend(paths)
+        if message:
+            messages.append(message)
+    return WritebackResult(files, messages)
