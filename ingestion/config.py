@@ -5,6 +5,11 @@ for example the Salesforce custom field that holds the loss reason::
 
     salesforce:
       loss_reason_field: Why_We_Lost__c
+    quality:
+      max_days_without_export: 3     # the freshness check warns after this many days
+    notify:                          # a failed or blocked run posts here
+      webhook_url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+      format: wecom                  # wecom (企业微信) | dingtalk (钉钉) | slack | json
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ MAPPINGS_FOLDER = "mappings"
 @dataclass(frozen=True)
 class DataFolderConfig:
     salesforce_loss_reason_fields: tuple[str, ...] = ()
+    max_days_without_export: int = 3
+    webhook_url: str | None = None
+    webhook_format: str = "json"
 
 
 def read_config(data_dir: Path) -> DataFolderConfig:
@@ -42,7 +50,19 @@ def read_config(data_dir: Path) -> DataFolderConfig:
         fields = (fields,)
     if not all(isinstance(f, str) for f in fields):
         raise MappingFileError(f"{path}: salesforce.loss_reason_field must be a field name")
-    return DataFolderConfig(tuple(fields))
+    quality = data.get("quality") or {}
+    notify = data.get("notify") or {}
+    webhook_format = str(notify.get("format", "json")).lower()
+    if webhook_format not in ("wecom", "dingtalk", "slack", "json"):
+        raise MappingFileError(
+            f"{path}: notify.format must be wecom, dingtalk, slack or json, not {webhook_format!r}"
+        )
+    return DataFolderConfig(
+        tuple(fields),
+        int(quality.get("max_days_without_export", 3)),
+        notify.get("webhook_url"),
+        webhook_format,
+    )
 
 
 def load_settings(data_dir: Path, as_of: date, business_tz: str) -> LoadSettings:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS raw.load_ledger (
     source_system VARCHAR,
     table_name VARCHAR,       -- the main table the file feeds
     export_kind VARCHAR,      -- full | partial | history
-    status VARCHAR,           -- loaded | skipped | set_aside | failed
+    status VARCHAR,           -- loaded | skipped | set_aside | failed | blocked
     rows_read BIGINT,
     rows_loaded BIGINT,
     rows_rejected BIGINT,
@@ -83,6 +84,9 @@ class LoadSettings:
     business_tz: str = "Asia/Shanghai"
     formats: tuple[Format, ...] = field(default_factory=builtin_formats)
     user_formats: tuple[Format, ...] = ()
+    # Contracts run on each load before it is committed: (con, table, load_id, file name)
+    # -> results with a `.blocks` flag; a blocking failure takes the file out again.
+    validator: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class FileOutcome:
     message: str = ""
     format_name: str | None = None
     rows_ignored: int = 0
+    checks: tuple = ()
 
 
 def raw_table_ddl(table_name: str) -> str:
@@ -244,6 +249,16 @@ def _next_load_id(con) -> int:
     return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_ledger").fetchone()[0]
 
 
+def blocked_before(con, digest: str, sheet: str | None) -> str | None:
+    """The message of an earlier run that blocked this very content, if any."""
+    row = con.execute(
+        "SELECT message FROM raw.load_ledger WHERE content_hash = ? AND status = 'blocked' "
+        "AND sheet IS NOT DISTINCT FROM ? ORDER BY load_id DESC LIMIT 1",
+        [digest, sheet],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def already_loaded(con, digest: str, sheet: str | None, export_date: date | None) -> bool:
     """Same content (and sheet) already loaded; for current-state exports, on the same date."""
     row = con.execute(
@@ -290,6 +305,22 @@ def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> Fil
     path = unit.path
     export_date = export_date_from_name(path.name) or settings.as_of
     fmt = None
+
+    def record(outcome: FileOutcome, load_id: int | None = None) -> FileOutcome:
+        _ledger_row(
+            con,
+            load_id or _next_load_id(con),
+            unit.display_name,
+            unit.sheet,
+            path,
+            digest,
+            export_date,
+            fmt,
+            outcome,
+            settings.as_of,
+        )
+        return outcome
+
     try:
         fmt = detect_format(
             unit.headers, unit.sheet or path.name, settings.formats, settings.user_formats
@@ -297,86 +328,74 @@ def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> Fil
         if not fmt.outputs:
             raise IgnoredFileError(unit.display_name, fmt.ignore_reason)
     except IngestionError as exc:
-        outcome = FileOutcome(
-            unit.display_name,
-            "set_aside",
-            message=exc.message,
-            format_name=fmt.name if fmt else None,
+        return record(
+            FileOutcome(
+                unit.display_name,
+                "set_aside",
+                message=exc.message,
+                format_name=fmt.name if fmt else None,
+            )
         )
-        _ledger_row(
-            con,
-            _next_load_id(con),
-            unit.display_name,
-            unit.sheet,
-            path,
-            digest,
-            export_date,
-            fmt,
-            outcome,
-            settings.as_of,
+    blocked = blocked_before(con, digest, unit.sheet)
+    if blocked is not None:
+        # Reported, not blocking again: dropping a corrected file is all the user must do.
+        return record(
+            FileOutcome(
+                unit.display_name,
+                "skipped",
+                format_name=fmt.name,
+                message=f"blocked earlier, not loaded: {blocked}",
+            )
         )
-        return outcome
     if already_loaded(con, digest, unit.sheet, export_date if fmt.current_state else None):
-        outcome = FileOutcome(
-            unit.display_name,
-            "skipped",
-            format_name=fmt.name,
-            message="already loaded (same content"
-            + (f", export date {export_date})" if fmt.current_state else ")"),
+        day = f", export date {export_date}" if fmt.current_state else ""
+        return record(
+            FileOutcome(
+                unit.display_name,
+                "skipped",
+                format_name=fmt.name,
+                message=f"already loaded (same content{day})",
+            )
         )
-        _ledger_row(
-            con,
-            _next_load_id(con),
-            unit.display_name,
-            unit.sheet,
-            path,
-            digest,
-            export_date,
-            fmt,
-            outcome,
-            settings.as_of,
-        )
-        return outcome
     con.execute("BEGIN TRANSACTION")
     try:
         load_id = _next_load_id(con)
         read_into_src(con, unit)
         outcome = _parse_and_insert(con, unit, fmt, load_id, export_date, settings)
-        _ledger_row(
-            con,
-            load_id,
-            unit.display_name,
-            unit.sheet,
-            path,
-            digest,
-            export_date,
-            fmt,
-            outcome,
-            settings.as_of,
-        )
+        checks = tuple(_validate(con, fmt, outcome, load_id, settings))
+        blocking = [c for c in checks if c.blocks]
+        if blocking:
+            # The contract says this file would corrupt the marts: take it out again.
+            con.execute("ROLLBACK")
+            message = "; ".join(
+                f"{c.check.label} ({c.failing_rows}: {', '.join(c.sample_ids[:5])})"
+                for c in blocking
+            )
+            return record(
+                replace(outcome, status="blocked", rows_loaded=0, message=message, checks=checks),
+                load_id,
+            )
+        outcome = record(replace(outcome, checks=checks), load_id)
         con.execute("COMMIT")
         return outcome
     except IngestionError as exc:
         con.execute("ROLLBACK")
-        outcome = FileOutcome(
-            unit.display_name, "failed", message=exc.message, format_name=fmt.name
+        return record(
+            FileOutcome(unit.display_name, "failed", message=exc.message, format_name=fmt.name)
         )
-        _ledger_row(
-            con,
-            _next_load_id(con),
-            unit.display_name,
-            unit.sheet,
-            path,
-            digest,
-            export_date,
-            fmt,
-            outcome,
-            settings.as_of,
-        )
-        return outcome
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _validate(con, fmt: Format, outcome: FileOutcome, load_id: int, settings: LoadSettings):
+    """Contracts on every table this load wrote (nothing when no validator is set)."""
+    if settings.validator is None or outcome.status != "loaded":
+        return []
+    results = []
+    for table in dict.fromkeys(o.table for o in outputs_for(fmt)):
+        results.extend(settings.validator(con, table, load_id, outcome.file_name))
+    return results
 
 
 def _extras_json(unit: SourceUnit, fmt: Format, params: Params) -> str:

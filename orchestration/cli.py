@@ -159,6 +159,30 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if all(r.outcome and r.outcome.status in ("loaded", "skipped") for r in reports) else 1
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    """The latest data-quality report, worst first, in Chinese and English."""
+    import duckdb
+
+    from quality.report import render_report
+
+    warehouse = Path(args.data_dir) / "warehouse.duckdb"
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException:
+        print(
+            "A run is writing the warehouse right now; try again when it ends. "
+            "/ 正在运行，请稍后再试。",
+            file=sys.stderr,
+        )
+        return 1
+    with con:
+        print(render_report(con))
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Today's grades from the serving copy; with --backtest, how well grades predict wins."""
     import duckdb
@@ -337,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--timezone", default="Asia/Shanghai")
     inspect.add_argument("--rows", type=int, default=5, help="rows of parsed preview")
     inspect.set_defaults(func=cmd_inspect)
+
+    quality = sub.add_parser("quality", help="print the latest data-quality report")
+    quality.add_argument("--data-dir", default="data")
+    quality.set_defaults(func=cmd_quality)
 
     score = sub.add_parser("score", help="show today's priority grades; --backtest measures them")
     score.add_argument("--data-dir", default="data")

@@ -7,7 +7,7 @@ so that every step of a run agrees on the same as-of date and paths.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,6 +59,11 @@ class WarehouseSettings(dg.ConfigurableResource):
         if self.as_of:
             return date.fromisoformat(self.as_of)
         return today_in(self.business_timezone)
+
+    def as_of_end(self) -> datetime:
+        """The instant the as-of day ends in the business time zone."""
+        day = self.as_of_date() + timedelta(days=1)
+        return datetime.combine(day, time.min, tzinfo=ZoneInfo(self.business_timezone))
 
     def dbt_vars(self) -> dict:
         """The vars every dbt invocation of this run gets."""

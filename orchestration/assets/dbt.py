@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
+from quality.report import ensure_quality_schema, record_dbt_results
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
@@ -76,6 +78,21 @@ def summarise_results(results: list[dict]) -> str:
     return f"{shown}: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
 
 
+def read_artifact(invocation, name: str) -> dict | None:
+    try:
+        return invocation.get_artifact(name)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def record_test_results(
+    warehouse: WarehouseSettings, run_id: str, run_results: dict, manifest: dict
+) -> None:
+    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+        ensure_quality_schema(con)
+        record_dbt_results(con, run_id, warehouse.as_of_date(), run_results, manifest)
+
+
 def dbt_build_args(vars_: dict) -> list[str]:
     """`dbt build` for the daily job: unit tests run in the test suite, not every day."""
     return [
@@ -93,9 +110,19 @@ def warehouse_models(
 ):
     """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`."""
     invocation = dbt.cli(dbt_build_args(warehouse.dbt_vars()), context=context)
-    yield from invocation.stream()
-    results = invocation.get_artifact("run_results.json").get("results", [])
-    report(context, f"dbt build: {summarise_results(results)}")
+    try:
+        yield from invocation.stream()
+    finally:
+        # Every dbt test of every run goes into the quality report, failed builds included.
+        run_results = read_artifact(invocation, "run_results.json")
+        if run_results:
+            record_test_results(
+                warehouse,
+                context.run.run_id,
+                run_results,
+                read_artifact(invocation, "manifest.json") or {},
+            )
+    report(context, f"dbt build: {summarise_results(run_results.get('results', []))}")
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,16 +1,44 @@
-"""Landing folder -> DuckDB schema `raw`: one multi-asset, one materialisation per raw table."""
+"""Landing folder -> DuckDB schema `raw`: one multi-asset, one materialisation per raw table,
+and the data contracts of each new export as asset checks on those tables."""
+
+from collections.abc import Iterable
+from dataclasses import replace
 
 import dagster as dg
 import duckdb
 
-from ingestion.config import load_settings
+from ingestion.config import load_settings, read_config
 from ingestion.load import FileOutcome, load_landing
 from ingestion.schema import TABLES
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
+from quality.contracts import BLOCK, CHECKS
+from quality.report import (
+    ensure_quality_schema,
+    landing_freshness,
+    record_export_checks,
+    record_freshness,
+)
+from quality.validate import validate_load
 
 RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in TABLES}
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
+CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        c.name, asset=RAW_KEYS[c.table], blocking=c.severity == BLOCK, description=c.label
+    )
+    for c in CHECKS
+] + [
+    dg.AssetCheckSpec(
+        "landing_freshness",
+        asset=LEDGER_KEY,
+        description="a new export arrived recently / 近期有新导出",
+    )
+]
+
+
+class BlockedExportError(dg.Failure):
+    """A new export breaks a blocking contract: the run stops before the marts change."""
 
 
 def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
@@ -19,11 +47,42 @@ def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
     for o in outcomes:
         detail = f"{o.rows_loaded}/{o.rows_read} rows -> raw.{o.table}" if o.table else ""
         lines.append(" ".join(p for p in (f"[{o.status}]", o.file_name, detail, o.message) if p))
+        lines.extend(
+            f"      ! {r.check.severity}: {r.check.label} ({r.failing_rows} rows)"
+            for r in o.checks
+            if not r.passed
+        )
     return lines
 
 
 def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}
+
+
+def check_results(outcomes: list[FileOutcome]) -> Iterable[dg.AssetCheckResult]:
+    """One result per contract: passed when every new file of the run passed it."""
+    by_name: dict[str, list] = {c.name: [] for c in CHECKS}
+    for outcome in outcomes:
+        for result in outcome.checks:
+            by_name[result.check.name].append(result)
+    for check in CHECKS:
+        results = by_name[check.name]
+        failing = [r for r in results if not r.passed]
+        yield dg.AssetCheckResult(
+            asset_key=RAW_KEYS[check.table],
+            check_name=check.name,
+            passed=not failing,
+            severity=dg.AssetCheckSeverity.ERROR
+            if check.severity == BLOCK
+            else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "files_checked": len(results),
+                "failing_rows": sum(r.failing_rows for r in failing),
+                "failing_files": ", ".join(r.file_name for r in failing) or "-",
+                "sample_ids": ", ".join(i for r in failing for i in r.sample_ids[:5]) or "-",
+                "fix": check.fix,
+            },
+        )
 
 
 @dg.multi_asset(
@@ -39,20 +98,40 @@ def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             kinds={"duckdb"},
         )
     ],
+    check_specs=CHECK_SPECS,
     can_subset=False,
 )
 def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
-    """Load every new file of the landing folder into `raw` (ledgered, whole or nothing)."""
+    """Load every new file of the landing folder into `raw` (ledgered, whole or nothing),
+    checking each against its contracts before it is committed."""
     warehouse.data_path.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(
-        warehouse.data_path, warehouse.as_of_date(), warehouse.business_timezone
+    as_of = warehouse.as_of_date()
+    as_of_end = warehouse.as_of_end()
+    settings = load_settings(warehouse.data_path, as_of, warehouse.business_timezone)
+    settings = replace(
+        settings,
+        validator=lambda con, table, load_id, name: validate_load(
+            con, table, load_id, name, as_of_end
+        ),
     )
+    folder_config = read_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path)) as con:
+        con.execute("SET TimeZone = ?", [warehouse.business_timezone])
         outcomes = load_landing(con, warehouse.landing_path, settings)
+        ensure_quality_schema(con)
+        record_export_checks(con, context.run.run_id, as_of, outcomes)
+        freshness = landing_freshness(con, as_of, folder_config.max_days_without_export)
+        record_freshness(con, context.run.run_id, as_of, freshness)
         counts = raw_row_counts(con)
         ledger_rows = con.execute("SELECT count(*) FROM raw.load_ledger").fetchone()[0]
     for line in outcome_lines(outcomes) or ["landing folder holds no files"]:
         report(context, line)
+    if not freshness.passed:
+        report(
+            context,
+            f"! warn: no new export for {freshness.days_since_new_export} days "
+            f"/ {freshness.days_since_new_export}天没有新导出",
+        )
     for name, key in RAW_KEYS.items():
         files = [o for o in outcomes if o.table == name and o.status == "loaded"]
         yield dg.MaterializeResult(
@@ -62,9 +141,6 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
                 "files_loaded": len(files),
                 "rows_loaded": sum(o.rows_loaded for o in files),
                 "rows_rejected": sum(o.rows_rejected for o in files),
-                "landing_report": dg.MetadataValue.md(
-                    "\n".join(f"- {line}" for line in outcome_lines(outcomes)) or "(no files)"
-                ),
             },
         )
     yield dg.MaterializeResult(
@@ -74,5 +150,28 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
             "files_seen": len(outcomes),
             "set_aside": sum(o.status == "set_aside" for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
+            "blocked": sum(o.status == "blocked" for o in outcomes),
+            "landing_report": dg.MetadataValue.md(
+                "\n".join(f"- {line}" for line in outcome_lines(outcomes)) or "(no files)"
+            ),
         },
     )
+    yield from check_results(outcomes)
+    yield dg.AssetCheckResult(
+        asset_key=LEDGER_KEY,
+        check_name="landing_freshness",
+        passed=freshness.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "days_since_new_export": freshness.days_since_new_export,
+            "max_days": freshness.max_days,
+        },
+    )
+    blocked = [o for o in outcomes if o.status == "blocked"]
+    if blocked:
+        raise BlockedExportError(
+            description="blocked / 已阻断: "
+            + "; ".join(f"{o.file_name}: {o.message}" for o in blocked)
+            + " — the marts keep their last good state; drop a corrected export into the "
+            "landing folder / 数据集保持上次的正确状态，请放入修正后的导出文件"
+        )

@@ -1,8 +1,5 @@
 """Priority grades after the marts, and the CRM write-back files after the grades."""
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 import dagster as dg
 import duckdb
 
@@ -25,12 +22,6 @@ MART_INPUTS = [
     if key.path[0] == "marts"
     and key.path[-1] in ("opportunities", "opportunity_lifecycle", "funnel_conversion")
 ]
-
-
-def as_of_end(warehouse: WarehouseSettings) -> datetime:
-    """The instant the as-of day ends in the business time zone."""
-    day = warehouse.as_of_date() + timedelta(days=1)
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(warehouse.business_timezone))
 
 
 @dg.multi_asset(
@@ -66,7 +57,7 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
         con.execute("SET TimeZone = ?", [warehouse.business_timezone])
         scorer = build_scorer(con, config)
         report(context, f"model {scorer.model_version}: {scorer.note}")
-        scored = score_open_deals(con, scorer, as_of_end(warehouse))
+        scored = score_open_deals(con, scorer, warehouse.as_of_end())
         graded = calibrate(con, scorer)
         calibration = calibration_table(graded, scorer.model_version)
         today = save_priority(

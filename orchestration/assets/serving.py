@@ -29,6 +29,26 @@ def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def publish_quality(con: duckdb.DuckDBPyConnection) -> None:
+    """The quality report (last 30 runs), load ledger and rejects, for dashboards and BI."""
+    con.execute("CREATE SCHEMA quality")
+    has_results = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'warehouse' "
+        "AND table_schema = 'quality' AND table_name = 'check_results'"
+    ).fetchone()[0]
+    if has_results:
+        con.execute(
+            "CREATE TABLE quality.check_results AS SELECT * FROM warehouse.quality.check_results "
+            "WHERE run_id IN (SELECT run_id FROM warehouse.quality.check_results GROUP BY run_id "
+            "ORDER BY max(checked_at) DESC LIMIT 30)"
+        )
+    con.execute(
+        "CREATE TABLE quality.load_ledger AS SELECT * EXCLUDE (file_path) "
+        "FROM warehouse.raw.load_ledger"
+    )
+    con.execute("CREATE TABLE quality.rejects AS SELECT * FROM warehouse.raw.rejects")
+
+
 def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str, int]:
     """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
@@ -40,6 +60,7 @@ def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str
         for table in mart_tables(con):
             con.execute(f'CREATE TABLE marts."{table}" AS SELECT * FROM warehouse.marts."{table}"')
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+        publish_quality(con)
         con.execute(
             "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
             "CAST(? AS TIMESTAMPTZ) AS published_at",

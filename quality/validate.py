@@ -1,0 +1,245 @@
+"""Run the contracts on the rows of one new export.
+
+Great Expectations validates the load as a pandas batch (GX 1.x has no DuckDB engine);
+only the new file's rows are fetched, never the history. A load larger than
+`GX_MAX_ROWS` is checked with the same predicates in DuckDB SQL instead, so a 12-million
+row export is not copied into pandas. Checks across the whole history are dbt tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ingestion.schema import TABLES
+from quality.contracts import BLOCK, LOST_WORDS, Check, checks_for
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+SEEDS = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+GX_MAX_ROWS = 1_000_000
+SAMPLE_IDS = 10
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    file_name: str
+    rows_checked: int
+    failing_rows: int
+    sample_ids: tuple[str, ...]
+    engine: str  # great_expectations | sql
+
+    @property
+    def passed(self) -> bool:
+        return self.failing_rows == 0
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and self.check.severity == BLOCK
+
+
+def _seed_column(name: str, column: str) -> set[str]:
+    with (SEEDS / f"{name}.csv").open(encoding="utf-8") as handle:
+        return {row[column].strip().lower() for row in csv.DictReader(handle)}
+
+
+@cache
+def seed_stages() -> frozenset[str]:
+    return frozenset(_seed_column("stages", "stage"))
+
+
+@cache
+def seed_activity_words() -> frozenset[str]:
+    return frozenset(_seed_column("activity_type_map", "source_word"))
+
+
+def known_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The stages seed plus stages a source defined itself (Salesforce OpportunityStage)."""
+    own = con.execute("SELECT DISTINCT lower(stage) FROM raw.stage_definitions").fetchall()
+    return set(seed_stages()) | {r[0] for r in own}
+
+
+def _value_set(check: Check, con) -> list[str]:
+    if check.kind == "known_stage":
+        return sorted(known_stages(con))
+    if check.kind == "known_activity_type":
+        return sorted(seed_activity_words())
+    return [v.lower() for v in check.params.get("values", ())]
+
+
+# --- SQL path -------------------------------------------------------------------------
+
+
+def failing_rows_sql(check: Check, con, table: str) -> tuple[str, list]:
+    """SELECT of the failing rows' ids of one load (bound: load id, as-of end)."""
+    col, params = check.column, []
+    where = "_load_id = $load_id"
+    if check.kind == "unique_after_exact_duplicates":
+        table_def = TABLES[check.table]
+        values = ", ".join(table_def.column_names)
+        key = ", ".join((col, *check.params.get("with", ())))
+        return (
+            f"SELECT CAST({col} AS VARCHAR) FROM (SELECT DISTINCT {values} FROM raw.{table} "
+            f"WHERE {where}) GROUP BY {key} HAVING count(*) > 1",
+            params,
+        )
+    predicate = {
+        "not_null": f"{col} IS NULL",
+        "between": " OR ".join(
+            p
+            for p in (
+                f"{col} < $min" if "min_value" in check.params else "",
+                f"{col} > $max" if "max_value" in check.params else "",
+            )
+            if p
+        ),
+        "a_not_before_b": f"{col} < {check.params.get('other', col)}",
+        "not_after_as_of": f"{col} >= $as_of_end",
+        "not_null_when_lost": f"lower(status) IN $lost AND {col} IS NULL",
+        "in_set": f"lower({col}) NOT IN (SELECT unnest($values))",
+        "known_stage": f"lower({col}) NOT IN (SELECT unnest($values))",
+        "known_activity_type": f"lower({col}) NOT IN (SELECT unnest($values))",
+    }[check.kind]
+    id_expr = (
+        f"CAST({check.id_column} AS VARCHAR)" if check.id_column else "CAST(_row_number AS VARCHAR)"
+    )
+    return f"SELECT {id_expr} FROM raw.{table} WHERE {where} AND ({predicate})", params
+
+
+def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -> CheckResult:
+    sql, _ = failing_rows_sql(check, con, check.table)
+    params = {
+        "load_id": load_id,
+        "min": check.params.get("min_value"),
+        "max": check.params.get("max_value"),
+        "as_of_end": as_of_end,
+        "lost": list(LOST_WORDS),
+        "values": _value_set(check, con),
+    }
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    failing = [r[0] for r in con.execute(sql, used).fetchall()]
+    rows = con.execute(
+        f"SELECT count(*) FROM raw.{check.table} WHERE _load_id = ?", [load_id]
+    ).fetchone()[0]
+    return CheckResult(check, file_name, rows, len(failing), tuple(failing[:SAMPLE_IDS]), "sql")
+
+
+# --- Great Expectations path -------------------------------------------------------------
+
+
+@cache
+def _gx_batch_definition():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("new_exports")
+    asset = source.add_dataframe_asset(name="export_rows")
+    return asset.add_batch_definition_whole_dataframe("whole_export")
+
+
+def _expectation(check: Check, frame: pd.DataFrame, con, as_of_end):
+    """The GX expectation for a check, and the frame it runs on."""
+    import great_expectations.expectations as gxe
+
+    col = check.column
+    if check.kind == "unique_after_exact_duplicates":
+        distinct = frame[TABLES[check.table].column_names].drop_duplicates()
+        extra = check.params.get("with", ())
+        if extra:
+            return gxe.ExpectCompoundColumnsToBeUnique(column_list=[col, *extra]), distinct
+        return gxe.ExpectColumnValuesToBeUnique(column=col), distinct
+    if check.kind == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=col), frame
+    if check.kind == "between":
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=col,
+            min_value=check.params.get("min_value"),
+            max_value=check.params.get("max_value"),
+        ), frame
+    if check.kind == "a_not_before_b":
+        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col,
+            column_B=check.params["other"],
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ), frame
+    if check.kind == "not_after_as_of":
+        flagged = frame.assign(_after=frame[col] >= pd.Timestamp(as_of_end))
+        return gxe.ExpectColumnValuesToBeInSet(column="_after", value_set=[False]), flagged
+    if check.kind == "not_null_when_lost":
+        lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
+        flagged = frame.assign(_missing=lost.fillna(False) & frame[col].isna())
+        return gxe.ExpectColumnValuesToBeInSet(column="_missing", value_set=[False]), flagged
+    # in_set, known_stage, known_activity_type: compared in lower case
+    lowered = frame.assign(_value=frame[col].astype("string").str.lower())
+    return gxe.ExpectColumnValuesToBeInSet(
+        column="_value", value_set=_value_set(check, con)
+    ), lowered
+
+
+def check_with_gx(frame, check: Check, con, file_name: str, as_of_end) -> CheckResult:
+    import great_expectations as gx
+
+    expectation, data = _expectation(check, frame, con, as_of_end)
+    suite = gx.ExpectationSuite(name=check.name, expectations=[expectation])
+    batch = _gx_batch_definition().get_batch(
+        batch_parameters={"dataframe": data.reset_index(drop=True)}
+    )
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"}).results[0]
+    if result.success:
+        return CheckResult(check, file_name, len(data), 0, (), "great_expectations")
+    if check.kind == "unique_after_exact_duplicates":
+        # failing = duplicated ids (not rows); the unexpected values are the ids
+        values = result.result.get("unexpected_list") or []
+        ids = sorted({str(v[check.column] if isinstance(v, dict) else v) for v in values})
+        return CheckResult(
+            check, file_name, len(data), len(ids), tuple(ids[:SAMPLE_IDS]), "great_expectations"
+        )
+    failing = int(result.result.get("unexpected_count") or 0)
+    positions = result.result.get("unexpected_index_list") or []
+    flat = data.reset_index(drop=True)
+    ids: list[str] = []
+    for index in positions:
+        position = index if isinstance(index, int) else index.get("index", 0)
+        value = flat.iloc[position][check.id_column] if check.id_column else position + 2
+        if str(value) not in ids:
+            ids.append(str(value))
+        if len(ids) >= SAMPLE_IDS:
+            break
+    return CheckResult(check, file_name, len(data), failing, tuple(ids), "great_expectations")
+
+
+def validate_load(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    load_id: int,
+    file_name: str,
+    as_of_end: datetime,
+    gx_max_rows: int = GX_MAX_ROWS,
+) -> list[CheckResult]:
+    """Every contract of `table` on the rows of one load (before it is committed)."""
+    checks = checks_for(table)
+    if not checks:
+        return []
+    rows = con.execute(
+        f"SELECT count(*) FROM raw.{table} WHERE _load_id = ?", [load_id]
+    ).fetchone()[0]
+    if rows > gx_max_rows:
+        return [check_with_sql(con, c, load_id, file_name, as_of_end) for c in checks]
+    columns = ", ".join(TABLES[table].column_names)
+    frame = con.execute(
+        f"SELECT {columns} FROM raw.{table} WHERE _load_id = ? ORDER BY _row_number", [load_id]
+    ).df()
+    return [check_with_gx(frame, c, con, file_name, as_of_end) for c in checks]

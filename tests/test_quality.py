@@ -1,0 +1,338 @@
+"""Data quality: contracts on new exports, blocking vs warning, the report, freshness,
+and the webhook that tells someone when an unattended run fails."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from ingestion.config import load_settings
+from ingestion.load import load_landing
+from orchestration.cli import main
+from quality.notify import build_payload
+from quality.validate import validate_load
+from tests.conftest import query
+from tests.exports import write_csv
+
+pytestmark = pytest.mark.e2e
+
+OPP_HEADER = [
+    "opportunity_id",
+    "opportunity_name",
+    "owner_id",
+    "stage",
+    "status",
+    "amount",
+    "created_at",
+    "closed_at",
+    "loss_reason",
+    "account_id",
+]
+CLEAN = [
+    [
+        "Q-1",
+        "Clean won",
+        "U1",
+        "赢单",
+        "赢单",
+        "50000",
+        "2025-03-01 10:00",
+        "2025-04-01 10:00",
+        "",
+        "A1",
+    ],
+    ["Q-2", "Clean open", "U2", "方案报价", "进行中", "80000", "2025-05-01 10:00", "", "", "A2"],
+]
+# Each row breaks one warning-level rule; none of them may stop the run.
+WARNINGS = [
+    [
+        "W-1",
+        "Closed before created",
+        "U1",
+        "赢单",
+        "赢单",
+        "1000",
+        "2025-05-01 10:00",
+        "2025-04-01 10:00",
+        "",
+        "A1",
+    ],
+    [
+        "W-2",
+        "From the future",
+        "U1",
+        "初步接触",
+        "进行中",
+        "1000",
+        "2025-09-01 10:00",
+        "",
+        "",
+        "A1",
+    ],
+    ["W-3", "Unknown stage", "U2", "签约成交", "进行中", "1000", "2025-05-01 10:00", "", "", "A2"],
+    [
+        "W-4",
+        "Lost, no reason",
+        "U2",
+        "输单",
+        "输单",
+        "1000",
+        "2025-04-01 10:00",
+        "2025-05-01 10:00",
+        "",
+        "A2",
+    ],
+    ["W-5", "No owner", "", "初步接触", "进行中", "1000", "2025-05-01 10:00", "", "", "A2"],
+    [
+        "W-6",
+        "Negative amount",
+        "U1",
+        "初步接触",
+        "进行中",
+        "-500",
+        "2025-05-01 10:00",
+        "",
+        "",
+        "A1",
+    ],
+]
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"errcode":0}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/send"
+    server.shutdown()
+
+
+def fingerprint(db):
+    tables = [
+        r[0]
+        for r in query(
+            db,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'marts' ORDER BY 1",
+        )
+    ]
+    return {
+        t: query(
+            db, f"SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) FROM marts.{t}"
+        )[0]
+        for t in tables
+    }
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, webhook):
+    data = tmp_path_factory.mktemp("quality")
+    (data / "oppwh.yml").write_text(
+        f"notify:\n  webhook_url: {webhook}\n  format: wecom\nquality:\n  max_days_without_export: 3\n",
+        encoding="utf-8",
+    )
+    write_csv(data / "landing" / "opportunities_20250630.csv", OPP_HEADER, CLEAN + WARNINGS)
+    write_csv(
+        data / "landing" / "accounts_20250630.csv",
+        ["account_id", "account_name", "industry"],
+        [["A1", "华信", "制造业"], ["A2", "恒达", ""]],
+    )
+    return data
+
+
+def test_warnings_leave_the_run_green_and_are_reported(data_dir, capsys):
+    assert main(["run", "--data-dir", str(data_dir), "--as-of", "2025-06-30"]) == 0
+    warehouse = data_dir / "warehouse.duckdb"
+    failing = dict(
+        query(
+            warehouse,
+            "SELECT check_name, failing_rows FROM quality.check_results "
+            "WHERE layer = 'export' AND NOT passed",
+        )
+    )
+    assert failing == {
+        "opportunities_closed_after_created": 1,
+        "opportunities_created_at_not_after_as_of": 1,
+        "opportunities_stage_known": 1,
+        "opportunities_lost_has_reason": 1,
+        "opportunities_has_owner": 1,
+        "opportunities_amount_not_negative": 1,
+        "accounts_has_industry": 1,
+    }
+    samples = dict(
+        query(
+            warehouse,
+            "SELECT check_name, sample_ids FROM quality.check_results "
+            "WHERE NOT passed AND layer = 'export'",
+        )
+    )
+    assert json.loads(samples["opportunities_stage_known"]) == ["W-3"]
+    # every row stayed: warnings never drop data
+    assert query(warehouse, "SELECT count(*) FROM raw.opportunities") == [(8,)]
+    capsys.readouterr()
+    assert main(["quality", "--data-dir", str(data_dir)]) == 0
+    report = capsys.readouterr().out
+    assert "[WARN 警告] 阶段名称未定义" in report
+    assert "opportunities_20250630.csv → raw.opportunities" in report
+    assert "dbt_project/seeds/stages.csv" in report  # the fix
+    assert "Data completeness by owner" in report
+
+
+def test_every_check_of_every_run_has_a_row(data_dir):
+    warehouse = data_dir / "warehouse.duckdb"
+    runs = query(
+        warehouse,
+        "SELECT run_id, count(*) FILTER (WHERE layer = 'export'), "
+        "count(*) FILTER (WHERE layer = 'history'), "
+        "count(*) FILTER (WHERE layer = 'landing') FROM quality.check_results "
+        "GROUP BY run_id",
+    )
+    from quality.contracts import CHECKS
+
+    assert len(runs) >= 1
+    for _, export, history, landing in runs:
+        # opportunities file: its contracts plus the snapshot-less rest as "no new export"
+        assert export >= len(CHECKS) and history > 30 and landing == 1
+
+
+def test_blocking_problem_fails_the_run_and_leaves_marts_unchanged(data_dir, capsys):
+    serving = data_dir / "serving.duckdb"
+    before = fingerprint(serving)
+    raw_before = query(data_dir / "warehouse.duckdb", "SELECT count(*) FROM raw.opportunities")
+    write_csv(
+        data_dir / "landing" / "opportunities_20250701.csv",
+        OPP_HEADER,
+        [
+            ["Q-9", "Dup A", "U1", "初步接触", "进行中", "1000", "2025-06-01 10:00", "", "", "A1"],
+            ["Q-9", "Dup B", "U2", "方案报价", "进行中", "2000", "2025-06-01 10:00", "", "", "A1"],
+            [
+                "Q-8",
+                "Exact copy",
+                "U1",
+                "初步接触",
+                "进行中",
+                "1000",
+                "2025-06-01 10:00",
+                "",
+                "",
+                "A1",
+            ],
+            [
+                "Q-8",
+                "Exact copy",
+                "U1",
+                "初步接触",
+                "进行中",
+                "1000",
+                "2025-06-01 10:00",
+                "",
+                "",
+                "A1",
+            ],
+        ],
+    )
+    Hook.received.clear()
+    capsys.readouterr()
+    assert main(["run", "--data-dir", str(data_dir), "--as-of", "2025-07-01"]) == 1
+    err = capsys.readouterr().err
+    assert "opportunities_20250701.csv" in err and "Q-9" in err
+    assert "the same opportunity_id twice in one export with different values" in err
+    assert fingerprint(serving) == before, "marts and serving copy keep the last good state"
+    warehouse = data_dir / "warehouse.duckdb"
+    assert query(warehouse, "SELECT count(*) FROM raw.opportunities") == raw_before
+    assert query(
+        warehouse,
+        "SELECT status FROM raw.load_ledger WHERE file_name = 'opportunities_20250701.csv'",
+    ) == [("blocked",)]
+    assert query(
+        warehouse,
+        "SELECT severity, failing_rows, sample_ids FROM quality.check_results "
+        "WHERE check_name = 'opportunities_opportunity_id_unique_in_export' "
+        "AND NOT passed",
+    ) == [("block", 1, '["Q-9"]')]
+    # someone is told: a 企业微信 robot message
+    assert Hook.received and Hook.received[0]["msgtype"] == "text"
+    assert "raw_tables" in Hook.received[0]["text"]["content"]
+
+
+def test_a_corrected_file_is_all_the_user_has_to_drop(data_dir, capsys):
+    write_csv(
+        data_dir / "landing" / "opportunities_20250702.csv",
+        OPP_HEADER,
+        [
+            ["Q-9", "Dup A", "U1", "初步接触", "进行中", "1000", "2025-06-01 10:00", "", "", "A1"],
+            [
+                "Q-8",
+                "Exact copy",
+                "U1",
+                "初步接触",
+                "进行中",
+                "1000",
+                "2025-06-01 10:00",
+                "",
+                "",
+                "A1",
+            ],
+        ],
+    )
+    assert main(["run", "--data-dir", str(data_dir), "--as-of", "2025-07-10"]) == 0
+    out = capsys.readouterr().out
+    assert "[skipped] opportunities_20250701.csv blocked earlier" in out
+    db = data_dir / "serving.duckdb"
+    assert query(
+        db, "SELECT count(*) FROM marts.opportunities WHERE opportunity_id IN ('Q-8', 'Q-9')"
+    ) == [(2,)]
+    # the last new export is dated 7/2; as of 7/10 that is 8 days: the freshness check warns
+    warehouse = data_dir / "warehouse.duckdb"
+    [(passed, description)] = query(
+        warehouse,
+        "SELECT passed, description FROM quality.check_results WHERE check_name = "
+        "'landing_freshness' ORDER BY checked_at DESC LIMIT 1",
+    )
+    assert not passed and "8 days" in description
+
+
+def test_sql_path_finds_what_great_expectations_finds(tmp_path):
+    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, CLEAN + WARNINGS)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    load_landing(
+        con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
+    )
+    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    gx = validate_load(con, "opportunities", 1, "opportunities.csv", end)
+    sql = validate_load(con, "opportunities", 1, "opportunities.csv", end, gx_max_rows=0)
+    assert {r.engine for r in gx} == {"great_expectations"} and {r.engine for r in sql} == {"sql"}
+    assert [(r.check.name, r.failing_rows, r.sample_ids) for r in gx] == [
+        (r.check.name, r.failing_rows, r.sample_ids) for r in sql
+    ]
+    assert sum(not r.passed for r in gx) == 6
+
+
+@pytest.mark.parametrize(
+    "fmt,key", [("wecom", "msgtype"), ("dingtalk", "msgtype"), ("slack", "text"), ("json", "event")]
+)
+def test_webhook_payload_formats(fmt, key):
+    payload = build_payload(fmt, "标题", "正文 / body", "run-1")
+    assert key in payload
+    assert "正文" in json.dumps(payload, ensure_ascii=False)
