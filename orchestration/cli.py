@@ -54,7 +54,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None):
+def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None, parquet: bool = False):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
 
@@ -62,7 +62,7 @@ def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None):
     from orchestration.definitions import defs
     from orchestration.resources import run_config_for
 
-    run_config = run_config_for(data_dir, landing, as_of)
+    run_config = run_config_for(data_dir, landing, as_of, parquet)
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
@@ -120,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})"
     )
-    result = run_daily_job(data_dir, landing, args.as_of)
+    result = run_daily_job(data_dir, landing, args.as_of, args.parquet)
     if not result.success:
         print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
         print(f"Full log / 完整日志: {data_dir / 'logs' / 'last_run.log'}", file=sys.stderr)
@@ -255,6 +255,33 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_command(data_dir: Path, port: int) -> tuple[list[str], dict]:
+    """The streamlit command line and environment for the dashboards."""
+    app = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+    streamlit = str(Path(sys.executable).parent / "streamlit")
+    command = [
+        streamlit,
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.address",
+        "127.0.0.1",
+    ]
+    return command, {**os.environ, "OPPWH_DATA_DIR": str(data_dir.resolve())}
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    command, env = dashboard_command(Path(args.data_dir), args.port)
+    print(f"Dashboards on http://127.0.0.1:{args.port} (reading {args.data_dir}/serving.duckdb)")
+    os.execve(command[0], command, env)
+    return 0
+
+
 def build_dbt_docs(data_dir: Path) -> Path:
     """`dbt docs generate` into DATA_DIR/dbt_docs, with the catalog of the built warehouse."""
     import json
@@ -352,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="data", help="holds landing/, warehouse.duckdb, ...")
     run.add_argument("--landing", help="landing folder (default DATA_DIR/landing)")
     run.add_argument("--as-of", type=_iso_date, help="the day 'today' is (default: today)")
+    run.add_argument(
+        "--parquet",
+        action="store_true",
+        help="also write one Parquet file per mart to DATA_DIR/parquet",
+    )
     run.set_defaults(func=cmd_run)
 
     inspect = sub.add_parser("inspect", help="show a file's format, mapping, preview and problems")
@@ -389,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--port", type=int, default=8080)
     docs.add_argument("--no-serve", action="store_true", help="only build the site")
     docs.set_defaults(func=cmd_docs)
+
+    dashboard = sub.add_parser("dashboard", help="start the managers' dashboards (Streamlit)")
+    dashboard.add_argument("--data-dir", default="data")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.set_defaults(func=cmd_dashboard)
 
     ui = sub.add_parser("ui", help="open the Dagster UI on this project")
     ui.add_argument("--data-dir", default="data")

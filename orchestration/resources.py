@@ -32,6 +32,7 @@ class WarehouseSettings(dg.ConfigurableResource):
     stale_days: int = 14
     stale_basis: str = "calendar"  # or "business": working days per the holiday calendar
     reporting_currency: str = "CNY"
+    parquet: bool = False  # also write one Parquet file per mart to DATA_DIR/parquet
 
     @property
     def data_path(self) -> Path:
@@ -82,6 +83,7 @@ def run_config_for(
     data_dir: str | Path | None = None,
     landing_dir: str | Path | None = None,
     as_of: date | str | None = None,
+    parquet: bool = False,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
     config: dict = {}
@@ -91,4 +93,6 @@ def run_config_for(
         config["landing_dir"] = str(Path(landing_dir).expanduser().resolve())
     if as_of is not None:
         config["as_of"] = as_of if isinstance(as_of, str) else as_of.isoformat()
+    if parquet:
+        config["parquet"] = True
     return {"resources": {"warehouse": {"config": config}}} if config else {}

@@ -106,6 +106,8 @@ def reason_text(signal: str, positive: bool, row: pd.Series) -> str:
         since = row["days_since_touch"]
         if np.isnan(since):
             return "从未跟进 / never followed up" if not positive else "新商机 / new deal"
+        if positive and since < 1:
+            return "今天有跟进 / followed up today"
         return (
             f"{_fmt(since)}天前有跟进 / followed up {_fmt(since)} days ago"
             if positive

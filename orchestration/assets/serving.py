@@ -49,12 +49,21 @@ def publish_quality(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE quality.rejects AS SELECT * FROM warehouse.raw.rejects")
 
 
+# BI tools bundle older DuckDB versions: write the serving copy in a storage format that
+# DuckDB 1.0 and every later version opens (README: "Connecting BI tools").
+SERVING_STORAGE_VERSION = "v1.0.0"
+
+
 def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str, int]:
     """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    with duckdb.connect(str(tmp)) as con:
+    with duckdb.connect(":memory:") as con:
+        con.execute(
+            f"ATTACH ? AS serving (STORAGE_VERSION '{SERVING_STORAGE_VERSION}')", [str(tmp)]
+        )
+        con.execute("USE serving")
         con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)])
         con.execute("CREATE SCHEMA marts")
         for table in mart_tables(con):
@@ -67,8 +76,30 @@ def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str
             [as_of, datetime.now(UTC)],
         )
         con.execute("DETACH warehouse")
+        con.execute("USE memory")
+        con.execute("DETACH serving")
     os.replace(tmp, serving)
     return counts
+
+
+def export_parquet(serving: Path, folder: Path) -> list[Path]:
+    """One Parquet file per mart (written aside, then renamed), for tools that prefer files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    with duckdb.connect(str(serving), read_only=True) as con:
+        for table in [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
+            ).fetchall()
+        ]:
+            target = folder / f"{table}.parquet"
+            tmp = folder / f".{table}.parquet.tmp"
+            quoted = str(tmp).replace("'", "''")  # COPY takes no bound file name
+            con.execute(f"COPY marts.\"{table}\" TO '{quoted}' (FORMAT parquet)")
+            os.replace(tmp, target)
+            written.append(target)
+    return written
 
 
 @dg.asset(
@@ -82,8 +113,14 @@ def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
     counts = publish_serving_copy(
         warehouse.warehouse_path, warehouse.serving_path, warehouse.as_of_date().isoformat()
     )
+    parquet = (
+        export_parquet(warehouse.serving_path, warehouse.data_path / "parquet")
+        if warehouse.parquet
+        else []
+    )
     return dg.MaterializeResult(
         metadata={
+            "parquet_files": len(parquet),
             "path": str(warehouse.serving_path),
             "tables": len(counts),
             "rows_per_mart": dg.MetadataValue.json(counts),

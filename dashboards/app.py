@@ -1,0 +1,297 @@
+"""The managers' dashboards (Streamlit), over the read-only serving copy.
+
+Start with `oppwh dashboard`; the data folder comes from OPPWH_DATA_DIR (default data/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dashboards.labels import LANGUAGES, PAGES, column_label, label, value_label  # noqa: E402
+from dashboards.queries import Filters, query  # noqa: E402
+from scoring.writeback import neutralise  # noqa: E402
+
+SERVING = Path(os.environ.get("OPPWH_DATA_DIR", "data")).resolve() / "serving.duckdb"
+
+st.set_page_config(page_title="商机数仓 / Opportunity warehouse", layout="wide")
+
+
+def money(value) -> str:
+    """Amounts as Chinese sales teams read them: 1.25亿, 6,201万, 8,000."""
+    if value is None or pd.isna(value):
+        return "-"
+    value = float(value)
+    if abs(value) >= 100_000_000:
+        return f"{value / 100_000_000:,.2f}亿"
+    if abs(value) >= 10_000:
+        return f"{value / 10_000:,.0f}万"
+    return f"{value:,.0f}"
+
+
+def pct(value) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.0%}"
+
+
+def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=None, color=None):
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(x, title=x_title, sort=sort),
+            y=alt.Y(y, title=y_title),
+            tooltip=list(frame.columns),
+        )
+    )
+    if color:
+        chart = chart.encode(color=color)
+    st.altair_chart(chart, width="stretch")
+
+
+def line(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color=None):
+    chart = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(x=alt.X(x, title=x_title), y=alt.Y(y, title=y_title), tooltip=list(frame.columns))
+    )
+    if color:
+        chart = chart.encode(color=color)
+    st.altair_chart(chart, width="stretch")
+
+
+class Translator:
+    """t("key") gives the label in the chosen language; t.lang is that language."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __call__(self, key: str) -> str:
+        return label(key, self.lang)
+
+
+def table(frame: pd.DataFrame, lang: str) -> None:
+    """A table with its column names and coded values in the chosen language."""
+    shown = frame.copy()
+    for column in ("outcome", "trend", "category", "loss_reason_category"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: value_label(v, lang))
+    st.dataframe(shown.rename(columns=lambda c: column_label(c, lang)), hide_index=True)
+
+
+def sidebar() -> tuple[str, str, Filters]:
+    lang = LANGUAGES[st.sidebar.radio("语言 / Language", list(LANGUAGES), horizontal=True)]
+    t = Translator(lang)
+    page = st.sidebar.radio(t("page"), PAGES, format_func=t)
+    st.sidebar.subheader(t("filters"))
+    options = query(SERVING, "filter_options")
+    pick = lambda kind: tuple(options.loc[options["kind"] == kind, "value"])  # noqa: E731
+    owners = st.sidebar.multiselect(t("owner"), pick("owner"))
+    teams = st.sidebar.multiselect(t("team"), pick("team"))
+    industries = st.sidebar.multiselect(t("industry"), pick("industry"))
+    dates = st.sidebar.date_input(t("created_between"), value=(), format="YYYY-MM-DD")
+    start, end = (
+        (tuple(dates) + (None, None))[:2] if isinstance(dates, tuple | list) else (dates, None)
+    )
+    as_of = pd.Timestamp(query(SERVING, "as_of")["as_of"].iloc[0]).date()
+    st.sidebar.caption(f"{t('as_of')}: {as_of}")
+    return lang, page, Filters(tuple(owners), tuple(teams), tuple(industries), start, end)
+
+
+def overview(t, f: Filters):
+    h = query(SERVING, "headline", f).iloc[0]
+    cols = st.columns(6)
+    cols[0].metric(t("open_deals"), int(h["open_deals"]))
+    cols[1].metric(t("open_pipeline"), money(h["open_pipeline"]))
+    cols[2].metric(t("weighted_pipeline"), money(h["weighted_pipeline"]))
+    cols[3].metric(t("win_rate"), pct(h["win_rate"]))
+    cols[4].metric(t("stale_deals"), int(h["stale_deals"]))
+    cols[5].metric(t("share_unspecified"), pct(h["share_unspecified"]))
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("pipeline_by_stage"))
+        bar(
+            query(SERVING, "pipeline_by_stage", f),
+            "stage",
+            "amount",
+            t("stage"),
+            t("amount"),
+            sort=None,
+        )
+    with right:
+        st.subheader(t("funnel"))
+        bar(query(SERVING, "funnel", f), "stage", "reached", t("stage"), t("reached"), sort=None)
+    st.subheader(t("win_rate_trend"))
+    line(query(SERVING, "win_rate_trend", f), "month:T", "win_rate", t("month"), t("win_rate"))
+
+
+def lifecycle(t, f: Filters):
+    data = query(SERVING, "time_per_stage", f)
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("time_per_stage"))
+        bar(data, "stage", "median_days", t("stage"), t("median_days"), sort=None)
+    with right:
+        st.subheader(t("regressions"))
+        bar(data, "stage", "regressions", t("stage"), t("regressions"), sort=None)
+    st.subheader(t("bottlenecks"))
+    table(data.sort_values("median_days", ascending=False), t.lang)
+
+
+def follow_up(t, f: Filters):
+    st.subheader(t("stale_list"))
+    table(query(SERVING, "stale_deals", f), t.lang)
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("touches_per_week"))
+        line(
+            query(SERVING, "touches_per_week", f),
+            "week:T",
+            "touches",
+            t("week"),
+            t("touches"),
+            color="owner:N",
+        )
+    with right:
+        st.subheader(t("touches_by_outcome"))
+        bar(
+            query(SERVING, "touches_by_outcome", f),
+            "outcome",
+            "avg_touches",
+            t("outcome"),
+            t("avg_touches"),
+        )
+
+
+def cycle_time(t, f: Filters):
+    segment = st.selectbox(
+        t("segment"),
+        ["industry", "size_band", "amount_band", "lead_source", "owner", "customer_type", "all"],
+    )
+    data = query(SERVING, "cycle_by_segment", f, segment_type=segment)
+    st.subheader(t("cycle_by_segment"))
+    long = data.melt(
+        id_vars=["segment", "outcome"],
+        value_vars=["p50_days", "p75_days", "p90_days"],
+        var_name="percentile",
+        value_name="days",
+    )
+    bar(long, "segment", "days", t("segment"), t("days"), color="percentile:N")
+    table(data, t.lang)
+
+
+def loss_reasons(t, f: Filters):
+    data = query(SERVING, "pareto", f)
+    data["category"] = data["category"].map(lambda v: value_label(v, t.lang))
+    if not data.empty:
+        data["cumulative"] = data["deals"].cumsum() / data["deals"].sum()
+    st.subheader(t("pareto"))
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("category", sort="-y", title=t("category")), y=alt.Y("deals", title=t("deals"))
+        )
+    )
+    cumulative = (
+        alt.Chart(data)
+        .mark_line(point=True, color="#d62728")
+        .encode(
+            x=alt.X("category", sort="-y"),
+            y=alt.Y("cumulative", title=t("cumulative"), axis=alt.Axis(format="%")),
+        )
+    )
+    st.altair_chart(alt.layer(bars, cumulative).resolve_scale(y="independent"), width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.subheader(t("unspecified_by_month"))
+        line(
+            query(SERVING, "unspecified_by_month", f),
+            "month:T",
+            "share_unspecified",
+            t("month"),
+            t("share_unspecified"),
+        )
+    with right:
+        st.subheader(t("unspecified_by_owner"))
+        bar(
+            query(SERVING, "unspecified_by_owner", f),
+            "owner",
+            "share_unspecified",
+            t("owner"),
+            t("share_unspecified"),
+            sort="-y",
+        )
+
+
+def priority(t, f: Filters):
+    data = query(SERVING, "priority", f)
+    st.subheader(t("deals_by_grade"))
+    counts = data.groupby("grade", as_index=False).size().rename(columns={"size": "deals"})
+    bar(counts, "grade", "deals", t("grade"), t("deals"))
+    table(data, t.lang)
+    safe = data.map(neutralise)  # no formula reaches a spreadsheet
+    st.download_button(
+        t("download"),
+        safe.to_csv(index=False).encode("utf-8-sig"),
+        file_name="priority.csv",
+        mime="text/csv",
+    )
+
+
+def calibration(t, f: Filters):
+    data = query(SERVING, "calibration")
+    overall = data[data["period"] == "all"]
+    st.subheader(t("win_rate_by_grade"))
+    bar(overall, "grade", "win_rate", t("grade"), t("win_rate"))
+    cols = st.columns(4)
+    for col, row in zip(cols, overall.itertuples(), strict=False):
+        col.metric(f"{row.grade} · {t('lift')}", "-" if pd.isna(row.lift) else f"{row.lift:.2f}")
+    table(data, t.lang)
+
+
+def quality(t, f: Filters):
+    report = query(SERVING, "quality_report")
+    st.subheader(t("latest_report"))
+    if report.empty:
+        st.success(t("all_passed"))
+    else:
+        table(report, t.lang)
+    completeness = query(SERVING, "completeness", f)
+    st.subheader(t("completeness"))
+    bar(completeness, "owner", "data_completeness", t("owner"), t("completeness"), sort="y")
+    table(completeness, t.lang)
+    st.subheader(t("load_ledger"))
+    table(query(SERVING, "load_ledger"), t.lang)
+
+
+PAGE_FUNCTIONS = {
+    "overview": overview,
+    "lifecycle": lifecycle,
+    "follow_up": follow_up,
+    "cycle_time": cycle_time,
+    "loss_reasons": loss_reasons,
+    "priority": priority,
+    "calibration": calibration,
+    "quality": quality,
+}
+
+
+def main() -> None:
+    if not SERVING.exists():
+        st.title("商机数仓 / Opportunity warehouse")
+        st.warning("没有数据：先运行 oppwh run / No data: run `oppwh run` first")
+        return
+    lang, page, filters = sidebar()
+    t = Translator(lang)
+    st.title(f"{t('title')} · {t(page)}")
+    PAGE_FUNCTIONS[page](t, filters)
+
+
+main()

@@ -1,0 +1,165 @@
+"""Read-only, parameterised queries over the serving copy.
+
+Filter values chosen in the UI travel as bound parameters; column and table names are
+fixed in this module, never taken from user input. Each query opens the serving copy
+read-only and closes it, so a dashboard never holds the file while a run swaps it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Filters:
+    owners: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+    created_from: date | None = None
+    created_to: date | None = None
+
+    def params(self) -> dict:
+        return {
+            "owners": list(self.owners) or None,
+            "teams": list(self.teams) or None,
+            "industries": list(self.industries) or None,
+            "created_from": self.created_from,
+            "created_to": self.created_to,
+        }
+
+
+# The deals the filters keep; every filtered query joins on it.
+FILTERED = """
+filtered AS (
+    SELECT source_system, opportunity_id FROM marts.opportunities
+    WHERE ($owners IS NULL OR list_contains($owners, owner_name))
+      AND ($teams IS NULL OR list_contains($teams, team))
+      AND ($industries IS NULL OR list_contains($industries, industry))
+      AND ($created_from IS NULL OR CAST(created_at AS DATE) >= $created_from)
+      AND ($created_to IS NULL OR CAST(created_at AS DATE) <= $created_to)
+)"""
+
+
+def read(
+    serving: Path, sql: str, params: dict | None = None, timezone: str = "Asia/Shanghai"
+) -> pd.DataFrame:
+    with duckdb.connect(str(serving), read_only=True) as con:
+        con.execute("SET TimeZone = ?", [timezone])
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+        return con.execute(sql, used).df()
+
+
+def filtered(sql: str) -> str:
+    """Prefix a query with the `filtered` CTE (the query starts with ', name AS (...)' or SELECT)."""
+    return f"WITH {FILTERED}\n{sql}"
+
+
+QUERIES = {
+    "filter_options": """
+        SELECT DISTINCT 'owner' AS kind, owner_name AS value FROM marts.opportunities WHERE owner_name IS NOT NULL
+        UNION ALL SELECT DISTINCT 'team', team FROM marts.opportunities WHERE team IS NOT NULL
+        UNION ALL SELECT DISTINCT 'industry', industry FROM marts.opportunities WHERE industry IS NOT NULL
+        ORDER BY 1, 2""",
+    "as_of": "SELECT max(as_of) AS as_of FROM main.publication",
+    "headline": filtered("""
+        SELECT
+            count(*) FILTER (WHERE o.status = 'open') AS open_deals,
+            coalesce(sum(o.amount_reporting) FILTER (WHERE o.status = 'open'), 0) AS open_pipeline,
+            coalesce(sum(o.weighted_amount), 0) AS weighted_pipeline,
+            count(*) FILTER (WHERE o.status = 'won')
+                / nullif(count(*) FILTER (WHERE o.status IN ('won', 'lost')), 0) AS win_rate,
+            count(*) FILTER (WHERE o.is_stale) AS stale_deals,
+            (SELECT avg(CASE WHEN l.loss_reason_category = 'unspecified' THEN 1.0 ELSE 0.0 END)
+             FROM marts.loss_reasons AS l JOIN filtered USING (source_system, opportunity_id))
+                AS share_unspecified
+        FROM marts.opportunities AS o JOIN filtered USING (source_system, opportunity_id)"""),
+    "pipeline_by_stage": filtered("""
+        SELECT o.stage, min(o.stage_order) AS stage_order, count(*) AS deals,
+            sum(o.amount_reporting) AS amount
+        FROM marts.opportunities AS o JOIN filtered USING (source_system, opportunity_id)
+        WHERE o.status = 'open' GROUP BY 1 ORDER BY 2, 1"""),
+    "funnel": filtered("""
+        SELECT l.stage, min(l.stage_order) AS stage_order, count(DISTINCT l.opportunity_id) AS reached
+        FROM marts.opportunity_lifecycle AS l JOIN filtered USING (source_system, opportunity_id)
+        WHERE NOT l.is_closing_stage AND l.stage_order IS NOT NULL GROUP BY 1 ORDER BY 2"""),
+    "win_rate_trend": filtered("""
+        SELECT CAST(date_trunc('month', o.closed_at) AS DATE) AS month,
+            count(*) FILTER (WHERE o.status = 'won') / count(*) AS win_rate, count(*) AS deals
+        FROM marts.opportunities AS o JOIN filtered USING (source_system, opportunity_id)
+        WHERE o.status IN ('won', 'lost') AND o.closed_at IS NOT NULL GROUP BY 1 ORDER BY 1"""),
+    "time_per_stage": filtered("""
+        SELECT l.stage, min(l.stage_order) AS stage_order, count(*) AS visits,
+            round(median(l.days_in_stage), 1) AS median_days,
+            round(quantile_cont(l.days_in_stage, 0.9), 1) AS p90_days,
+            count(*) FILTER (WHERE l.is_regression) AS regressions
+        FROM marts.opportunity_lifecycle AS l JOIN filtered USING (source_system, opportunity_id)
+        WHERE NOT l.is_closing_stage GROUP BY 1 ORDER BY 2, 1"""),
+    "stale_deals": filtered("""
+        SELECT o.opportunity_id, o.opportunity_name, o.owner_name, o.stage,
+            round(coalesce(o.days_since_last_activity, o.age_days), 1) AS days_since, o.amount_reporting
+        FROM marts.opportunities AS o JOIN filtered USING (source_system, opportunity_id)
+        WHERE o.is_stale ORDER BY days_since DESC LIMIT 200"""),
+    "touches_per_week": """
+        SELECT week_start AS week, coalesce(owner_name, owner_id) AS owner, touches, deals_owned
+        FROM marts.follow_up_weekly
+        WHERE activity_type = 'all' AND ($owners IS NULL OR list_contains($owners, owner_name))
+          AND ($teams IS NULL OR list_contains($teams, team))
+          AND week_start >= (SELECT max(week_start) FROM marts.follow_up_weekly) - INTERVAL 12 WEEK
+        ORDER BY 1, 2""",
+    "touches_by_outcome": filtered("""
+        SELECT f.status AS outcome, count(*) AS deals, round(avg(f.touches_before_close), 1) AS avg_touches
+        FROM marts.follow_up_frequency AS f JOIN filtered USING (source_system, opportunity_id)
+        WHERE f.status IN ('won', 'lost') GROUP BY 1 ORDER BY 1 DESC"""),
+    "cycle_by_segment": """
+        SELECT segment_value AS segment, outcome, deals, p50_days, p75_days, p90_days, slowest_stage
+        FROM marts.cycle_time_summary WHERE segment_type = $segment_type ORDER BY outcome, p50_days DESC""",
+    "pareto": filtered("""
+        SELECT l.loss_reason_category AS category, count(*) AS deals, sum(l.amount_reporting) AS amount
+        FROM marts.loss_reasons AS l JOIN filtered USING (source_system, opportunity_id)
+        GROUP BY 1 ORDER BY 2 DESC"""),
+    "unspecified_by_month": filtered("""
+        SELECT l.lost_month AS month,
+            avg(CASE WHEN l.loss_reason_category = 'unspecified' THEN 1.0 ELSE 0.0 END) AS share_unspecified,
+            count(*) AS deals
+        FROM marts.loss_reasons AS l JOIN filtered USING (source_system, opportunity_id)
+        GROUP BY 1 ORDER BY 1"""),
+    "unspecified_by_owner": filtered("""
+        SELECT coalesce(l.owner_name, l.owner_id, '-') AS owner,
+            avg(CASE WHEN l.loss_reason_category = 'unspecified' THEN 1.0 ELSE 0.0 END) AS share_unspecified,
+            count(*) AS deals
+        FROM marts.loss_reasons AS l JOIN filtered USING (source_system, opportunity_id)
+        GROUP BY 1 ORDER BY 2 DESC"""),
+    "priority": filtered("""
+        SELECT p.grade, p.score, p.trend, p.opportunity_id, p.opportunity_name, p.owner_name,
+            p.stage, p.amount_reporting, p.reasons
+        FROM marts.opportunity_priority AS p JOIN filtered USING (source_system, opportunity_id)
+        ORDER BY p.grade, p.score DESC"""),
+    "calibration": """
+        SELECT grade, period, closed_deals, won_deals, win_rate, base_win_rate, lift
+        FROM marts.grade_calibration ORDER BY period, grade""",
+    "quality_report": """
+        SELECT severity, check_name, table_name, file_name, failing_rows, description, fix
+        FROM quality.check_results
+        WHERE run_id = (SELECT run_id FROM quality.check_results ORDER BY checked_at DESC LIMIT 1)
+          AND NOT passed
+        ORDER BY CASE severity WHEN 'block' THEN 0 WHEN 'error' THEN 1 ELSE 2 END, failing_rows DESC""",
+    "completeness": """
+        SELECT coalesce(owner_name, owner_id, '-') AS owner, deals, fill_rate_amount,
+            fill_rate_expected_close_date, fill_rate_industry, fill_rate_loss_reason, data_completeness
+        FROM marts.owner_performance
+        WHERE ($owners IS NULL OR list_contains($owners, owner_name))
+        ORDER BY data_completeness""",
+    "load_ledger": """
+        SELECT recorded_at, file_name, status, table_name, rows_loaded, rows_rejected, message
+        FROM quality.load_ledger ORDER BY load_id DESC LIMIT 50""",
+}
+
+
+def query(serving: Path, name: str, filters: Filters | None = None, **extra) -> pd.DataFrame:
+    params = {**(filters or Filters()).params(), **extra}
+    return read(serving, QUERIES[name], params)

@@ -1,0 +1,179 @@
+"""Dashboards and the serving copy: every page renders (AppTest and a real browser), filters
+are parameters, and a reader holding the serving copy open never blocks a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dashboards.labels import PAGES
+from dashboards.queries import Filters, query
+from orchestration.cli import dashboard_command, main
+from tests.conftest import SAMPLE_AS_OF
+from tests.conftest import query as sql
+
+pytestmark = pytest.mark.e2e
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def app(built_warehouse, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("OPPWH_DATA_DIR", str(built_warehouse))
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def test_every_page_renders_with_charts_and_numbers(app, built_warehouse):
+    at = app.run()
+    assert not at.exception
+    open_deals = sql(
+        built_warehouse / "serving.duckdb",
+        "SELECT count(*) FROM marts.opportunities WHERE status = 'open'",
+    )[0][0]
+    assert at.metric[0].label == "进行中商机" and at.metric[0].value == str(open_deals)
+    for page in PAGES:
+        at.sidebar.radio[1].set_value(page).run()
+        assert not at.exception, page
+        charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+        assert charts or at.metric or at.dataframe, page
+        assert at.dataframe or at.metric or charts
+
+
+def test_language_switch_changes_every_label(app):
+    at = app.run()
+    at.sidebar.radio[0].set_value("English").run()
+    assert at.title[0].value == "Opportunity warehouse · Overview"
+    assert [m.label for m in at.metric][:2] == ["Open deals", "Open pipeline"]
+    at.sidebar.radio[1].set_value("priority").run()
+    assert at.title[0].value.endswith("Priority")
+    assert at.get("download_button")
+
+
+def test_filters_are_bound_parameters(built_warehouse):
+    serving = built_warehouse / "serving.duckdb"
+    owners = query(serving, "filter_options")
+    owner = owners.loc[owners["kind"] == "owner", "value"].iloc[0]
+    mine = query(serving, "priority", Filters(owners=(owner,)))
+    assert len(mine) > 0 and set(mine["owner_name"]) == {owner}
+    # a hostile "owner" is just a value that matches nobody
+    hostile = query(serving, "priority", Filters(owners=("x' OR '1'='1",)))
+    assert hostile.empty
+    everyone = query(serving, "priority", Filters())
+    assert len(everyone) > len(mine)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_or_skip() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed (apt-get install chromium fonts-noto-cjk)")
+        pytest.skip("chromium is not installed here")
+    return path
+
+
+def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_warehouse):
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium_or_skip()
+    port = free_port()
+    command, env = dashboard_command(built_warehouse, port)
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for _ in range(60):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=5000)
+                    break
+                except Exception:  # noqa: BLE001 - the server is still starting
+                    time.sleep(1)
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=60000)
+            labels = {
+                "overview": "总览",
+                "lifecycle": "生命周期",
+                "follow_up": "跟进",
+                "cycle_time": "成交周期",
+                "loss_reasons": "输单原因",
+                "priority": "优先级",
+                "calibration": "评级校验",
+                "quality": "数据质量",
+            }
+            for key in PAGES:
+                page.locator('[data-testid="stSidebar"] label').filter(
+                    has_text=labels[key]
+                ).first.click()
+                page.wait_for_function(
+                    "title => document.querySelector('h1') && document.querySelector('h1').innerText.includes(title)",
+                    arg=labels[key],
+                    timeout=30000,
+                )
+                page.wait_for_selector(
+                    '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
+                    timeout=30000,
+                )
+                page.wait_for_timeout(800)  # let the charts finish drawing
+                assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, key
+                text = page.locator('[data-testid="stMain"]').inner_text()
+                assert any(ch.isdigit() for ch in text), key
+                page.screenshot(path=str(SCREENSHOTS / f"{key}.png"), full_page=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert len(list(SCREENSHOTS.glob("*.png"))) >= len(PAGES)
+
+
+def test_reader_holding_the_serving_copy_never_blocks_a_run(
+    built_warehouse, tmp_path, sample_landing
+):
+    data = tmp_path / "data"
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs", "exports"))
+    serving = data / "serving.duckdb"
+    reader = duckdb.connect(str(serving), read_only=True)
+    before = reader.execute("SELECT published_at FROM main.publication").fetchone()[0]
+    old_count = reader.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0]
+    # a run for a later day, with the reader still holding the old copy open
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(data),
+                "--landing",
+                str(sample_landing),
+                "--as-of",
+                "2025-07-15",
+                "--parquet",
+            ]
+        )
+        == 0
+    )
+    assert reader.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == old_count
+    reader.close()
+    with duckdb.connect(str(serving), read_only=True) as fresh:
+        after, as_of = fresh.execute("SELECT published_at, as_of FROM main.publication").fetchone()
+    assert after > before and str(as_of) == "2025-07-15"
+    assert (data / "parquet" / "opportunities.parquet").exists()
+    assert SAMPLE_AS_OF.isoformat() == "2025-06-30"
