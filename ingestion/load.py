@@ -87,6 +87,8 @@ class LoadSettings:
     # Contracts run on each load before it is committed: (con, table, load_id, file name)
     # -> results with a `.blocks` flag; a blocking failure takes the file out again.
     validator: Callable | None = None
+    # Called with the file name just before a file's transaction commits (crash tests).
+    before_commit: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class FileOutcome:
     format_name: str | None = None
     rows_ignored: int = 0
     checks: tuple = ()
+    path: str | None = None  # the landing file (one file may hold several sheets)
 
 
 def raw_table_ddl(table_name: str) -> str:
@@ -376,6 +379,8 @@ def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> Fil
                 load_id,
             )
         outcome = record(replace(outcome, checks=checks), load_id)
+        if settings.before_commit is not None:
+            settings.before_commit(unit.display_name)
         con.execute("COMMIT")
         return outcome
     except IngestionError as exc:
@@ -566,5 +571,14 @@ def load_landing(
     ensure_raw_schema(con)
     outcomes: list[FileOutcome] = []
     for path in landing_files(landing_dir):
-        outcomes.extend(load_file(con, path, settings))
+        outcomes.extend(replace(o, path=str(path)) for o in load_file(con, path, settings))
     return outcomes
+
+
+def files_loaded(outcomes: list[FileOutcome]) -> list[tuple[Path, bool]]:
+    """Each landing file once, and whether its content is in the warehouse now."""
+    loaded: dict[str, bool] = {}
+    for o in outcomes:
+        if o.path is not None:
+            loaded[o.path] = loaded.get(o.path, False) or o.status in ("loaded", "skipped")
+    return [(Path(p), ok) for p, ok in loaded.items()]

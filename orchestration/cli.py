@@ -38,8 +38,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from ingestion.sample import generate_sample, write_sample
 
     out = Path(args.out)
-    if args.if_empty and landing_files(out):
-        print(f"{out} already holds files; sample not written / 已有文件，未写入示例数据")
+    archive = out.parent / "archive"
+    if args.if_empty and (landing_files(out) or (archive.is_dir() and any(archive.iterdir()))):
+        print(
+            f"{out} (or its archive) already holds files; sample not written "
+            "/ 已有文件，未写入示例数据"
+        )
         return 0
     as_of = date.fromisoformat(args.as_of)
     data = generate_sample(args.opportunities, args.seed, as_of)
@@ -54,7 +58,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None, parquet: bool = False):
+def run_daily_job(
+    data_dir: Path,
+    landing: Path | None,
+    as_of: str | None,
+    parquet: bool = False,
+    archive_mode: str | None = None,
+    wait: float | None = None,
+):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
 
@@ -62,7 +73,7 @@ def run_daily_job(data_dir: Path, landing: Path | None, as_of: str | None, parqu
     from orchestration.definitions import defs
     from orchestration.resources import run_config_for
 
-    run_config = run_config_for(data_dir, landing, as_of, parquet)
+    run_config = run_config_for(data_dir, landing, as_of, parquet, archive_mode, wait)
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
@@ -115,12 +126,20 @@ def oppwh_command() -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.list_steps:
+        from orchestration.crash import CRASH_STEPS
+
+        for step, where in CRASH_STEPS.items():
+            print(f"{step:<22} {where}")
+        return 0
     data_dir = Path(args.data_dir).resolve()
     landing = Path(args.landing).resolve() if args.landing else None
     print(
         f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})"
     )
-    result = run_daily_job(data_dir, landing, args.as_of, args.parquet)
+    # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
+    archive_mode = args.archive or ("copy" if landing else "move")
+    result = run_daily_job(data_dir, landing, args.as_of, args.parquet, archive_mode, args.wait)
     if not result.success:
         print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
         print(f"Full log / 完整日志: {data_dir / 'logs' / 'last_run.log'}", file=sys.stderr)
@@ -157,6 +176,54 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     reports = inspect_file(path, settings, args.rows)
     print(render(reports))
     return 0 if all(r.outcome and r.outcome.status in ("loaded", "skipped") for r in reports) else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from orchestration.backup import BackupError, backup
+    from orchestration.lock import WarehouseBusyError
+
+    try:
+        target = backup(Path(args.data_dir), Path(args.target))
+    except (BackupError, WarehouseBusyError) as exc:
+        print(f"Backup failed / 备份失败: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backup written to / 备份已写入 {target}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from orchestration.backup import BackupError, restore
+    from orchestration.lock import WarehouseBusyError
+
+    try:
+        restore(Path(args.backup), Path(args.data_dir))
+    except (BackupError, WarehouseBusyError) as exc:
+        print(f"Restore failed, nothing changed / 恢复失败，未做改动: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Restored into {args.data_dir}; run `oppwh run` to republish the serving copy. "
+        "/ 已恢复，请运行 oppwh run 重新发布。"
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild a warehouse from an archive: each day's files, in order, as that day's run."""
+    from ingestion.archive import archived_days
+
+    days = archived_days(Path(args.archive))
+    if not days:
+        print(f"No dated folders in {args.archive} / 归档中没有按日期的文件夹", file=sys.stderr)
+        return 1
+    data_dir = Path(args.data_dir).resolve()
+    for day in days:
+        print(f"Replaying {day.name} / 重放 {day.name}")
+        result = run_daily_job(data_dir, day, day.name, archive_mode="off")
+        if not result.success:
+            print(f"Replay of {day.name} FAILED: {failure_summary(result)}", file=sys.stderr)
+            return 1
+    print(f"Replayed {len(days)} day(s) into {data_dir}")
+    return 0
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -384,6 +451,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write one Parquet file per mart to DATA_DIR/parquet",
     )
+    run.add_argument(
+        "--archive",
+        choices=["move", "copy", "off"],
+        help="processed landing files: move (default for DATA_DIR/landing) or copy (default "
+        "for --landing) into DATA_DIR/archive/<as-of>/, or leave them where they are",
+    )
+    run.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        help="seconds to wait for another run to finish (default: exit at once)",
+    )
+    run.add_argument(
+        "--list-steps",
+        action="store_true",
+        help="list the named steps OPPWH_CRASH_AT can stop a run at (for tests)",
+    )
     run.set_defaults(func=cmd_run)
 
     inspect = sub.add_parser("inspect", help="show a file's format, mapping, preview and problems")
@@ -393,6 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--timezone", default="Asia/Shanghai")
     inspect.add_argument("--rows", type=int, default=5, help="rows of parsed preview")
     inspect.set_defaults(func=cmd_inspect)
+
+    backup = sub.add_parser("backup", help="back up the warehouse, archive and configuration")
+    backup.add_argument("target", help="folder to write the dated backup into")
+    backup.add_argument("--data-dir", default="data")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="restore a backup made by `oppwh backup`")
+    restore.add_argument("backup", help="the oppwh-backup-... folder")
+    restore.add_argument("--data-dir", default="data")
+    restore.set_defaults(func=cmd_restore)
+
+    replay = sub.add_parser("replay", help="rebuild a warehouse from a landing archive")
+    replay.add_argument("archive", help="an archive folder (DATA_DIR/archive)")
+    replay.add_argument("--data-dir", required=True, help="an empty data folder to build into")
+    replay.set_defaults(func=cmd_replay)
 
     quality = sub.add_parser("quality", help="print the latest data-quality report")
     quality.add_argument("--data-dir", default="data")

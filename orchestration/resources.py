@@ -12,6 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from pydantic import PrivateAttr
+
+from orchestration.lock import acquire, release
 
 DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
 
@@ -22,7 +25,11 @@ def today_in(timezone: str) -> date:
 
 
 class WarehouseSettings(dg.ConfigurableResource):
-    """Paths and business settings for one run of the warehouse."""
+    """Paths and business settings for one run of the warehouse.
+
+    Setting it up for a run takes the data folder's writer lock, held until the run ends:
+    one writer at a time, whichever way the run was started (CLI, schedule, sensor, UI).
+    """
 
     data_dir: str = DEFAULT_DATA_DIR
     landing_dir: str = ""
@@ -33,6 +40,24 @@ class WarehouseSettings(dg.ConfigurableResource):
     stale_basis: str = "calendar"  # or "business": working days per the holiday calendar
     reporting_currency: str = "CNY"
     parquet: bool = False  # also write one Parquet file per mart to DATA_DIR/parquet
+    # What happens to processed landing files: moved (default) or copied into
+    # DATA_DIR/archive/<as-of>/, or left alone ("off").
+    archive_mode: str = "move"
+    lock_wait_seconds: float = 0
+
+    _lock = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._lock = acquire(self.data_path, self.lock_wait_seconds)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            release(self._lock)
+            self._lock = None
+
+    @property
+    def archive_path(self) -> Path:
+        return self.data_path / "archive"
 
     @property
     def data_path(self) -> Path:
@@ -84,6 +109,8 @@ def run_config_for(
     landing_dir: str | Path | None = None,
     as_of: date | str | None = None,
     parquet: bool = False,
+    archive_mode: str | None = None,
+    lock_wait_seconds: float | None = None,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
     config: dict = {}
@@ -95,4 +122,8 @@ def run_config_for(
         config["as_of"] = as_of if isinstance(as_of, str) else as_of.isoformat()
     if parquet:
         config["parquet"] = True
+    if archive_mode is not None:
+        config["archive_mode"] = archive_mode
+    if lock_wait_seconds:
+        config["lock_wait_seconds"] = lock_wait_seconds
     return {"resources": {"warehouse": {"config": config}}} if config else {}

@@ -43,6 +43,7 @@ def save_priority(
     as_of: date,
     model_version: str,
     trend_threshold: float,
+    before_commit=None,
 ) -> pd.DataFrame:
     """Write opportunity_priority, its history and grade_calibration; return today's table
     (with the previous grade, for the write-back delta)."""
@@ -89,6 +90,8 @@ def save_priority(
         con.execute(
             "CREATE OR REPLACE TABLE marts.grade_calibration AS SELECT * FROM calibration_df"
         )
+        if before_commit is not None:
+            before_commit()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

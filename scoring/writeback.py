@@ -88,6 +88,7 @@ def write_exports(
     as_of: date,
     config: ScoringConfig,
     xlsx_max_rows: int = XLSX_MAX_ROWS,
+    after_file=None,
 ) -> WritebackResult:
     files: list[Path] = []
     messages: list[str] = []
@@ -101,6 +102,8 @@ def write_exports(
         for name in (f"priority_{stamp}.csv", "priority_latest.csv"):
             _atomic_csv(full, folder / name)
             files.append(folder / name)
+            if after_file is not None:
+                after_file(folder / name)
         changed = rows[rows["previous_grade"].isna() | (rows["previous_grade"] != rows["grade"])]
         delta = export_frame(changed, fields)
         _atomic_csv(delta, folder / f"priority_delta_{stamp}.csv")

@@ -295,9 +295,12 @@ def test_a_corrected_file_is_all_the_user_has_to_drop(data_dir, capsys):
             ],
         ],
     )
+    # the blocked file was moved out of the way, into the archive's not_loaded folder
+    assert not (data_dir / "landing" / "opportunities_20250701.csv").exists()
+    assert (
+        data_dir / "archive" / "2025-07-01" / "not_loaded" / "opportunities_20250701.csv"
+    ).exists()
     assert main(["run", "--data-dir", str(data_dir), "--as-of", "2025-07-10"]) == 0
-    out = capsys.readouterr().out
-    assert "[skipped] opportunities_20250701.csv blocked earlier" in out
     db = data_dir / "serving.duckdb"
     assert query(
         db, "SELECT count(*) FROM marts.opportunities WHERE opportunity_id IN ('Q-8', 'Q-9')"
@@ -336,3 +339,34 @@ def test_webhook_payload_formats(fmt, key):
     payload = build_payload(fmt, "标题", "正文 / body", "run-1")
     assert key in payload
     assert "正文" in json.dumps(payload, ensure_ascii=False)
+
+
+def test_a_blocked_file_left_in_a_users_own_folder_does_not_block_again(tmp_path, capsys):
+    landing = tmp_path / "exports"  # the user's own folder: copied to the archive, not emptied
+    write_csv(
+        landing / "deals.csv",
+        OPP_HEADER,
+        [
+            ["Z-1", "A", "U1", "初步接触", "进行中", "1", "2025-06-01 10:00", "", "", "A1"],
+            ["Z-1", "B", "U1", "初步接触", "进行中", "2", "2025-06-01 10:00", "", "", "A1"],
+        ],
+    )
+    args = [
+        "run",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--landing",
+        str(landing),
+        "--as-of",
+        "2025-06-30",
+    ]
+    assert main(args) == 1
+    assert (landing / "deals.csv").exists()
+    write_csv(
+        landing / "deals_fixed.csv",
+        OPP_HEADER,
+        [["Z-1", "A", "U1", "初步接触", "进行中", "1", "2025-06-01 10:00", "", "", "A1"]],
+    )
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "[skipped] deals.csv blocked earlier" in capsys.readouterr().out

@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.report import ensure_quality_schema, record_dbt_results
@@ -111,7 +112,10 @@ def warehouse_models(
     """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`."""
     invocation = dbt.cli(dbt_build_args(warehouse.dbt_vars()), context=context)
     try:
-        yield from invocation.stream()
+        for n, event in enumerate(invocation.stream()):
+            yield event
+            if n == 0:
+                crash_point("dbt:mid_build")
     finally:
         # Every dbt test of every run goes into the quality report, failed builds included.
         run_results = read_artifact(invocation, "run_results.json")

@@ -7,9 +7,11 @@ from dataclasses import replace
 import dagster as dg
 import duckdb
 
+from ingestion.archive import archive_files
 from ingestion.config import load_settings, read_config
-from ingestion.load import FileOutcome, load_landing
+from ingestion.load import FileOutcome, files_loaded, load_landing
 from ingestion.schema import TABLES
+from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.contracts import BLOCK, CHECKS
@@ -113,6 +115,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
         validator=lambda con, table, load_id, name: validate_load(
             con, table, load_id, name, as_of_end
         ),
+        before_commit=lambda name: crash_point("ingest:mid_file"),
     )
     folder_config = read_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path)) as con:
@@ -124,8 +127,18 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
         record_freshness(con, context.run.run_id, as_of, freshness)
         counts = raw_row_counts(con)
         ledger_rows = con.execute("SELECT count(*) FROM raw.load_ledger").fetchone()[0]
+        crash_point("ingest:after_load")
+    archived = archive_files(
+        files_loaded(outcomes), warehouse.archive_path / as_of.isoformat(), warehouse.archive_mode
+    )
     for line in outcome_lines(outcomes) or ["landing folder holds no files"]:
         report(context, line)
+    if archived:
+        verb = "copied" if warehouse.archive_mode == "copy" else "moved"
+        report(
+            context,
+            f"{len(archived)} file(s) {verb} to {warehouse.archive_path / as_of.isoformat()}",
+        )
     if not freshness.passed:
         report(
             context,

@@ -4,6 +4,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.assets.dbt import warehouse_models
+from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from scoring.config import load_config
@@ -67,6 +68,7 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
             warehouse.as_of_date(),
             scorer.model_version,
             config.trend_threshold,
+            before_commit=lambda: crash_point("scoring:mid_save"),
         )
         history_rows = con.execute(
             "SELECT count(*) FROM marts.opportunity_priority_history"
@@ -120,7 +122,13 @@ def crm_writeback(context: dg.AssetExecutionContext, warehouse: WarehouseSetting
             "SELECT source_system, opportunity_id, score, grade, reasons, previous_grade "
             "FROM marts.opportunity_priority"
         ).df()
-    result = write_exports(today, warehouse.exports_path, warehouse.as_of_date(), config)
+    result = write_exports(
+        today,
+        warehouse.exports_path,
+        warehouse.as_of_date(),
+        config,
+        after_file=lambda _: crash_point("writeback:mid_files"),
+    )
     for message in result.messages:
         report(context, message)
     report(context, f"write-back: {len(result.files)} files in {warehouse.exports_path}")

@@ -13,6 +13,7 @@ import duckdb
 
 from orchestration.assets.dbt import warehouse_models
 from orchestration.assets.scoring import SCORING_KEYS
+from orchestration.crash import crash_point
 from orchestration.resources import WarehouseSettings
 
 MART_KEYS = sorted(
@@ -54,10 +55,18 @@ def publish_quality(con: duckdb.DuckDBPyConnection) -> None:
 SERVING_STORAGE_VERSION = "v1.0.0"
 
 
-def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str, int]:
+def remove_stale_copies(serving: Path) -> None:
+    """Half-written copies left by a run that was killed while publishing."""
+    for stale in serving.parent.glob(f".{serving.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def publish_serving_copy(
+    warehouse: Path, serving: Path, as_of: str, before_swap=None
+) -> dict[str, int]:
     """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
+    remove_stale_copies(serving)
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     with duckdb.connect(":memory:") as con:
         con.execute(
@@ -78,6 +87,8 @@ def publish_serving_copy(warehouse: Path, serving: Path, as_of: str) -> dict[str
         con.execute("DETACH warehouse")
         con.execute("USE memory")
         con.execute("DETACH serving")
+    if before_swap is not None:
+        before_swap()
     os.replace(tmp, serving)
     return counts
 
@@ -111,8 +122,12 @@ def export_parquet(serving: Path, folder: Path) -> list[Path]:
 def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
     """Read-only copy of the marts for dashboards and BI tools (`serving.duckdb`)."""
     counts = publish_serving_copy(
-        warehouse.warehouse_path, warehouse.serving_path, warehouse.as_of_date().isoformat()
+        warehouse.warehouse_path,
+        warehouse.serving_path,
+        warehouse.as_of_date().isoformat(),
+        before_swap=lambda: crash_point("publish:before_swap"),
     )
+    crash_point("publish:after_swap")
     parquet = (
         export_parquet(warehouse.serving_path, warehouse.data_path / "parquet")
         if warehouse.parquet
