@@ -37,6 +37,13 @@ class CsvLayout:
     headers: list[str]
 
 
+def refused_entries(landing_dir: Path) -> list[Path]:
+    """Symbolic links in the landing folder: never followed, but reported."""
+    if not landing_dir.is_dir():
+        return []
+    return sorted(p for p in landing_dir.iterdir() if p.is_symlink())
+
+
 def landing_files(landing_dir: Path) -> list[Path]:
     """Regular files directly in the landing folder, oldest name first.
 
@@ -83,17 +90,30 @@ def detect_encoding(path: Path) -> str:
     first megabyte of ASCII ids and only show Chinese further down.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
     with path.open("rb") as handle:
         head = handle.read(3)
         encoding = "utf-8-sig" if head == codecs.BOM_UTF8 else "utf-8"
         try:
-            decoder.decode(head)
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                decoder.decode(chunk)
+                decoder.decode(head + chunk if offset == 0 else chunk)
+                offset += len(chunk) + (len(head) if offset == 0 else 0)
+            if offset == 0:
+                decoder.decode(head)
             decoder.decode(b"", final=True)
             return encoding
-        except UnicodeDecodeError:
-            pass
+        except UnicodeDecodeError as exc:
+            with path.open("rb") as again:
+                prefix = again.read(offset + exc.start)
+            valid_prefix = prefix[: len(prefix) - 4].decode("utf-8", errors="ignore")
+            if not valid_prefix.lstrip("\ufeff").isascii() or encoding == "utf-8-sig":
+                # UTF-8 Chinese first, then bytes that are not UTF-8: two encodings in one
+                # file. Guessing would load garbled names, so the file is refused.
+                raise UnreadableFileError(
+                    path.name,
+                    "the file mixes text encodings (UTF-8 first, then something else near "
+                    f"byte {exc.start}); export it again as UTF-8 CSV or XLSX",
+                ) from exc
     gb = codecs.getincrementaldecoder("gb18030")()
     with path.open("rb") as handle:
         try:
@@ -117,7 +137,12 @@ def _sniff_delimiter(header_line: str) -> str:
 
 def read_csv_layout(path: Path, work_dir: Path) -> CsvLayout:
     """Encoding, delimiter and header of a CSV; a UTF-8 copy in work_dir when needed."""
-    if b"\x00" in path.open("rb").read(SNIFF_BYTES):
+    head = path.open("rb").read(SNIFF_BYTES)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UnreadableFileError(
+            path.name, "the file is UTF-16 text; save it as UTF-8 CSV (or XLSX) and drop it again"
+        )
+    if b"\x00" in head:
         raise UnreadableFileError(
             path.name, "the file contains NUL bytes: it is not a text CSV (binary or damaged)"
         )

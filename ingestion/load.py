@@ -26,6 +26,7 @@ from ingestion.files import (
     content_hash,
     export_date_from_name,
     landing_files,
+    refused_entries,
     source_units,
 )
 from ingestion.formats import builtin_formats, detect_format
@@ -298,8 +299,10 @@ def read_into_src(con, unit: SourceUnit) -> None:
             )
     except duckdb.Error as exc:
         kind = "JSON lines" if unit.json_lines else "CSV"
+        reason = str(exc).split("\n")[0]
+        hint = "broken quoting, a truncated file or a row with more fields than the header"
         raise UnreadableFileError(
-            unit.display_name, f"DuckDB could not read it as {kind}: {exc}"
+            unit.display_name, f"DuckDB could not read it as {kind}: {reason} ({hint})"
         ) from exc
 
 
@@ -570,6 +573,26 @@ def load_landing(
     """Load every new landing file; one bad file never stops the others."""
     ensure_raw_schema(con)
     outcomes: list[FileOutcome] = []
+    for link in refused_entries(landing_dir):
+        outcome = FileOutcome(
+            link.name,
+            "set_aside",
+            message="a symbolic link: links are not "
+            "followed, copy the file itself into the landing folder",
+        )
+        _ledger_row(
+            con,
+            _next_load_id(con),
+            link.name,
+            None,
+            link,
+            None,
+            settings.as_of,
+            None,
+            outcome,
+            settings.as_of,
+        )
+        outcomes.append(outcome)
     for path in landing_files(landing_dir):
         outcomes.extend(replace(o, path=str(path)) for o in load_file(con, path, settings))
     return outcomes

@@ -220,5 +220,8 @@ def test_symlinks_and_subfolders_in_landing_are_ignored(tmp_path, con):
     landing.mkdir()
     (landing / "linked.csv").symlink_to(outside)
     write(landing / "sub" / "opportunities.csv", OPPS)
-    assert load_landing(con, landing, SETTINGS) == []
+    [outcome] = load_landing(con, landing, SETTINGS)
+    # the link is reported, never followed; the sub-folder is not the landing folder
+    assert (outcome.file_name, outcome.status) == ("linked.csv", "set_aside")
+    assert "symbolic link" in outcome.message
     assert rows(con, "SELECT count(*) FROM raw.opportunities") == [(0,)]

@@ -22,6 +22,36 @@ MART_KEYS = sorted(
 PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS]
 
 
+EMAIL = r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+CN_MOBILE = r"(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)"
+INTL_PHONE = r"\+[0-9][0-9 -]{7,}[0-9]"
+
+
+def masked(column: str) -> str:
+    """Text with e-mail addresses and phone numbers masked (ids are left alone)."""
+    ref = f'"{column}"'
+    return (
+        f"regexp_replace(regexp_replace(regexp_replace({ref}, '{EMAIL}', '***@\\1', 'g'), "
+        f"'{CN_MOBILE}', '\\1\\2****\\3\\4', 'g'), '{INTL_PHONE}', '+***', 'g') AS {ref}"
+    )
+
+
+def published_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of a mart for the serving copy: personal data (e-mails, phone numbers) that
+    found its way into free-text columns such as deal names is masked there."""
+    columns = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = 'warehouse' AND table_schema = 'marts' AND table_name = ? "
+        "ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    parts = [
+        masked(name) if dtype == "VARCHAR" and not name.endswith("_id") else f'"{name}"'
+        for name, dtype in columns
+    ]
+    return f'SELECT {", ".join(parts)} FROM warehouse.marts."{table}"'
+
+
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute(
         "SELECT table_name FROM information_schema.tables "
@@ -76,7 +106,7 @@ def publish_serving_copy(
         con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)])
         con.execute("CREATE SCHEMA marts")
         for table in mart_tables(con):
-            con.execute(f'CREATE TABLE marts."{table}" AS SELECT * FROM warehouse.marts."{table}"')
+            con.execute(f'CREATE TABLE marts."{table}" AS {published_select(con, table)}')
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
         publish_quality(con)
         con.execute(
