@@ -105,11 +105,13 @@ def mart_row_counts(serving: Path) -> dict[str, int]:
 def failure_summary(result) -> str:
     """Which step failed and why, in one or two lines."""
     for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
-            cause = error.cause if error and error.cause else None
-            message = (cause or error).message.strip() if error else "unknown error"
-            return f"step {event.step_key} failed: {ANSI_CODES.sub('', message)}"
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if event.event_type_value in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE") and error:
+            cause = error.cause if error.cause else None
+            message = (cause or error).message.strip()
+            where = f"step {event.step_key}" if event.step_key else "the run"
+            return f"{where} failed: {ANSI_CODES.sub('', message)}"
     return "the run failed (see the Dagster logs above)"
 
 

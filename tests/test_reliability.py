@@ -1,0 +1,332 @@
+"""Never lose or corrupt data: crash at every named step, one writer, nothing lost,
+archive and replay, backup and restore, a corpus of hostile files, PII kept out of serving."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from ingestion.config import load_settings
+from ingestion.load import load_landing
+from orchestration.cli import main
+from orchestration.crash import CRASH_STEPS
+from orchestration.lock import writer_lock
+from quality.validate import validate_load
+from tests.conftest import query
+from tests.exports import write_csv
+from tests.hostile import write_corpus
+
+pytestmark = pytest.mark.e2e
+AS_OF = "2025-07-01"
+NEW_EXPORT = (
+    [
+        "opportunity_id",
+        "opportunity_name",
+        "owner_id",
+        "stage",
+        "status",
+        "amount",
+        "created_at",
+        "closed_at",
+        "loss_reason",
+        "account_id",
+    ],
+    [
+        [
+            "NEW-1",
+            "新商机 联系人 13812345678 li@example.com",
+            "U011",
+            "初步接触",
+            "进行中",
+            "30000",
+            "2025-06-30 10:00",
+            "",
+            "",
+            "A00001",
+        ],
+        [
+            "NEW-2",
+            "又一个",
+            "U012",
+            "输单",
+            "输单",
+            "5000",
+            "2025-06-01 10:00",
+            "2025-06-30 11:00",
+            "价格太高",
+            "A00002",
+        ],
+    ],
+)
+
+
+def fingerprint(db: Path) -> dict:
+    tables = [
+        r[0]
+        for r in query(
+            db,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'marts' ORDER BY 1",
+        )
+    ]
+    return {
+        t: query(
+            db, f"SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) FROM marts.{t}"
+        )[0]
+        for t in tables
+    }
+
+
+def oppwh(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    """`oppwh` as its own process (a crash kills it, not the test runner)."""
+    env = {**os.environ}
+    env.pop("OPPWH_CRASH_AT", None)
+    if crash_at:
+        env["OPPWH_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def base(built_warehouse, tmp_path_factory) -> Path:
+    """A data folder after one good run, plus a new export waiting in its own folder."""
+    root = tmp_path_factory.mktemp("base")
+    shutil.copytree(built_warehouse, root / "data", ignore=shutil.ignore_patterns("logs"))
+    write_csv(root / "incoming" / "opportunities_new.csv", *NEW_EXPORT)
+    return root
+
+
+def fresh_copy(base: Path, target: Path) -> Path:
+    shutil.copytree(base, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def reference(base, tmp_path_factory) -> dict:
+    """The marts after an uninterrupted run on the new export."""
+    root = fresh_copy(base, tmp_path_factory.mktemp("ref") / "r")
+    done = oppwh(
+        "run",
+        "--data-dir",
+        str(root / "data"),
+        "--landing",
+        str(root / "incoming"),
+        "--as-of",
+        AS_OF,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return fingerprint(root / "data" / "serving.duckdb")
+
+
+def test_list_steps_names_every_crash_point(capsys):
+    assert main(["run", "--list-steps"]) == 0
+    out = capsys.readouterr().out
+    assert all(step in out for step in CRASH_STEPS)
+
+
+@pytest.mark.parametrize("step", list(CRASH_STEPS))
+def test_killed_at_any_step_the_next_run_gives_the_same_marts(step, base, reference, tmp_path):
+    root = fresh_copy(base, tmp_path / "run")
+    data, incoming = root / "data", root / "incoming"
+    serving_before = fingerprint(data / "serving.duckdb")
+    args = ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
+    crashed = oppwh(*args, crash_at=step)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout[-2000:] + crashed.stderr[-2000:]
+    # The serving copy is always a whole build: the last good one, or (once swapped) the new one.
+    after_crash = fingerprint(data / "serving.duckdb")
+    assert after_crash == (reference if step == "publish:after_swap" else serving_before)
+    assert main(list(args)) == 0  # the next run, in this process (a crash is not a test failure)
+    assert fingerprint(data / "serving.duckdb") == reference
+    assert not list(data.glob(".serving.duckdb.*.tmp")), "no half-written copy left behind"
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(base, tmp_path, capsys):
+    root = fresh_copy(base, tmp_path / "busy")
+    with writer_lock(root / "data", purpose="test"):
+        assert main(["run", "--data-dir", str(root / "data"), "--as-of", AS_OF, "--wait", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "another oppwh run is writing" in err and "pid" in err
+    # readers are never blocked by the lock
+    assert query(
+        root / "data" / "serving.duckdb", "SELECT count(*) > 0 FROM marts.opportunities"
+    ) == [(True,)]
+
+
+def test_snapshots_and_grade_history_survive_a_full_refresh(base, tmp_path):
+    root = fresh_copy(base, tmp_path / "refresh")
+    warehouse = root / "data" / "warehouse.duckdb"
+    before = query(
+        warehouse,
+        "SELECT (SELECT count(*) FROM raw.opportunity_snapshots), "
+        "(SELECT count(*) FROM marts.opportunity_priority_history), "
+        "(SELECT count(*) FROM raw.opportunities)",
+    )
+    dbt_dir = Path(__file__).resolve().parents[1] / "dbt_project"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--full-refresh",
+            "--profiles-dir",
+            str(dbt_dir),
+            "--exclude-resource-type",
+            "unit_test",
+            "--vars",
+            f'{{"warehouse_path": "{warehouse}", "as_of": "2025-06-30"}}',
+        ],
+        cwd=dbt_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = query(
+        warehouse,
+        "SELECT (SELECT count(*) FROM raw.opportunity_snapshots), "
+        "(SELECT count(*) FROM marts.opportunity_priority_history), "
+        "(SELECT count(*) FROM raw.opportunities)",
+    )
+    assert after == before
+
+
+def test_archive_then_replay_into_an_empty_warehouse_gives_the_same_marts(tmp_path, sample_landing):
+    data = tmp_path / "data"
+    shutil.copytree(sample_landing, data / "landing")
+    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
+    assert not any((data / "landing").iterdir()), "processed files leave the landing folder"
+    assert (data / "archive" / "2025-06-30" / "opportunities.csv").exists()
+    write_csv(data / "landing" / "opportunities_new.csv", *NEW_EXPORT)
+    assert main(["run", "--data-dir", str(data), "--as-of", AS_OF]) == 0
+    original = fingerprint(data / "serving.duckdb")
+    replayed = tmp_path / "replayed"
+    assert main(["replay", str(data / "archive"), "--data-dir", str(replayed)]) == 0
+    assert fingerprint(replayed / "serving.duckdb") == original
+
+
+def test_backup_and_restore(base, tmp_path, capsys):
+    root = fresh_copy(base, tmp_path / "b")
+    data = root / "data"
+    (data / "oppwh.yml").write_text("quality:\n  max_days_without_export: 5\n", encoding="utf-8")
+    assert main(["backup", str(tmp_path / "backups"), "--data-dir", str(data)]) == 0
+    [backup] = list((tmp_path / "backups").iterdir())
+    assert (backup / "manifest.json").exists() and (backup / "warehouse.duckdb").exists()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(backup, damaged)
+    with (damaged / "oppwh.yml").open("a") as handle:
+        handle.write("# changed\n")
+    target = tmp_path / "restored"
+    assert main(["restore", str(damaged), "--data-dir", str(target)]) == 1
+    assert "checksum" in capsys.readouterr().err and not (target / "warehouse.duckdb").exists()
+    assert main(["restore", str(backup), "--data-dir", str(target)]) == 0
+    same = "SELECT count(*), sum(hash(COLUMNS(*))) FROM raw.opportunities"
+    assert query(target / "warehouse.duckdb", same) == query(data / "warehouse.duckdb", same)
+    assert (target / "oppwh.yml").read_text(encoding="utf-8").startswith("quality:")
+
+
+def test_hostile_corpus_clear_errors_or_rejects_and_nothing_lost(tmp_path):
+    landing = tmp_path / "landing"
+    expected = write_corpus(landing)
+    (landing / "34_link_outside.csv").symlink_to("/etc/hostname")
+    expected["34_link_outside.csv"] = "set_aside"
+    assert len(expected) >= 30
+    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    settings = replace(
+        load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai"),
+        validator=lambda con, t, load_id, name: validate_load(con, t, load_id, name, end),
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        outcomes = {o.file_name: o for o in load_landing(con, landing, settings)}
+        assert {name: o.status for name, o in outcomes.items()} == expected
+        for name, o in outcomes.items():
+            if o.status in ("failed", "set_aside", "blocked"):
+                assert len(o.message) > 20, f"{name}: a clear message"
+        # nothing lost: every row read is loaded, rejected (with reasons) or said to be ignored
+        ledger = con.execute(
+            "SELECT load_id, file_name, table_name, rows_read, rows_loaded, "
+            "rows_rejected, rows_ignored FROM raw.load_ledger WHERE status = 'loaded'"
+        ).fetchall()
+        for load_id, name, table, read, loaded, rejected, ignored in ledger:
+            assert read == loaded + rejected + ignored, name
+            in_raw = con.execute(
+                f"SELECT count(DISTINCT _row_number) FROM raw.{table} WHERE _load_id = ?", [load_id]
+            ).fetchone()[0]
+            in_rejects = con.execute(
+                "SELECT count(DISTINCT row_number) FROM raw.rejects WHERE load_id = ?", [load_id]
+            ).fetchone()[0]
+            assert (in_raw, in_rejects) == (loaded, rejected), name
+        reasons = dict(con.execute("SELECT file_name, reason FROM raw.rejects").fetchall())
+        assert "expected a date and time" in reasons["12_impossible_dates.csv"]
+        assert "12.5万" in reasons["22_bad_amount_rows.csv"]
+        big = con.execute(
+            "SELECT length(opportunity_name) FROM raw.opportunities WHERE opportunity_id = 'C-1'"
+        ).fetchone()[0]
+        assert big == 400_000, "a megabyte-long cell loads whole"
+        assert (
+            con.execute(
+                "SELECT amount FROM raw.opportunities WHERE opportunity_id = 'WS-1'"
+            ).fetchone()[0]
+            == 1000
+        )
+
+
+def test_hostile_corpus_run_completes_and_neutralises_formulas(tmp_path):
+    data = tmp_path / "data"
+    write_corpus(data / "landing")
+    (data / "landing" / "26_duplicate_ids.csv").unlink()  # the blocking one has its own test
+    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
+    cells = []
+    for path in (data / "exports").rglob("*.csv"):
+        with path.open(encoding="utf-8-sig") as handle:
+            cells += [c for row in csv.reader(handle) for c in row]
+    assert cells and not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+    # lost deals with formula reasons are in the marts, as text
+    assert query(
+        data / "serving.duckdb",
+        "SELECT count(*) FROM marts.loss_reasons WHERE opportunity_id IN ('X-1', 'X-2')",
+    ) == [(2,)]
+
+
+def test_personal_data_is_masked_in_the_serving_copy(base, tmp_path):
+    root = fresh_copy(base, tmp_path / "pii")
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(root / "data"),
+                "--landing",
+                str(root / "incoming"),
+                "--as-of",
+                AS_OF,
+            ]
+        )
+        == 0
+    )
+    [(name,)] = query(
+        root / "data" / "serving.duckdb",
+        "SELECT opportunity_name FROM marts.opportunities WHERE opportunity_id = 'NEW-1'",
+    )
+    assert "13812345678" not in name and "li@example.com" not in name
+    assert "138****5678" in name and "***@example.com" in name
+    # the warehouse keeps the export as it came (it is the record; see README)
+    [(raw,)] = query(
+        root / "data" / "warehouse.duckdb",
+        "SELECT opportunity_name FROM raw.opportunities WHERE opportunity_id = 'NEW-1'",
+    )
+    assert "13812345678" in raw
