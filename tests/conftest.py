@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
+# The suite's warehouses are tiny: more dbt threads than the big-data default of 1.
+os.environ.setdefault("OPPWH_DBT_THREADS", "4")
 
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
