@@ -65,6 +65,7 @@ def run_daily_job(
     parquet: bool = False,
     archive_mode: str | None = None,
     wait: float | None = None,
+    instance=None,
 ):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
@@ -76,7 +77,8 @@ def run_daily_job(
     run_config = run_config_for(data_dir, landing, as_of, parquet, archive_mode, wait)
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    if instance is None and os.environ.get("DAGSTER_HOME"):
+        instance = dg.DagsterInstance.get()
     log_path = data_dir / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress.PROGRESS_STREAM = sys.stdout
@@ -225,6 +227,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"Replay of {day.name} FAILED: {failure_summary(result)}", file=sys.stderr)
             return 1
     print(f"Replayed {len(days)} day(s) into {data_dir}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Generate data at scale, run full + increment + floor, print and save the figures."""
+    import json
+
+    from orchestration.bench import render, run_bench
+
+    out = Path(args.out).resolve()
+    figures = run_bench(out, args.opportunities)
+    print(render(figures))
+    target = Path(args.json) if args.json else out / "bench.json"
+    target.write_text(
+        json.dumps(figures, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
+    print(f"figures written to {target}")
     return 0
 
 
@@ -494,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("archive", help="an archive folder (DATA_DIR/archive)")
     replay.add_argument("--data-dir", required=True, help="an empty data folder to build into")
     replay.set_defaults(func=cmd_replay)
+
+    bench = sub.add_parser("bench", help="benchmark the daily job at scale against DuckDB alone")
+    bench.add_argument("--opportunities", type=int, default=1_000_000)
+    bench.add_argument("--out", default="bench", help="working folder (data is generated here)")
+    bench.add_argument("--json", help="where to write the figures (default OUT/bench.json)")
+    bench.set_defaults(func=cmd_bench)
 
     quality = sub.add_parser("quality", help="print the latest data-quality report")
     quality.add_argument("--data-dir", default="data")

@@ -118,7 +118,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
         before_commit=lambda name: crash_point("ingest:mid_file"),
     )
     folder_config = read_config(warehouse.data_path)
-    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+    with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
         con.execute("SET TimeZone = ?", [warehouse.business_timezone])
         outcomes = load_landing(con, warehouse.landing_path, settings)
         ensure_quality_schema(con)

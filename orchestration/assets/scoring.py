@@ -54,7 +54,7 @@ MART_INPUTS = [
 def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     """Grade every open deal; score past deals as they stood before closing to calibrate."""
     config = load_config(warehouse.data_path)
-    with duckdb.connect(str(warehouse.warehouse_path)) as con:
+    with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
         con.execute("SET TimeZone = ?", [warehouse.business_timezone])
         scorer = build_scorer(con, config)
         report(context, f"model {scorer.model_version}: {scorer.note}")

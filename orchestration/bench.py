@@ -1,0 +1,280 @@
+"""`oppwh bench`: the daily job at scale, against the floor of DuckDB alone.
+
+Generates native exports in DuckDB, runs the full daily job from an empty data folder, then
+a daily increment; measures the floor (DuckDB loading the same files with explicit types and
+running the project's compiled model SQL, no orchestration); prints rows per table, wall
+time per step, the peak memory of the whole process tree, and the ratios; writes JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from ingestion.load import ensure_raw_schema
+from ingestion.sample_at_scale import generate_at_scale, generate_increment
+from ingestion.schema import TABLES
+
+
+class TreeMemorySampler:
+    """Peak resident memory of this process and all its descendants (dbt runs as a child)."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        kids = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+        return kids
+
+    @staticmethod
+    def _rss(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def tree_rss(self) -> int:
+        total, todo, seen = 0, [os.getpid()], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            total += self._rss(pid)
+            todo += self._children(pid)
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.tree_rss())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def step_times(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds per step, from the run's event log."""
+    starts, times = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[entry.step_key] = entry.timestamp
+        elif (
+            event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in starts
+        ):
+            times[entry.step_key] = round(entry.timestamp - starts[entry.step_key], 2)
+    return times
+
+
+STEP_NAMES = {
+    "raw_tables": "ingest+quality",
+    "warehouse_models": "dbt",
+    "priority_grades": "scoring",
+    "exports__crm_writeback": "export",
+    "serving__serving_copy": "publish",
+}
+
+
+def timed_run(data_dir: Path, landing: Path, as_of: str) -> dict:
+    import dagster as dg
+
+    from orchestration.cli import failure_summary, run_daily_job
+
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.monotonic()
+    with TreeMemorySampler() as memory:
+        result = run_daily_job(data_dir, landing, as_of, archive_mode="off", instance=instance)
+    wall = time.monotonic() - started
+    if not result.success:
+        raise RuntimeError(f"benchmark run failed: {failure_summary(result)}")
+    steps = {STEP_NAMES.get(k, k): v for k, v in step_times(instance, result.run_id).items()}
+    return {"wall_seconds": round(wall, 2), "steps": steps, "peak_memory_bytes": memory.peak}
+
+
+def compiled_models(data_dir: Path, as_of: str) -> list[tuple[str, str, str, str]]:
+    """(schema, name, materialization, compiled SQL) of every model, in build order."""
+    from orchestration.assets.dbt import DBT_PROJECT_DIR, dbt_executable
+
+    target = data_dir / "floor_target"
+    subprocess.run(
+        [
+            dbt_executable(),
+            "compile",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+            "--quiet",
+            "--vars",
+            json.dumps(
+                {"warehouse_path": str(data_dir / "floor" / "warehouse.duckdb"), "as_of": as_of}
+            ),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+        capture_output=True,
+    )
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    nodes = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    order, done = [], set()
+
+    def visit(uid):
+        if uid in done or uid not in nodes:
+            return
+        for dep in nodes[uid]["depends_on"]["nodes"]:
+            visit(dep)
+        done.add(uid)
+        node = nodes[uid]
+        order.append(
+            (node["schema"], node["name"], node["config"]["materialized"], node["compiled_code"])
+        )
+
+    for uid in sorted(nodes):
+        visit(uid)
+    return order
+
+
+def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
+    """DuckDB alone: load the CSVs with explicit types, then run the compiled models."""
+    from orchestration.assets.dbt import DBT_PROJECT_DIR
+
+    db_dir = data_dir / "floor"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    models = compiled_models(data_dir, as_of)
+    started = time.monotonic()
+    with TreeMemorySampler() as memory, duckdb.connect(str(db_dir / "warehouse.duckdb")) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        ensure_raw_schema(con)
+        for name in ("owners", "accounts", "opportunities", "stage_history", "activities"):
+            table = TABLES[name]
+            types = {
+                c.name: (
+                    "TIMESTAMP"
+                    if c.kind == "timestamp"
+                    else {
+                        "amount": "DECIMAL(18,2)",
+                        "integer": "BIGINT",
+                        "boolean": "BOOLEAN",
+                        "date": "DATE",
+                    }.get(c.kind, "VARCHAR")
+                )
+                for c in table.columns
+            }
+            path = str(landing / f"{name}.csv")
+            header = duckdb.sql(
+                f"SELECT * FROM read_csv('{path}', all_varchar=true) LIMIT 0"
+            ).columns
+            cols = ", ".join(c if c in header else f"NULL AS {c}" for c in table.column_names)
+            con.execute(
+                f"INSERT INTO raw.{name} SELECT {cols}, 'native', NULL, 1, '{name}.csv', 0, "
+                f"DATE '{as_of}' FROM read_csv('{path}', header=true, "
+                f"columns={{{', '.join(repr(k) + ': ' + repr(v) for k, v in types.items() if k in header)}}})"
+            )
+        load_seconds = time.monotonic() - started
+        for seed in (DBT_PROJECT_DIR / "seeds").glob("*.csv"):
+            con.execute("CREATE SCHEMA IF NOT EXISTS seeds")
+            con.execute(
+                f"CREATE OR REPLACE TABLE seeds.{seed.stem} AS SELECT * FROM read_csv('{seed}', header=true)"
+            )
+        for schema, name, materialized, sql in models:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            kind = "VIEW" if materialized == "view" else "TABLE"
+            con.execute(f"CREATE OR REPLACE {kind} {schema}.{name} AS {sql}")
+    wall = time.monotonic() - started
+    return {
+        "wall_seconds": round(wall, 2),
+        "load_seconds": round(load_seconds, 2),
+        "models_seconds": round(wall - load_seconds, 2),
+        "peak_memory_bytes": memory.peak,
+    }
+
+
+def row_counts(data_dir: Path) -> dict[str, int]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        tables = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('raw', 'marts') AND table_type = 'BASE TABLE' ORDER BY 1"
+        ).fetchall()
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for (t,) in tables}
+
+
+def run_bench(out: Path, opportunities: int, as_of: date = date(2025, 6, 30)) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict = {
+        "opportunities": opportunities,
+        "machine": f"{os.cpu_count()} cores",
+        "python": sys.version.split()[0],
+        "duckdb": duckdb.__version__,
+    }
+    started = time.monotonic()
+    figures["generated"] = generate_at_scale(out / "landing", opportunities, as_of)
+    figures["generate_seconds"] = round(time.monotonic() - started, 2)
+    data = out / "data"
+    figures["full"] = timed_run(data, out / "landing", as_of.isoformat())
+    next_day = as_of + timedelta(days=1)
+    figures["increment_files"] = generate_increment(
+        out / "landing_increment", opportunities, next_day, changed=max(1, opportunities // 300)
+    )
+    figures["increment"] = timed_run(data, out / "landing_increment", next_day.isoformat())
+    figures["rows"] = row_counts(data)
+    figures["floor"] = floor(out, out / "landing", as_of.isoformat())
+    figures["full_over_floor"] = round(
+        figures["full"]["wall_seconds"] / figures["floor"]["wall_seconds"], 2
+    )
+    figures["increment_over_full"] = round(
+        figures["increment"]["wall_seconds"] / figures["full"]["wall_seconds"], 2
+    )
+    return figures
+
+
+def render(figures: dict) -> str:
+    gib = lambda b: f"{b / 2**30:.2f} GiB"  # noqa: E731
+    lines = [
+        f"Benchmark: {figures['opportunities']:,} opportunities ({figures['machine']}, "
+        f"DuckDB {figures['duckdb']})",
+        f"  generate exports:   {figures['generate_seconds']:>8.1f} s  {figures['generated']}",
+    ]
+    for name in ("full", "increment"):
+        run = figures[name]
+        lines.append(
+            f"  {name + ' run:':<19} {run['wall_seconds']:>8.1f} s  peak {gib(run['peak_memory_bytes'])}"
+        )
+        for step, seconds in run["steps"].items():
+            lines.append(f"      {step:<16} {seconds:>8.1f} s")
+    fl = figures["floor"]
+    lines.append(
+        f"  floor (DuckDB only): {fl['wall_seconds']:>6.1f} s  (load {fl['load_seconds']} s, "
+        f"models {fl['models_seconds']} s)  peak {gib(fl['peak_memory_bytes'])}"
+    )
+    lines.append(f"  full / floor:       {figures['full_over_floor']:>8.2f}   (target <= 1.5)")
+    lines.append(f"  increment / full:   {figures['increment_over_full']:>8.2f}   (target <= 0.25)")
+    lines.append("  rows:")
+    lines += [f"      {t:<40} {n:>12,}" for t, n in figures["rows"].items()]
+    return "\n".join(lines)
