@@ -1,0 +1,71 @@
+"""The benchmark's parts that can be checked quickly: the at-scale generator and the report.
+(The benchmark itself is `oppwh bench`; its figures are printed, not asserted in a test.)"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+from ingestion.sample_at_scale import generate_at_scale, generate_increment
+from orchestration.bench import TreeMemorySampler, render
+
+
+def test_generator_writes_native_files_with_the_expected_shape(tmp_path):
+    counts = generate_at_scale(tmp_path / "a", 3000, date(2025, 6, 30))
+    again = generate_at_scale(tmp_path / "b", 3000, date(2025, 6, 30))
+    assert counts == again and counts["opportunities"] == 3000
+    assert counts["activities"] == 36000 and 2.5 < counts["stage_history"] / 3000 < 4.5
+    for name in ("opportunities", "activities", "stage_history"):
+        assert (tmp_path / "a" / f"{name}.csv").read_bytes() == (
+            tmp_path / "b" / f"{name}.csv"
+        ).read_bytes()
+    with (tmp_path / "a" / "opportunities.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["status"] for r in rows} == {"进行中", "赢单", "输单"}
+    assert max(r["created_at"] for r in rows) <= "2025-06-30"
+    increment = generate_increment(tmp_path / "inc", 3000, date(2025, 7, 1), changed=10)
+    assert increment == {"activities": 36, "stage_history": 10}
+
+
+def test_memory_sampler_sees_this_process():
+    with TreeMemorySampler(interval=0.01) as sampler:
+        block = bytearray(50 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])
+        import time
+
+        time.sleep(0.1)
+    assert sampler.peak > 50 * 2**20
+
+
+def test_report_prints_every_figure():
+    run = {"wall_seconds": 10.0, "steps": {"dbt": 6.0}, "peak_memory_bytes": 2**30}
+    text = render(
+        {
+            "opportunities": 1000,
+            "machine": "2 cores",
+            "duckdb": "2.0.1",
+            "generate_seconds": 1.0,
+            "generated": {"activities": 12000},
+            "full": run,
+            "increment": run,
+            "floor": {
+                "wall_seconds": 5.0,
+                "load_seconds": 1.0,
+                "models_seconds": 4.0,
+                "peak_memory_bytes": 2**29,
+            },
+            "full_over_floor": 2.0,
+            "increment_over_full": 1.0,
+            "rows": {"marts.x": 5},
+        }
+    )
+    for figure in (
+        "full run",
+        "increment run",
+        "floor",
+        "full / floor",
+        "increment / full",
+        "1.00 GiB",
+        "marts.x",
+    ):
+        assert figure in text
