@@ -6,7 +6,6 @@ the next run and are not backed up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.files import content_hash
 from orchestration.lock import writer_lock
 
 CONFIG_FILES = ("oppwh.yml", "scoring.yml")
@@ -23,14 +23,6 @@ CONFIG_FOLDERS = ("mappings", "archive")
 
 class BackupError(RuntimeError):
     """A backup folder that is incomplete or damaged; nothing was restored."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(root: Path) -> list[Path]:
@@ -59,7 +51,7 @@ def backup(data_dir: Path, target_root: Path) -> Path:
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
         "data_dir": str(data_dir),
-        "files": {str(p.relative_to(target)): _sha256(p) for p in _files(target)},
+        "files": {str(p.relative_to(target)): content_hash(p) for p in _files(target)},
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return target
@@ -74,7 +66,7 @@ def verify(backup_dir: Path) -> dict:
         path = backup_dir / name
         if not path.exists():
             raise BackupError(f"{backup_dir}: {name} is missing")
-        if _sha256(path) != digest:
+        if content_hash(path) != digest:
             raise BackupError(f"{backup_dir}: {name} does not match its checksum (damaged copy)")
     if "warehouse.duckdb" not in manifest["files"]:
         raise BackupError(f"{backup_dir}: the backup holds no warehouse")

@@ -61,3 +61,22 @@ def query(db: Path, sql: str, params=None) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
         return con.execute(sql, params or []).fetchall()
+
+
+def marts_fingerprint(db: Path) -> dict[str, tuple]:
+    """Order-insensitive hash of every table in schema marts (scored_at, the clock time of
+    scoring, aside): equal fingerprints mean identical marts."""
+    tables = [
+        r[0]
+        for r in query(
+            db,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'marts' ORDER BY 1",
+        )
+    ]
+    return {
+        t: query(
+            db, f"SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) FROM marts.{t}"
+        )[0]
+        for t in tables
+    }

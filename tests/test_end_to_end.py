@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import SAMPLE_AS_OF, query
+from tests.conftest import SAMPLE_AS_OF, marts_fingerprint, query
 
 pytestmark = pytest.mark.e2e
 
@@ -226,21 +226,8 @@ def test_loss_reasons_with_blanks_unspecified(built_warehouse, sample_data):
     assert got.get("price", 0) == price
 
 
-def mart_fingerprints(db: Path) -> dict[str, tuple]:
-    """Order-insensitive hash of every mart (scored_at, the clock time of scoring, aside)."""
-    tables = [*MARTS, "opportunity_priority", "grade_calibration"]
-    return {
-        mart: query(
-            db,
-            "SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) "
-            f"FROM marts.{mart} AS t",
-        )[0]
-        for mart in tables
-    }
-
-
 def test_second_run_skips_every_file_and_leaves_marts_identical(built_warehouse, sample_landing):
-    before = mart_fingerprints(serving(built_warehouse))
+    before = marts_fingerprint(serving(built_warehouse))
     assert (
         main(
             [
@@ -255,7 +242,7 @@ def test_second_run_skips_every_file_and_leaves_marts_identical(built_warehouse,
         )
         == 0
     )
-    assert mart_fingerprints(serving(built_warehouse)) == before
+    assert marts_fingerprint(serving(built_warehouse)) == before
     ledger = query(
         built_warehouse / "warehouse.duckdb",
         "SELECT status, count(*) FROM raw.load_ledger WHERE as_of IS NOT NULL AND load_id > "

@@ -17,7 +17,7 @@ from ingestion.load import load_landing
 from orchestration.cli import main
 from quality.notify import build_payload
 from quality.validate import validate_load
-from tests.conftest import query
+from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
 
 pytestmark = pytest.mark.e2e
@@ -127,23 +127,6 @@ def webhook():
     server.shutdown()
 
 
-def fingerprint(db):
-    tables = [
-        r[0]
-        for r in query(
-            db,
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'marts' ORDER BY 1",
-        )
-    ]
-    return {
-        t: query(
-            db, f"SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) FROM marts.{t}"
-        )[0]
-        for t in tables
-    }
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, webhook):
     data = tmp_path_factory.mktemp("quality")
@@ -217,7 +200,7 @@ def test_every_check_of_every_run_has_a_row(data_dir):
 
 def test_blocking_problem_fails_the_run_and_leaves_marts_unchanged(data_dir, capsys):
     serving = data_dir / "serving.duckdb"
-    before = fingerprint(serving)
+    before = marts_fingerprint(serving)
     raw_before = query(data_dir / "warehouse.duckdb", "SELECT count(*) FROM raw.opportunities")
     write_csv(
         data_dir / "landing" / "opportunities_20250701.csv",
@@ -257,7 +240,7 @@ def test_blocking_problem_fails_the_run_and_leaves_marts_unchanged(data_dir, cap
     err = capsys.readouterr().err
     assert "opportunities_20250701.csv" in err and "Q-9" in err
     assert "the same opportunity_id twice in one export with different values" in err
-    assert fingerprint(serving) == before, "marts and serving copy keep the last good state"
+    assert marts_fingerprint(serving) == before, "marts and serving copy keep the last good state"
     warehouse = data_dir / "warehouse.duckdb"
     assert query(warehouse, "SELECT count(*) FROM raw.opportunities") == raw_before
     assert query(

@@ -23,7 +23,7 @@ from orchestration.cli import main
 from orchestration.crash import CRASH_STEPS
 from orchestration.lock import writer_lock
 from quality.validate import validate_load
-from tests.conftest import query
+from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
 from tests.hostile import write_corpus
 
@@ -71,23 +71,6 @@ NEW_EXPORT = (
 )
 
 
-def fingerprint(db: Path) -> dict:
-    tables = [
-        r[0]
-        for r in query(
-            db,
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'marts' ORDER BY 1",
-        )
-    ]
-    return {
-        t: query(
-            db, f"SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'scored_at'))) FROM marts.{t}"
-        )[0]
-        for t in tables
-    }
-
-
 def oppwh(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
     """`oppwh` as its own process (a crash kills it, not the test runner)."""
     env = {**os.environ}
@@ -131,7 +114,7 @@ def reference(base, tmp_path_factory) -> dict:
         AS_OF,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return fingerprint(root / "data" / "serving.duckdb")
+    return marts_fingerprint(root / "data" / "serving.duckdb")
 
 
 def test_list_steps_names_every_crash_point(capsys):
@@ -144,15 +127,15 @@ def test_list_steps_names_every_crash_point(capsys):
 def test_killed_at_any_step_the_next_run_gives_the_same_marts(step, base, reference, tmp_path):
     root = fresh_copy(base, tmp_path / "run")
     data, incoming = root / "data", root / "incoming"
-    serving_before = fingerprint(data / "serving.duckdb")
+    serving_before = marts_fingerprint(data / "serving.duckdb")
     args = ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
     crashed = oppwh(*args, crash_at=step)
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout[-2000:] + crashed.stderr[-2000:]
     # The serving copy is always a whole build: the last good one, or (once swapped) the new one.
-    after_crash = fingerprint(data / "serving.duckdb")
+    after_crash = marts_fingerprint(data / "serving.duckdb")
     assert after_crash == (reference if step == "publish:after_swap" else serving_before)
     assert main(list(args)) == 0  # the next run, in this process (a crash is not a test failure)
-    assert fingerprint(data / "serving.duckdb") == reference
+    assert marts_fingerprint(data / "serving.duckdb") == reference
     assert not list(data.glob(".serving.duckdb.*.tmp")), "no half-written copy left behind"
 
 
@@ -212,10 +195,10 @@ def test_archive_then_replay_into_an_empty_warehouse_gives_the_same_marts(tmp_pa
     assert (data / "archive" / "2025-06-30" / "opportunities.csv").exists()
     write_csv(data / "landing" / "opportunities_new.csv", *NEW_EXPORT)
     assert main(["run", "--data-dir", str(data), "--as-of", AS_OF]) == 0
-    original = fingerprint(data / "serving.duckdb")
+    original = marts_fingerprint(data / "serving.duckdb")
     replayed = tmp_path / "replayed"
     assert main(["replay", str(data / "archive"), "--data-dir", str(replayed)]) == 0
-    assert fingerprint(replayed / "serving.duckdb") == original
+    assert marts_fingerprint(replayed / "serving.duckdb") == original
 
 
 def test_backup_and_restore(base, tmp_path, capsys):
