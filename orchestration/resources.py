@@ -46,7 +46,7 @@ class WarehouseSettings(dg.ConfigurableResource):
     lock_wait_seconds: float = 0
     # dbt threads: 1 is fastest on big data with 2 cores; tiny builds gain from more.
     dbt_threads: int = int(os.environ.get("OPPWH_DBT_THREADS", "1"))
-    # DuckDB's memory limit for every step; above it, queries spill to DATA_DIR/tmp.
+    # DuckDB's memory limit for every step; above it, queries spill to disk.
     memory_limit: str = os.environ.get("OPPWH_MEMORY_LIMIT", "6GB")
 
     _lock = PrivateAttr(default=None)
@@ -59,14 +59,10 @@ class WarehouseSettings(dg.ConfigurableResource):
             release(self._lock)
             self._lock = None
 
-    @property
-    def temp_path(self) -> Path:
-        return self.data_path / "tmp"
-
     def duckdb_config(self) -> dict:
-        """Settings for every DuckDB connection a step opens on the warehouse."""
-        self.temp_path.mkdir(parents=True, exist_ok=True)
-        return {"memory_limit": self.memory_limit, "temp_directory": str(self.temp_path)}
+        """Settings for every DuckDB connection a step opens on the warehouse (spills go to
+        DuckDB's default folder beside the file, warehouse.duckdb.tmp)."""
+        return {"memory_limit": self.memory_limit}
 
     @property
     def archive_path(self) -> Path:
@@ -116,7 +112,6 @@ class WarehouseSettings(dg.ConfigurableResource):
             "reporting_currency": self.reporting_currency,
             "dbt_threads": self.dbt_threads,
             "memory_limit": self.memory_limit,
-            "temp_directory": str(self.temp_path),
         }
 
 
