@@ -36,6 +36,8 @@ from ingestion.formats.base import (
     Output,
     Params,
     ResolvedOutput,
+    header_index,
+    normalise_header,
     ref,
     resolve_output,
 )
@@ -408,8 +410,6 @@ def _validate(con, fmt: Format, outcome: FileOutcome, load_id: int, settings: Lo
 
 def _extras_json(unit: SourceUnit, fmt: Format, params: Params) -> str:
     """Source columns no output uses, kept as JSON: extra columns are never dropped."""
-    from ingestion.formats.base import header_index, normalise_header
-
     index = header_index(unit.headers)
     used = set()
     for output in fmt.outputs:
@@ -433,8 +433,6 @@ def _extras_json(unit: SourceUnit, fmt: Format, params: Params) -> str:
 
 
 def _source_system_sql(unit: SourceUnit, fmt: Format, params: Params) -> str:
-    from ingestion.formats.base import header_index
-
     default = params.add(fmt.source_system)
     i = header_index(unit.headers).get("source_system")
     if i is None:

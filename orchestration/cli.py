@@ -434,9 +434,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-    os.execve(dagster, command, env) if os.path.isabs(dagster) else os.execvpe(
-        dagster, command, env
-    )
+    os.execvpe(dagster, command, env)  # replaces this process; returns only on error
     return 0
 
 

@@ -34,6 +34,9 @@ class Scorer:
     config: ScoringConfig
     model: LogisticModel | None = None
     note: str = ""
+    # (features, signals) of the closed deals, when building the scorer already computed
+    # them (learned mode): calibration reuses them instead of querying again.
+    training_set: tuple | None = None
 
     @property
     def model_version(self) -> str:
@@ -77,6 +80,7 @@ def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig) -> Score
     if won < config.min_won or lost < config.min_lost:
         return Scorer(
             config,
+            training_set=(features, signals),
             note=(
                 f"learned mode needs at least {config.min_won} won and {config.min_lost} lost "
                 f"deals; found {won} won and {lost} lost, so the rules are used "
@@ -85,7 +89,12 @@ def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig) -> Score
         )
     y = (features["outcome"] == "won").to_numpy(dtype=float)
     model = fit_logistic(signals.to_numpy(dtype=float), y)
-    return Scorer(config, model, note=f"learned mode: fitted on {won} won and {lost} lost deals")
+    return Scorer(
+        config,
+        model,
+        note=f"learned mode: fitted on {won} won and {lost} lost deals",
+        training_set=(features, signals),
+    )
 
 
 def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) -> pd.DataFrame:
@@ -108,7 +117,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
     """Past deals scored as they stood before they closed: one row per deal with its grade,
     outcome and period (quarter of the close). In learned mode only the later 30% of deals
     (by close), which the model was not fitted on, are graded."""
-    features, signals = closed_deal_training_set(con, scorer.config)
+    features, signals = scorer.training_set or closed_deal_training_set(con, scorer.config)
     if features.empty:
         return pd.DataFrame(
             columns=["source_system", "opportunity_id", "score", "grade", "won", "period"]
