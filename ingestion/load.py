@@ -119,8 +119,14 @@ def raw_table_ddl(table_name: str) -> str:
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create schema ``raw`` with every canonical table, the ledger and the rejects table."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    for name in TABLES:
+    for name, table in TABLES.items():
         con.execute(raw_table_ddl(name))
+        # A warehouse made by an older version gains the columns added since.
+        for column in table.columns:
+            con.execute(
+                f"ALTER TABLE raw.{name} ADD COLUMN IF NOT EXISTS {column.name} "
+                f"{SQL_TYPES[column.kind]}"
+            )
     con.execute(LEDGER_DDL)
     con.execute(REJECTS_DDL)
 

@@ -18,6 +18,8 @@ BOOLEAN = "boolean"
 # Parse kinds that adapters use for source quirks; they land as a canonical SQL type.
 DAY_TIMESTAMP = "day_timestamp"  # a date-only field used as a time: local midnight, no shift
 HEADCOUNT = "headcount"  # "100-499人", "500人以上": the first number
+PERCENT = "percent"  # a win probability in percent: 30, 30%, 30.5
+FRACTION = "fraction"  # a probability as a fraction (HubSpot 0.3): stored in percent
 
 SQL_TYPES = {
     TEXT: "VARCHAR",
@@ -28,6 +30,8 @@ SQL_TYPES = {
     BOOLEAN: "BOOLEAN",
     DAY_TIMESTAMP: "TIMESTAMPTZ",
     HEADCOUNT: "BIGINT",
+    PERCENT: "DECIMAL(9,2)",
+    FRACTION: "DECIMAL(9,2)",
 }
 
 
@@ -71,6 +75,8 @@ TABLES: dict[str, Table] = {
                 Column("status"),
                 Column("amount", AMOUNT),
                 Column("currency"),
+                # the deal's own win probability in percent, when the CRM keeps one
+                Column("probability", PERCENT),
                 Column("created_at", TIMESTAMP, required=True),
                 Column("closed_at", TIMESTAMP),
                 Column("expected_close_date", DATE),

@@ -14,8 +14,10 @@ from ingestion.schema import (
     BOOLEAN,
     DATE,
     DAY_TIMESTAMP,
+    FRACTION,
     HEADCOUNT,
     INTEGER,
+    PERCENT,
     SQL_TYPES,
     TEXT,
     TIMESTAMP,
@@ -34,6 +36,8 @@ EXPECTED = {
     BOOLEAN: "true/false, 1/0, yes/no or 是/否",
     DAY_TIMESTAMP: "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
     HEADCOUNT: "a head count such as 250, 100-499人 or 500人以上",
+    PERCENT: "a percentage such as 30 or 30%",
+    FRACTION: "a fraction such as 0.4",
 }
 
 
@@ -110,6 +114,24 @@ def amount_sql(ref: str) -> str:
     )
 
 
+def percent_sql(ref: str) -> str:
+    """A probability in percent as CRMs show it: 30, 30%, 30.5 %, 30％."""
+    cleaned = f"regexp_replace({blank_to_null(ref)}, '[%％\\s]', '', 'g')"
+    return f"try_cast(try_cast({cleaned} AS DOUBLE) AS DECIMAL(9,2))"
+
+
+def fraction_sql(ref: str) -> str:
+    """A probability as a fraction (HubSpot's hs_deal_stage_probability 0.4), in percent.
+
+    A UI export may already show it as "40%": a value with a percent sign is read as percent.
+    """
+    return (
+        f"(CASE WHEN {blank_to_null(ref)} LIKE '%\\%%' ESCAPE '\\' OR {blank_to_null(ref)} LIKE '%％' "
+        f"THEN {percent_sql(ref)} "
+        f"ELSE try_cast(try_cast({blank_to_null(ref)} AS DOUBLE) * 100 AS DECIMAL(9,2)) END)"
+    )
+
+
 def integer_sql(ref: str) -> str:
     cleaned = f"replace({blank_to_null(ref)}, ',', '')"
     return (
@@ -135,6 +157,8 @@ PARSERS = {
     BOOLEAN: boolean_sql,
     DAY_TIMESTAMP: day_timestamp_sql,
     HEADCOUNT: headcount_sql,
+    PERCENT: percent_sql,
+    FRACTION: fraction_sql,
 }
 
 

@@ -124,6 +124,17 @@ CHECKS: tuple[Check, ...] = (
         "opportunity_id",
     ),
     Check(
+        "opportunities_probability_in_range",
+        "opportunities",
+        WARN,
+        "between",
+        "probability",
+        "赢率不在0–100之间 / win probability outside 0–100",
+        "在CRM中把赢率改为百分数 / set the probability in the CRM as a percent",
+        {"min_value": 0, "max_value": 100},
+        "opportunity_id",
+    ),
+    Check(
         "opportunities_closed_after_created",
         "opportunities",
         WARN,

@@ -3,6 +3,7 @@ independently, from the generated files."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -475,3 +476,47 @@ def test_cycle_time_summary_and_loss_reason_summary(built_warehouse, sample_data
         assert n == len(in_month)
         blank = sum(1 for o in in_month if not o["loss_reason"])
         assert share == pytest.approx(blank / len(in_month), abs=1e-4)
+
+
+def test_a_rerun_for_a_past_day_gives_that_days_answer(built_warehouse, sample_data, tmp_path):
+    """The same data, run again as of a month earlier: deals created later are not there,
+    deals closed later are open in the stage they were in, activities after it do not count."""
+    data = tmp_path / "data"
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("*.lock"))
+    day = "2025-05-31"
+    assert main(["run", "--data-dir", str(data), "--as-of", day]) == 0
+    cutoff = "2025-06-01 00:00:00"
+    live = {i: o for i, o in live_opportunities(sample_data).items() if o["created_at"] < cutoff}
+    closed_by_then = {i for i, o in live.items() if o["closed_at"] and o["closed_at"] < cutoff}
+    expected_status = {
+        i: STATUS[o["status"]] if i in closed_by_then else "open" for i, o in live.items()
+    }
+    got = {
+        row[0]: row[1:]
+        for row in query(
+            serving(data),
+            "SELECT opportunity_id, status, stage, closed_at IS NULL, activity_count "
+            "FROM marts.opportunities",
+        )
+    }
+    assert {i: g[0] for i, g in got.items()} == expected_status
+    reopened = [i for i in live if STATUS[live[i]["status"]] != "open" and i not in closed_by_then]
+    assert reopened, "the sample has deals closed in June"
+    history: dict[str, list[tuple[str, str]]] = {}
+    for row in sample_data.stage_history:
+        if row["stage"] in OPEN_STAGES and row["entered_at"] < cutoff:
+            history.setdefault(row["opportunity_id"], []).append((row["entered_at"], row["stage"]))
+    for i in reopened:
+        assert got[i][2], f"{i} closed after the day: no close yet"
+        if history.get(i):
+            assert got[i][1] == max(history[i])[1], i
+    touches = Counter(
+        a["opportunity_id"]
+        for a in sample_data.activities
+        if a["opportunity_id"] in live and a["occurred_at"] < cutoff
+    )
+    assert {i: g[3] for i, g in got.items() if g[3]} == dict(touches)
+    [(weeks_after,)] = query(
+        serving(data), "SELECT count(*) FROM marts.pipeline_weekly WHERE week_start > ?", [day]
+    )
+    assert weeks_after == 0

@@ -35,6 +35,7 @@ OPPORTUNITIES = Format(
                 "stage": Field(("销售阶段", "商机阶段", "阶段")),
                 "status": Field(("商机状态", "赢单状态", "状态", "结果")),
                 "amount": Field(("预计成交金额", "商机金额", "金额", "成交金额", "预计金额")),
+                "probability": Field(("赢率", "赢单率", "赢单概率", "成交概率", "成交可能性")),
                 "currency": Field(("币种", "货币")),
                 "created_at": Field(("创建时间", "创建日期", "录入时间")),
                 "closed_at": Field(

@@ -9,6 +9,7 @@ use closed_at only for won/lost deals and treat it as the expected close otherwi
 from __future__ import annotations
 
 from ingestion.formats.base import Field, Format, Output, Unpivot
+from ingestion.schema import FRACTION
 
 SOURCE = "hubspot"
 
@@ -45,6 +46,10 @@ DEALS = Format(
                     "WHEN coalesce({bool:hs_is_closed}, {bool:Is closed}) = false THEN 'open' END"
                 ),
                 "amount": Field(("Amount", "amount")),
+                "probability": Field(
+                    ("Deal Stage Probability", "Deal probability", "hs_deal_stage_probability"),
+                    kind=FRACTION,
+                ),
                 "currency": Field(("Currency", "deal_currency_code", "Deal currency code")),
                 "created_at": Field(("Create Date", "createdate")),
                 "closed_at": Field(("Close Date", "closedate")),

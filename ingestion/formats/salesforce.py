@@ -51,6 +51,7 @@ def opportunity_format(loss_reason_fields: tuple[str, ...] = ()) -> Format:
                         "WHEN {bool:IsClosed} = false THEN 'open' END"
                     ),
                     "amount": Field(("Amount",)),
+                    "probability": Field(("Probability",)),
                     "currency": Field(("CurrencyIsoCode",)),
                     "created_at": Field(("CreatedDate",)),
                     # CloseDate is the close for closed deals and the expected close for open

@@ -1,6 +1,12 @@
--- One row per opportunity: the latest export of it wins (export date, then load, then row).
+-- One row per opportunity as it stood on the as-of day (a rerun for a past day gives that
+-- day's answer):
+--   * version: the latest export made on or before the as-of day (export date, then
+--     load, then row); a deal only exported later (a one-off export made after the
+--     day) takes its earliest export, and is left out when it was created after the day;
 --   * status: the source's word mapped to open/won/lost; when unknown or missing, a
---     closing stage decides (赢单 -> won), else the deal is open;
+--     closing stage decides (赢单 -> won), else the deal is open. A deal whose close
+--     came after the as-of day was open on it: status open, stage the last open stage
+--     entered by then (stage history is cut at the as-of day), no close or loss reason;
 --   * closed_at: only for won/lost deals; when the export has no close time, the change
 --     into the closing stage (history or successive exports), else the close date field;
 --   * account_id: an account merged into another (Salesforce MasterRecordId) points at
@@ -14,7 +20,12 @@ with ranked as (
         *,
         row_number() over (
             partition by source_system, opportunity_id
-            order by _export_date desc, _load_id desc, _row_number desc
+            order by
+                _export_date > {{ as_of_date() }},
+                case when _export_date <= {{ as_of_date() }} then _export_date end desc nulls last,
+                _export_date,
+                _load_id desc,
+                _row_number desc
         ) as _version_rank
     from {{ ref('stg_raw__opportunities') }}
 ),
@@ -28,6 +39,15 @@ closing_history as (
     from {{ ref('int_stage_history_unioned') }} as h
     inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where s.is_closed
+    group by 1, 2
+),
+
+-- the last open stage entered by the as-of day, for deals that closed after it
+last_open_stage as (
+    select h.source_system, h.opportunity_id, arg_max(h.stage, h.entered_at) as stage
+    from {{ ref('int_stage_history_unioned') }} as h
+    left join stages as s on s.source_system = h.source_system and s.stage = h.stage
+    where not coalesce(s.is_closed, false)
     group by 1, 2
 ),
 
@@ -62,6 +82,7 @@ owner_changes as (
                 partition by source_system, opportunity_id order by snapshot_date, _load_id
             ) as previous_owner_id
         from {{ ref('stg_raw__opportunity_snapshots') }}
+        where snapshot_date <= {{ as_of_date() }}
     )
     where previous_owner_id is distinct from owner_id and previous_owner_id is not null
     group by 1, 2
@@ -71,21 +92,54 @@ latest_full_export as (
     select source_system, max(export_date) as export_date
     from {{ ref('stg_raw__load_ledger') }}
     where status = 'loaded' and table_name = 'opportunities' and export_kind = 'full'
+      and export_date <= {{ as_of_date() }}
     group by 1
 ),
 
-resolved as (
+latest as (
     select
         r.*,
-        s.stage_order,
         coalesce(
             r.status,
             case when s.is_closed and s.is_won then 'won' when s.is_closed then 'lost' end,
             'open'
-        ) as resolved_status
+        ) as latest_status,
+        s.is_closed as is_closing_stage
     from ranked as r
     left join stages as s on s.source_system = r.source_system and s.stage = r.stage
     where r._version_rank = 1
+      and not (r._export_date > {{ as_of_date() }} and r.created_at >= {{ as_of_end() }})
+),
+
+with_close as (
+    select
+        l.*,
+        case
+            when l.latest_status in ('won', 'lost') then coalesce(
+                l.closed_at,
+                c.entered_at,
+                {{ local_timestamp_to_tz('cast(l.expected_close_date as timestamp)') }}
+            )
+        end as latest_closed_at
+    from latest as l
+    left join closing_history as c
+        on c.source_system = l.source_system and c.opportunity_id = l.opportunity_id
+),
+
+resolved as (
+    select
+        w.* exclude (stage, loss_reason),
+        coalesce(w.latest_closed_at >= {{ as_of_end() }}, false) as is_closed_after_as_of,
+        case
+            when coalesce(w.latest_closed_at >= {{ as_of_end() }}, false)
+                then coalesce(o.stage, case when not coalesce(w.is_closing_stage, false) then w.stage end)
+            else w.stage
+        end as stage,
+        case when coalesce(w.latest_closed_at >= {{ as_of_end() }}, false) then null else w.loss_reason end
+            as loss_reason
+    from with_close as w
+    left join last_open_stage as o
+        on o.source_system = w.source_system and o.opportunity_id = w.opportunity_id
 )
 
 select
@@ -95,24 +149,19 @@ select
     coalesce(m.merged_into_id, r.account_id) as account_id,
     r.owner_id,
     r.stage,
-    r.stage_order,
-    r.resolved_status as status,
+    s.stage_order,
+    case when r.is_closed_after_as_of then 'open' else r.latest_status end as status,
     r.status_raw,
     r.amount,
     r.currency,
+    case when not r.is_closed_after_as_of then r.probability end as probability,
     -- a decimal, so that sums over millions of deals are exact and reruns identical
     cast(round(r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate), 2) as decimal(18, 2))
         as amount_reporting,
     s.default_probability as stage_probability,
     coalesce(oc.owner_changes, 0) as owner_changes,
     r.created_at,
-    case
-        when r.resolved_status in ('won', 'lost') then coalesce(
-            r.closed_at,
-            c.entered_at,
-            {{ local_timestamp_to_tz('cast(r.expected_close_date as timestamp)') }}
-        )
-    end as closed_at,
+    case when not r.is_closed_after_as_of then r.latest_closed_at end as closed_at,
     r.expected_close_date,
     r.loss_reason,
     r.lead_source,
@@ -123,8 +172,6 @@ select
     r._file_name,
     r._export_date
 from resolved as r
-left join closing_history as c
-    on c.source_system = r.source_system and c.opportunity_id = r.opportunity_id
 left join merged_accounts as m
     on m.source_system = r.source_system and m.account_id = r.account_id
 left join latest_full_export as f on f.source_system = r.source_system

@@ -2,10 +2,11 @@
 -- opportunities whose source exports only the current state, the changes between
 -- successive dated exports (snapshots). A deal's first snapshot counts from its creation;
 -- a later change counts from the start of the export day it was first seen on.
+-- Changes after the as-of day are left out: a rerun for a past day sees that day's stages.
 with explicit as (
     select source_system, opportunity_id, stage, entered_at
     from {{ ref('stg_raw__stage_history') }}
-    where not is_deleted
+    where not is_deleted and entered_at < {{ as_of_end() }}
 ),
 
 snapshots as (
@@ -16,7 +17,7 @@ snapshots as (
             order by _load_id desc, _row_number desc
         ) as _rank
     from {{ ref('stg_raw__opportunity_snapshots') }}
-    where stage is not null
+    where stage is not null and snapshot_date <= {{ as_of_date() }}
 ),
 
 daily as (

@@ -35,9 +35,11 @@ select
     o.currency,
     o.amount_reporting,
     '{{ var("reporting_currency") }}' as reporting_currency,
+    o.probability,
     o.stage_probability,
     case
-        when o.status = 'open' then round(o.amount_reporting * o.stage_probability / 100.0, 2)
+        when o.status = 'open'
+            then round(o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0, 2)
     end as weighted_amount,
     o.owner_id,
     w.owner_name,

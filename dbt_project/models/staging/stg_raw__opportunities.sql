@@ -9,6 +9,7 @@ select
     nullif(trim(status), '') as status_raw,
     amount,
     coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    probability,
     created_at,
     closed_at,
     expected_close_date,
