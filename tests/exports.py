@@ -179,7 +179,7 @@ def write_salesforce(folder: Path) -> Path:
                 "Acme - Expansion",
                 "Negotiation/Review",
                 "30000",
-                "80",
+                "75",
                 "2025-07-30",
                 "Web",
                 "",

@@ -110,6 +110,12 @@ def test_salesforce_stage_visits_ignore_amount_only_rows(mixed_warehouse):
         "SELECT stage, days_in_current_stage FROM marts.opportunities "
         "WHERE opportunity_id = '006A00000000004AAA'",
     ) == [("Negotiation/Review", pytest.approx(29.58, abs=0.01))]
+    # its own probability (75%), not the stage's default, weights the pipeline
+    assert mart(
+        mixed_warehouse,
+        "SELECT probability, weighted_amount FROM marts.opportunities "
+        "WHERE opportunity_id = '006A00000000004AAA'",
+    ) == [(75, 22500)]
 
 
 def test_salesforce_activities_only_via_opportunity_what_id(mixed_warehouse):
