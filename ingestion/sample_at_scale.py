@@ -118,9 +118,18 @@ def generate_at_scale(
 
 
 def generate_increment(
-    out: Path, opportunities: int, as_of: date, changed: int, activities_per_deal: int = 12
+    out: Path,
+    opportunities: int,
+    as_of: date,
+    changed: int,
+    activities_per_deal: int = 12,
+    base: Path | None = None,
 ) -> dict[str, int]:
-    """The next day's exports: one new day of activities (~0.1%) and `changed` deals moved on."""
+    """The next day's exports: one new day of activities (~0.1%) and `changed` deals moved on.
+
+    With `base` (the full export's folder), the changed deals are also re-exported as a
+    partial opportunities file: moved to 商务谈判 with a new amount, one in five won today.
+    """
     out.mkdir(parents=True, exist_ok=True)
     stamp = as_of.strftime("%Y%m%d")
     new_touches = max(1, opportunities * activities_per_deal // 1000)
@@ -144,4 +153,26 @@ def generate_increment(
             FROM range({changed}) t(i)""",
             out / f"stage_history_{stamp}.csv",
         )
+        if base is not None:
+            source = str(base / "opportunities.csv").replace("'", "''")
+            day = as_of.isoformat()
+            counts["opportunities"] = _copy(
+                con,
+                f"""
+                WITH picked AS (
+                    SELECT DISTINCT 'B' || lpad((hash(i, 'chg') % {opportunities})::varchar, 8, '0') AS opportunity_id
+                    FROM range({changed}) t(i)
+                )
+                SELECT o.* REPLACE (
+                    CASE WHEN hash(o.opportunity_id) % 5 = 0 THEN '赢单' ELSE '商务谈判' END AS stage,
+                    CASE WHEN hash(o.opportunity_id) % 5 = 0 THEN '赢单' ELSE '进行中' END AS status,
+                    CAST(CAST(o.amount AS BIGINT) * 11 / 10 AS VARCHAR) AS amount,
+                    CASE WHEN hash(o.opportunity_id) % 5 = 0 THEN '{day} 16:00:00' END AS closed_at,
+                    NULL AS loss_reason
+                )
+                FROM read_csv('{source}', all_varchar=true) AS o
+                INNER JOIN picked USING (opportunity_id)
+                WHERE o.status = '进行中'""",
+                out / f"opportunities_{stamp}.csv",
+            )
     return counts

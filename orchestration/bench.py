@@ -240,7 +240,11 @@ def run_bench(out: Path, opportunities: int, as_of: date = date(2025, 6, 30)) ->
     figures["full"] = timed_run(data, out / "landing", as_of.isoformat())
     next_day = as_of + timedelta(days=1)
     figures["increment_files"] = generate_increment(
-        out / "landing_increment", opportunities, next_day, changed=max(1, opportunities // 300)
+        out / "landing_increment",
+        opportunities,
+        next_day,
+        changed=max(1, opportunities // 300),
+        base=out / "landing",
     )
     figures["increment"] = timed_run(data, out / "landing_increment", next_day.isoformat())
     figures["rows"] = row_counts(data)

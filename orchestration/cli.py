@@ -66,6 +66,7 @@ def run_daily_job(
     archive_mode: str | None = None,
     wait: float | None = None,
     instance=None,
+    full_refresh: bool = False,
 ):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
@@ -74,7 +75,9 @@ def run_daily_job(
     from orchestration.definitions import defs
     from orchestration.resources import run_config_for
 
-    run_config = run_config_for(data_dir, landing, as_of, parquet, archive_mode, wait)
+    run_config = run_config_for(
+        data_dir, landing, as_of, parquet, archive_mode, wait, full_refresh=full_refresh
+    )
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
     if instance is None and os.environ.get("DAGSTER_HOME"):
@@ -143,7 +146,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
-    result = run_daily_job(data_dir, landing, args.as_of, args.parquet, archive_mode, args.wait)
+    result = run_daily_job(
+        data_dir,
+        landing,
+        args.as_of,
+        args.parquet,
+        archive_mode,
+        args.wait,
+        full_refresh=args.full_refresh,
+    )
     if not result.success:
         print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
         print(f"Full log / 完整日志: {data_dir / 'logs' / 'last_run.log'}", file=sys.stderr)
@@ -481,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0,
         help="seconds to wait for another run to finish (default: exit at once)",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models from every load, not only the new ones "
+        "(same marts; after changing their SQL or to repair)",
     )
     run.add_argument(
         "--list-steps",

@@ -44,6 +44,9 @@ class WarehouseSettings(dg.ConfigurableResource):
     # DATA_DIR/archive/<as-of>/, or left alone ("off").
     archive_mode: str = "move"
     lock_wait_seconds: float = 0
+    # Rebuild the incremental models from every load instead of only the new ones (gives
+    # the same marts; for after a change to their SQL or to repair a damaged table).
+    full_refresh: bool = False
     # dbt threads: 1 is fastest on big data with 2 cores; tiny builds gain from more.
     dbt_threads: int = int(os.environ.get("OPPWH_DBT_THREADS", "1"))
     # DuckDB's memory limit for every step; above it, queries spill to disk.
@@ -122,6 +125,7 @@ def run_config_for(
     parquet: bool = False,
     archive_mode: str | None = None,
     lock_wait_seconds: float | None = None,
+    full_refresh: bool = False,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
     config: dict = {}
@@ -137,4 +141,6 @@ def run_config_for(
         config["archive_mode"] = archive_mode
     if lock_wait_seconds:
         config["lock_wait_seconds"] = lock_wait_seconds
+    if full_refresh:
+        config["full_refresh"] = True
     return {"resources": {"warehouse": {"config": config}}} if config else {}

@@ -94,14 +94,18 @@ def record_test_results(
         record_dbt_results(con, run_id, warehouse.as_of_date(), run_results, manifest)
 
 
-def dbt_build_args(vars_: dict) -> list[str]:
-    """`dbt build` for the daily job: unit tests run in the test suite, not every day."""
+def dbt_build_args(vars_: dict, full_refresh: bool = False) -> list[str]:
+    """`dbt build` for the daily job: unit tests run in the test suite, not every day.
+
+    Incremental models take only the new loads unless a full refresh is asked for.
+    """
     return [
         "build",
         "--vars",
         json.dumps(vars_, ensure_ascii=False),
         "--exclude-resource-type",
         "unit_test",
+        *(["--full-refresh"] if full_refresh else []),
     ]
 
 
@@ -110,7 +114,9 @@ def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
 ):
     """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`."""
-    invocation = dbt.cli(dbt_build_args(warehouse.dbt_vars()), context=context)
+    invocation = dbt.cli(
+        dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh), context=context
+    )
     try:
         for n, event in enumerate(invocation.stream()):
             yield event

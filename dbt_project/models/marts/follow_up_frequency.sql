@@ -6,35 +6,7 @@ with opportunities as (
 ),
 
 touches as (
-    select a.*
-    from {{ ref('int_activities_deduplicated') }} as a
-    inner join opportunities as o
-        on o.source_system = a.source_system and o.opportunity_id = a.opportunity_id
-    where a.occurred_at < {{ as_of_end() }}
-),
-
--- The window is materialised before aggregating: on DuckDB a lag() nested in an
--- aggregate query is several times slower.
-gaps as (
-    select
-        source_system,
-        opportunity_id,
-        {{ days_between(
-            'lag(occurred_at) over (partition by source_system, opportunity_id order by occurred_at)',
-            'occurred_at'
-        ) }} as gap_days
-    from touches
-),
-
-gap_stats as (
-    select
-        source_system,
-        opportunity_id,
-        round(median(gap_days), 2) as median_gap_days,
-        round(max(gap_days), 2) as max_gap_days
-    from gaps
-    where gap_days is not null
-    group by 1, 2
+    select * from {{ ref('int_opportunity_touches') }}
 ),
 
 counts as (
@@ -51,18 +23,12 @@ counts as (
         count(*) filter (where activity_type = 'other') as other_touches,
         count(*) filter (where occurred_at >= {{ as_of_end() }} - interval 7 day) as touches_last_7_days,
         count(*) filter (where occurred_at >= {{ as_of_end() }} - interval 30 day) as touches_last_30_days,
+        count(*) filter (where is_before_close) as touches_before_close,
         min(occurred_at) as first_activity_at,
-        max(occurred_at) as last_activity_at
+        max(occurred_at) as last_activity_at,
+        round(median(gap_days), 2) as median_gap_days,
+        round(max(gap_days), 2) as max_gap_days
     from touches
-    group by 1, 2
-),
-
-before_close as (
-    select t.source_system, t.opportunity_id, count(*) as touches_before_close
-    from touches as t
-    inner join opportunities as o
-        on o.source_system = t.source_system and o.opportunity_id = t.opportunity_id
-    where o.status in ('won', 'lost') and t.occurred_at <= o.closed_at
     group by 1, 2
 ),
 
@@ -89,10 +55,10 @@ measured as (
         coalesce(c.touches_last_30_days, 0) as touches_last_30_days,
         c.first_activity_at,
         c.last_activity_at,
-        g.median_gap_days,
-        g.max_gap_days,
+        c.median_gap_days,
+        c.max_gap_days,
         case
-            when o.status in ('won', 'lost') then coalesce(b.touches_before_close, 0)
+            when o.status in ('won', 'lost') then coalesce(c.touches_before_close, 0)
         end as touches_before_close,
         (select workday_index from calendar where calendar_date = {{ as_of_date() }})
             - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
@@ -108,10 +74,6 @@ measured as (
     from opportunities as o
     left join counts as c
         on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
-    left join gap_stats as g
-        on g.source_system = o.source_system and g.opportunity_id = o.opportunity_id
-    left join before_close as b
-        on b.source_system = o.source_system and b.opportunity_id = o.opportunity_id
     left join calendar as last_day on last_day.calendar_date = {{ local_date('c.last_activity_at') }}
     left join calendar as created_day on created_day.calendar_date = {{ local_date('o.created_at') }}
 )

@@ -1,8 +1,15 @@
 -- One row per owner x week (Monday start, business time zone) x activity type, plus an
 -- `all` row for every week an owner held open deals, touched or not: the week a rep went
--- quiet shows as touches = 0.
+-- quiet shows as touches = 0. Deals held are counted from events (+1 in the week a deal
+-- is created, -1 in the week after it closes) summed over the weeks, so the cost follows
+-- deals, not deals x weeks.
 with opportunities as (
-    select * from {{ ref('int_opportunities_deduplicated') }}
+    select
+        source_system,
+        owner_id,
+        {{ week_start(local_date('created_at')) }} as created_week,
+        {{ week_start(local_date('closed_at')) }} as closed_week
+    from {{ ref('int_opportunities_deduplicated') }}
     where not is_deleted
 ),
 
@@ -12,31 +19,55 @@ weeks as (
     where calendar_date <= {{ as_of_date() }}
 ),
 
-owned as (
-    -- deals an owner held open at some point of the week
-    select
-        o.source_system,
-        o.owner_id,
-        w.week_start,
-        count(*) as deals_owned
-    from opportunities as o
-    inner join weeks as w
-        on {{ local_date('o.created_at') }} < w.week_start + 7
-        and (o.closed_at is null or {{ local_date('o.closed_at') }} >= w.week_start)
+-- a deal is held in the weeks from its creation to its close (both included); a deal
+-- "closed" in a week before its creation week is never held
+held_events as (
+    select source_system, owner_id, created_week as week_start, 1 as change
+    from opportunities
+    where closed_week is null or closed_week >= created_week
+    union all
+    select source_system, owner_id, closed_week + 7, -1
+    from opportunities
+    where closed_week >= created_week
+),
+
+weekly_changes as (
+    select source_system, owner_id, week_start, sum(change) as change
+    from held_events
     group by 1, 2, 3
 ),
 
+owner_weeks as (
+    select f.source_system, f.owner_id, w.week_start
+    from (
+        select source_system, owner_id, min(week_start) as first_week
+        from held_events
+        group by 1, 2
+    ) as f
+    inner join weeks as w on w.week_start >= f.first_week
+),
+
+owned as (
+    select source_system, owner_id, week_start, deals_owned
+    from (
+        select
+            k.source_system,
+            k.owner_id,
+            k.week_start,
+            cast(sum(coalesce(c.change, 0)) over (
+                partition by k.source_system, k.owner_id order by k.week_start
+            ) as bigint) as deals_owned
+        from owner_weeks as k
+        left join weekly_changes as c
+            on c.source_system = k.source_system and c.owner_id is not distinct from k.owner_id
+            and c.week_start = k.week_start
+    )
+    where deals_owned > 0
+),
+
 touches as (
-    select
-        a.source_system,
-        o.owner_id,
-        {{ week_start(local_date('a.occurred_at')) }} as week_start,
-        a.activity_type,
-        a.opportunity_id
-    from {{ ref('int_activities_deduplicated') }} as a
-    inner join opportunities as o
-        on o.source_system = a.source_system and o.opportunity_id = a.opportunity_id
-    where a.occurred_at < {{ as_of_end() }}
+    select source_system, owner_id, week_start, activity_type, opportunity_id
+    from {{ ref('int_opportunity_touches') }}
 ),
 
 by_type as (

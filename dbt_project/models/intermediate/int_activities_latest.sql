@@ -1,0 +1,50 @@
+-- The latest exported version of every activity, deleted ones included (a later export
+-- that deletes an activity must replace the version before it). Incremental: a daily
+-- run re-ranks only the activities that appear in loads newer than any it has seen, so
+-- its cost follows the new export, not the tens of millions of activities before it.
+-- `oppwh run --full-refresh` rebuilds it from every load and gives the same rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['source_system', 'activity_id'],
+        on_schema_change='fail',
+    )
+}}
+
+with versions as (
+    select *
+    from {{ ref('stg_raw__activities') }}
+    {% if is_incremental() %}
+    where (source_system, activity_id) in (
+        select source_system, activity_id
+        from {{ ref('stg_raw__activities') }}
+        where _load_id > (select coalesce(max(_load_id), -1) from {{ this }})
+    )
+    {% endif %}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by source_system, activity_id
+            order by _export_date desc, _load_id desc, _row_number desc
+        ) as _version_rank
+    from versions
+)
+
+select
+    source_system,
+    activity_id,
+    opportunity_id,
+    account_id,
+    owner_id,
+    activity_type_raw,
+    occurred_at,
+    duration_seconds,
+    subject,
+    is_deleted,
+    _load_id
+from ranked
+where _version_rank = 1
