@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from scoring.config import ScoringConfig
+from scoring.xlsx import write_xlsx
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit, header included
@@ -47,8 +49,6 @@ def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def _xlsx(frame: pd.DataFrame, path: Path, max_rows: int = XLSX_MAX_ROWS) -> tuple[list[Path], str]:
     """One workbook, or several when the rows exceed Excel's sheet limit (said in the message)."""
-    from openpyxl import Workbook
-
     per_file = max_rows - 1
     chunks = [frame.iloc[i : i + per_file] for i in range(0, max(len(frame), 1), per_file)]
     paths, message = [], ""
@@ -59,13 +59,13 @@ def _xlsx(frame: pd.DataFrame, path: Path, max_rows: int = XLSX_MAX_ROWS) -> tup
         )
     for n, chunk in enumerate(chunks, start=1):
         target = path if len(chunks) == 1 else path.with_name(f"{path.stem}_part{n}{path.suffix}")
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("priority")
-        sheet.append([neutralise(c) for c in frame.columns])
-        for row in chunk.itertuples(index=False):
-            sheet.append([neutralise(v) for v in row])
         tmp = target.with_name(f".{target.name}.tmp")
-        book.save(tmp)
+        write_xlsx(
+            tmp,
+            [neutralise(c) for c in frame.columns],
+            ([neutralise(v) for v in row] for row in chunk.itertuples(index=False)),
+            sheet="priority",
+        )
         os.replace(tmp, target)
         paths.append(target)
     return paths, message
@@ -80,6 +80,12 @@ def export_frame(rows: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
             fields["reasons"]: rows["reasons"],
         }
     )
+
+
+def _after(path: Path, files: list[Path], after_file) -> None:
+    files.append(path)
+    if after_file is not None:
+        after_file(path)
 
 
 def write_exports(
@@ -99,11 +105,13 @@ def write_exports(
         fields = config.writeback_fields(str(source))
         rows = rows.sort_values(["grade", "score"], ascending=[True, False])
         full = export_frame(rows, fields)
-        for name in (f"priority_{stamp}.csv", "priority_latest.csv"):
-            _atomic_csv(full, folder / name)
-            files.append(folder / name)
-            if after_file is not None:
-                after_file(folder / name)
+        dated, latest = folder / f"priority_{stamp}.csv", folder / "priority_latest.csv"
+        _atomic_csv(full, dated)  # written once, then copied: the two files are identical
+        _after(dated, files, after_file)
+        tmp = latest.with_name(f".{latest.name}.tmp")
+        shutil.copyfile(dated, tmp)
+        os.replace(tmp, latest)
+        _after(latest, files, after_file)
         changed = rows[rows["previous_grade"].isna() | (rows["previous_grade"] != rows["grade"])]
         delta = export_frame(changed, fields)
         _atomic_csv(delta, folder / f"priority_delta_{stamp}.csv")

@@ -206,3 +206,26 @@ def test_backtest_command_prints_auc_and_lift(built_warehouse, capsys):
     assert "AUC:" in out and "lift of A over base rate" in out
     for grade in "ABCD":
         assert f"\n      {grade} " in out
+
+
+def test_delta_workbook_reads_back_in_excel_readers(tmp_path):
+    from python_calamine import CalamineWorkbook
+
+    from scoring.xlsx import write_xlsx
+
+    path = tmp_path / "delta.xlsx"
+    rows = [
+        ["B-1", "A", 71.5, '▲ <近7天> & "有跟进"'],
+        ["B-2", None, float("nan"), "bad\x00\x07char"],
+        ["B-3", "D", 3, "  spaces kept  "],
+    ]
+    write_xlsx(path, ["商机编号", "优先级", "评分", "评分原因"], rows, sheet="priority")
+    sheet = load_workbook(path).active
+    assert sheet.title == "priority"
+    assert list(sheet.iter_rows(values_only=True)) == [
+        ("商机编号", "优先级", "评分", "评分原因"),
+        ("B-1", "A", 71.5, '▲ <近7天> & "有跟进"'),
+        ("B-2", None, None, "badchar"),
+        ("B-3", "D", 3, "  spaces kept  "),
+    ]
+    assert CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1][2] == 71.5
