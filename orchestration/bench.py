@@ -23,14 +23,18 @@ import duckdb
 from ingestion.load import ensure_raw_schema
 from ingestion.sample_at_scale import generate_at_scale, generate_increment
 from ingestion.schema import TABLES
+from orchestration.resources import WarehouseSettings
 
 
 class TreeMemorySampler:
     """Peak resident memory of this process and all its descendants (dbt runs as a child)."""
 
-    def __init__(self, interval: float = 0.2):
+    def __init__(self, interval: float = 0.2, spill_dir: Path | None = None):
         self.interval = interval
         self.peak = 0
+        # DuckDB's spill folder: its largest size shows whether (and how much) a run spilled.
+        self.spill_dir = spill_dir
+        self.spill_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -63,9 +67,19 @@ class TreeMemorySampler:
             todo += self._children(pid)
         return total
 
+    def spill_bytes(self) -> int:
+        if self.spill_dir is None or not self.spill_dir.is_dir():
+            return 0
+        total = 0
+        for entry in self.spill_dir.iterdir():
+            with contextlib.suppress(OSError):
+                total += entry.stat().st_size
+        return total
+
     def _run(self):
         while not self._stop.is_set():
             self.peak = max(self.peak, self.tree_rss())
+            self.spill_peak = max(self.spill_peak, self.spill_bytes())
             time.sleep(self.interval)
 
     def __enter__(self):
@@ -109,13 +123,19 @@ def timed_run(data_dir: Path, landing: Path, as_of: str) -> dict:
 
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
-    with TreeMemorySampler() as memory:
+    spill_dir = WarehouseSettings(data_dir=str(data_dir)).spill_path
+    with TreeMemorySampler(spill_dir=spill_dir) as memory:
         result = run_daily_job(data_dir, landing, as_of, archive_mode="off", instance=instance)
     wall = time.monotonic() - started
     if not result.success:
         raise RuntimeError(f"benchmark run failed: {failure_summary(result)}")
     steps = {STEP_NAMES.get(k, k): v for k, v in step_times(instance, result.run_id).items()}
-    return {"wall_seconds": round(wall, 2), "steps": steps, "peak_memory_bytes": memory.peak}
+    return {
+        "wall_seconds": round(wall, 2),
+        "steps": steps,
+        "peak_memory_bytes": memory.peak,
+        "peak_spill_bytes": memory.spill_peak,
+    }
 
 
 def compiled_models(data_dir: Path, as_of: str) -> list[tuple[str, str, str, str]]:
@@ -225,19 +245,30 @@ def row_counts(data_dir: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for (t,) in tables}
 
 
-def run_bench(out: Path, opportunities: int, as_of: date = date(2025, 6, 30)) -> dict:
+def run_bench(
+    out: Path, opportunities: int, as_of: date = date(2025, 6, 30), full_only: bool = False
+) -> dict:
+    """Generate, run the full job, then (unless `full_only`) the increment and the floor.
+
+    `full_only` answers "does a run of this size fit on this machine?" (the 10-million-deal
+    spill check) without spending the time on the comparisons.
+    """
     out.mkdir(parents=True, exist_ok=True)
     figures: dict = {
         "opportunities": opportunities,
         "machine": f"{os.cpu_count()} cores",
         "python": sys.version.split()[0],
         "duckdb": duckdb.__version__,
+        "memory_limit": WarehouseSettings().memory_limit,
     }
     started = time.monotonic()
     figures["generated"] = generate_at_scale(out / "landing", opportunities, as_of)
     figures["generate_seconds"] = round(time.monotonic() - started, 2)
     data = out / "data"
     figures["full"] = timed_run(data, out / "landing", as_of.isoformat())
+    if full_only:
+        figures["rows"] = row_counts(data)
+        return figures
     next_day = as_of + timedelta(days=1)
     figures["increment_files"] = generate_increment(
         out / "landing_increment",
@@ -262,16 +293,23 @@ def render(figures: dict) -> str:
     gib = lambda b: f"{b / 2**30:.2f} GiB"  # noqa: E731
     lines = [
         f"Benchmark: {figures['opportunities']:,} opportunities ({figures['machine']}, "
-        f"DuckDB {figures['duckdb']})",
+        f"DuckDB {figures['duckdb']}, memory_limit {figures.get('memory_limit', '?')})",
         f"  generate exports:   {figures['generate_seconds']:>8.1f} s  {figures['generated']}",
     ]
     for name in ("full", "increment"):
+        if name not in figures:
+            continue
         run = figures[name]
         lines.append(
             f"  {name + ' run:':<19} {run['wall_seconds']:>8.1f} s  peak {gib(run['peak_memory_bytes'])}"
+            f", spilled at most {gib(run.get('peak_spill_bytes', 0))}"
         )
         for step, seconds in run["steps"].items():
             lines.append(f"      {step:<16} {seconds:>8.1f} s")
+    if "floor" not in figures:
+        lines.append("  rows:")
+        lines += [f"      {t:<40} {n:>12,}" for t, n in figures["rows"].items()]
+        return "\n".join(lines)
     fl = figures["floor"]
     lines.append(
         f"  floor (DuckDB only): {fl['wall_seconds']:>6.1f} s  (load {fl['load_seconds']} s, "

@@ -248,7 +248,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench import render, run_bench
 
     out = Path(args.out).resolve()
-    figures = run_bench(out, args.opportunities)
+    figures = run_bench(out, args.opportunities, full_only=args.full_only)
     print(render(figures))
     target = Path(args.json) if args.json else out / "bench.json"
     target.write_text(
@@ -533,6 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--opportunities", type=int, default=1_000_000)
     bench.add_argument("--out", default="bench", help="working folder (data is generated here)")
     bench.add_argument("--json", help="where to write the figures (default OUT/bench.json)")
+    bench.add_argument(
+        "--full-only",
+        action="store_true",
+        help="only the full run: does a run of this size fit (e.g. 10,000,000 deals, spilling)?",
+    )
     bench.set_defaults(func=cmd_bench)
 
     quality = sub.add_parser("quality", help="print the latest data-quality report")

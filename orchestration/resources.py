@@ -49,8 +49,12 @@ class WarehouseSettings(dg.ConfigurableResource):
     full_refresh: bool = False
     # dbt threads: 1 is fastest on big data with 2 cores; tiny builds gain from more.
     dbt_threads: int = int(os.environ.get("OPPWH_DBT_THREADS", "1"))
-    # DuckDB's memory limit for every step; above it, queries spill to disk.
-    memory_limit: str = os.environ.get("OPPWH_MEMORY_LIMIT", "6GB")
+    # DuckDB's memory limit for every step; above it, queries spill to disk. 4GB leaves room
+    # for the Python and dbt processes around DuckDB within a 6 GiB budget for the run.
+    memory_limit: str = os.environ.get("OPPWH_MEMORY_LIMIT", "4GB")
+    # Where DuckDB spills (default: warehouse.duckdb.tmp beside the warehouse); point it at
+    # a disk with room when the data folder's disk is small.
+    temp_directory: str = os.environ.get("OPPWH_TEMP_DIRECTORY", "")
 
     _lock = PrivateAttr(default=None)
 
@@ -62,10 +66,16 @@ class WarehouseSettings(dg.ConfigurableResource):
             release(self._lock)
             self._lock = None
 
+    @property
+    def spill_path(self) -> Path:
+        if self.temp_directory:
+            return Path(self.temp_directory).expanduser().resolve()
+        return self.warehouse_path.with_name(self.warehouse_path.name + ".tmp")
+
     def duckdb_config(self) -> dict:
-        """Settings for every DuckDB connection a step opens on the warehouse (spills go to
-        DuckDB's default folder beside the file, warehouse.duckdb.tmp)."""
-        return {"memory_limit": self.memory_limit}
+        """Settings for every DuckDB connection a step opens on the warehouse: bounded
+        memory, and where to spill beyond it (set when connecting, never changed after)."""
+        return {"memory_limit": self.memory_limit, "temp_directory": str(self.spill_path)}
 
     @property
     def archive_path(self) -> Path:
@@ -115,6 +125,7 @@ class WarehouseSettings(dg.ConfigurableResource):
             "reporting_currency": self.reporting_currency,
             "dbt_threads": self.dbt_threads,
             "memory_limit": self.memory_limit,
+            "temp_directory": str(self.spill_path),
         }
 
 
