@@ -18,10 +18,9 @@ INDUSTRIES = "['制造业', '金融', '互联网', '零售', '医疗', '教育',
 
 
 def _copy(con, sql: str, path: Path) -> int:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE out AS {sql}")
+    """Stream the query's rows into a CSV (never held in memory whole); the row count."""
     quoted = str(path).replace("'", "''")
-    con.execute(f"COPY out TO '{quoted}' (HEADER, DELIMITER ',')")
-    return con.execute("SELECT count(*) FROM out").fetchone()[0]
+    return con.execute(f"COPY ({sql}) TO '{quoted}' (HEADER, DELIMITER ',')").fetchone()[0]
 
 
 def generate_at_scale(

@@ -290,3 +290,27 @@ def test_inspect_of_unknown_file_says_what_it_found(tmp_path, capsys):
     assert main(["inspect", str(path)]) == 1
     out = capsys.readouterr().out
     assert "set_aside" in out and "Kunde, Notiz" in out
+
+
+def test_win_probability_in_each_crm_spelling_lands_in_percent(tmp_path):
+    write_csv(
+        tmp_path / "landing" / "商机.csv",
+        ["商机编号", "商机名称", "创建时间", "赢率"],
+        [
+            ["C1", "甲", "2025-01-01", "60%"],
+            ["C2", "乙", "2025-01-01", "35"],
+            ["C3", "丙", "2025-01-01", "很高"],
+        ],
+    )
+    write_csv(
+        tmp_path / "landing" / "hubspot-deals.csv",
+        ["Record ID", "Deal Name", "Create Date", "Deal Stage", "Deal Stage Probability"],
+        [["9001", "Acme", "2025-01-01", "qualifiedtobuy", "0.4"]],
+    )
+    con, outcomes = load(tmp_path)
+    got = dict(con.execute("SELECT opportunity_id, probability FROM raw.opportunities").fetchall())
+    assert got == {"C1": 60, "C2": 35, "9001": 40}
+    # an unreadable probability rejects the row and names the column and what was expected
+    [(column, reason)] = con.execute("SELECT column_name, reason FROM raw.rejects").fetchall()
+    assert column == "赢率" and "a percentage such as 30 or 30%" in reason
+    assert outcomes["商机.csv"].rows_rejected == 1
