@@ -151,10 +151,17 @@ def outputs_for(fmt: Format) -> tuple[Output, ...]:
     return outputs
 
 
-def parsed_select(resolved: ResolvedOutput, n_columns: int) -> str:
-    """SELECT over temp table ``src``: row number, typed canonical columns, their raw text."""
+def parsed_select(
+    resolved: ResolvedOutput,
+    n_columns: int,
+    extra: str = "CAST(NULL AS JSON)",
+    source_system: str = "CAST(NULL AS VARCHAR)",
+) -> str:
+    """SELECT over temp table ``src``: row number, typed canonical columns, their raw text,
+    and the row's lineage (extra columns as JSON, source system), all in one pass."""
     table = TABLES[resolved.table]
     row_number = "rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number"
+    lineage = f"{extra} AS extra, {source_system} AS source_system"
     parts = [row_number]
     for column in table.columns:
         got = resolved.columns.get(column.name)
@@ -164,6 +171,7 @@ def parsed_select(resolved: ResolvedOutput, n_columns: int) -> str:
         else:
             parts.append(f"{got.typed_sql} AS {column.name}")
             parts.append(f"{got.raw_sql or 'CAST(NULL AS VARCHAR)'} AS _raw_{column.name}")
+    parts.append(lineage)
     where = f" WHERE coalesce(({resolved.where_sql}), false)" if resolved.where_sql else ""
     if resolved.unpivot is None:
         return f"SELECT {', '.join(parts)} FROM src{where}"
@@ -184,6 +192,7 @@ def parsed_select(resolved: ResolvedOutput, n_columns: int) -> str:
                 typed = got.typed_sql if got else f"CAST(NULL AS {SQL_TYPES[column.kind]})"
                 cols.append(f"{typed} AS {column.name}")
                 cols.append(f"CAST(NULL AS VARCHAR) AS _raw_{column.name}")
+        cols.append(lineage)
         selects.append(
             f"SELECT {', '.join(cols)} FROM src WHERE nullif(trim({ref(i)}), '') IS NOT NULL"
         )
@@ -194,6 +203,7 @@ def parsed_select(resolved: ResolvedOutput, n_columns: int) -> str:
                 f"CAST(NULL AS {SQL_TYPES[c.kind]}) AS {c.name}, NULL AS _raw_{c.name}"
                 for c in table.columns
             ]
+            + ["CAST(NULL AS JSON) AS extra", "CAST(NULL AS VARCHAR) AS source_system"]
         )
         return f"SELECT {empty} WHERE false"
     return " UNION ALL ".join(selects)
@@ -463,11 +473,11 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
     for n, output in enumerate(outputs):
         resolved = resolve_output(output, unit.headers, params, all_refs)
         name = f"parsed_{n}"
-        select = parsed_select(resolved, len(unit.headers))
-        con.execute(f"DROP TABLE IF EXISTS {name}")
         # Extra columns ride with the file's main table only.
         row_extra = extra if n == 0 else "CAST(NULL AS JSON)"
-        sql = f"CREATE TEMP TABLE {name} AS {_with_lineage(select, row_extra, source_system)}"
+        select = parsed_select(resolved, len(unit.headers), row_extra, source_system)
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+        sql = f"CREATE TEMP TABLE {name} AS {select}"
         _execute(con, sql, {**params.values, **base, **unpivot_params(resolved)})
         problems = problems_select(resolved, name, params)
         if problems:
@@ -534,18 +544,6 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
         "; ".join(messages),
         fmt.name,
         max(ignored, 0),
-    )
-
-
-def _with_lineage(select: str, extra: str, source_system: str) -> str:
-    """Wrap a parse select so extra and source_system are computed from the same src row.
-
-    The parse select reads ``src``; extra/source_system also read ``src`` columns, so they
-    are joined back on the row number."""
-    return (
-        f"SELECT s.*, l.extra, l.source_system FROM ({select}) AS s "
-        f"JOIN (SELECT rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number, "
-        f"{extra} AS extra, {source_system} AS source_system FROM src) AS l USING (_row_number)"
     )
 
 

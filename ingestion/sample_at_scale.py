@@ -32,6 +32,7 @@ def generate_at_scale(
     counts = {}
     with duckdb.connect() as con:
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")
         params = f"{seed} AS seed, DATE '{as_of.isoformat()}' AS as_of"
         con.execute(f"CREATE TEMP TABLE p AS SELECT {params}")
         counts["owners"] = _copy(
@@ -134,6 +135,7 @@ def generate_increment(
     new_touches = max(1, opportunities * activities_per_deal // 1000)
     counts = {}
     with duckdb.connect() as con:
+        con.execute("SET enable_progress_bar = false")
         counts["activities"] = _copy(
             con,
             f"""
