@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -100,21 +101,47 @@ def fresh_copy(base: Path, target: Path) -> Path:
     return target
 
 
+def run_args(data: Path, incoming: Path) -> tuple[str, ...]:
+    return ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
+
+
 @pytest.fixture(scope="module")
 def reference(base, tmp_path_factory) -> dict:
     """The marts after an uninterrupted run on the new export."""
     root = fresh_copy(base, tmp_path_factory.mktemp("ref") / "r")
-    done = oppwh(
-        "run",
-        "--data-dir",
-        str(root / "data"),
-        "--landing",
-        str(root / "incoming"),
-        "--as-of",
-        AS_OF,
-    )
+    done = oppwh(*run_args(root / "data", root / "incoming"))
     assert done.returncode == 0, done.stderr[-3000:]
     return marts_fingerprint(root / "data" / "serving.duckdb")
+
+
+def crash_then_rerun(base: Path, root: Path, step: str) -> dict:
+    """Kill a run at `step`, then run again (each its own process, as a user would)."""
+    root = fresh_copy(base, root)
+    data, incoming = root / "data", root / "incoming"
+    before = marts_fingerprint(data / "serving.duckdb")
+    crashed = oppwh(*run_args(data, incoming), crash_at=step)
+    after_crash = marts_fingerprint(data / "serving.duckdb")
+    rerun = oppwh(*run_args(data, incoming))
+    return {
+        "crashed": crashed,
+        "before": before,
+        "after_crash": after_crash,
+        "rerun": rerun,
+        "after_rerun": marts_fingerprint(data / "serving.duckdb"),
+        "leftovers": list(data.glob(".serving.duckdb.*.tmp")),
+    }
+
+
+@pytest.fixture(scope="module")
+def crashes(base, tmp_path_factory) -> dict[str, dict]:
+    """Every crash scenario, two at a time (each is a chain of processes; 2 cores)."""
+    root = tmp_path_factory.mktemp("crash")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            step: pool.submit(crash_then_rerun, base, root / step.replace(":", "_"), step)
+            for step in CRASH_STEPS
+        }
+        return {step: future.result() for step, future in futures.items()}
 
 
 def test_list_steps_names_every_crash_point(capsys):
@@ -124,19 +151,15 @@ def test_list_steps_names_every_crash_point(capsys):
 
 
 @pytest.mark.parametrize("step", list(CRASH_STEPS))
-def test_killed_at_any_step_the_next_run_gives_the_same_marts(step, base, reference, tmp_path):
-    root = fresh_copy(base, tmp_path / "run")
-    data, incoming = root / "data", root / "incoming"
-    serving_before = marts_fingerprint(data / "serving.duckdb")
-    args = ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
-    crashed = oppwh(*args, crash_at=step)
+def test_killed_at_any_step_the_next_run_gives_the_same_marts(step, crashes, reference):
+    got = crashes[step]
+    crashed = got["crashed"]
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout[-2000:] + crashed.stderr[-2000:]
     # The serving copy is always a whole build: the last good one, or (once swapped) the new one.
-    after_crash = marts_fingerprint(data / "serving.duckdb")
-    assert after_crash == (reference if step == "publish:after_swap" else serving_before)
-    assert main(list(args)) == 0  # the next run, in this process (a crash is not a test failure)
-    assert marts_fingerprint(data / "serving.duckdb") == reference
-    assert not list(data.glob(".serving.duckdb.*.tmp")), "no half-written copy left behind"
+    assert got["after_crash"] == (reference if step == "publish:after_swap" else got["before"])
+    assert got["rerun"].returncode == 0, got["rerun"].stderr[-3000:]
+    assert got["after_rerun"] == reference
+    assert not got["leftovers"], "no half-written copy left behind"
 
 
 def test_a_second_writer_is_refused_with_a_clear_message(base, tmp_path, capsys):
