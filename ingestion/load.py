@@ -521,7 +521,7 @@ def _fast_insert(con, unit, fmt, load_id, export_date, settings) -> FileOutcome 
     extra = _extras_json(unit, fmt, params)
     source_system = _source_system_sql(unit, fmt, params)
     outputs = outputs_for(fmt)
-    counts = []
+    statements = []  # all built before any runs: declining must leave nothing inserted
     for n, output in enumerate(outputs):
         table = TABLES[output.table]
         resolved = resolve_output(output, unit.headers, params, all_refs)
@@ -530,19 +530,19 @@ def _fast_insert(con, unit, fmt, load_id, export_date, settings) -> FileOutcome 
             return None
         row_extra = extra if n == 0 else "CAST(NULL AS JSON)"
         cols = ", ".join(table.column_names + [name for name, _ in LINEAGE_COLUMNS])
-        sql = (
+        statements.append(
             f"INSERT INTO raw.{output.table} ({cols}) SELECT {', '.join(exprs)}, "
             f"{source_system}, {row_extra}, $load_id, $file, "
             f"rowid - (SELECT min(rowid) FROM src) + 2, $export_date FROM src"
         )
-        values = {
-            **params.values,
-            "tz": settings.business_tz,
-            "export_date": export_date,
-            "load_id": load_id,
-            "file": unit.display_name,
-        }
-        counts.append(_execute(con, sql, values).fetchone()[0])
+    values = {
+        **params.values,
+        "tz": settings.business_tz,
+        "export_date": export_date,
+        "load_id": load_id,
+        "file": unit.display_name,
+    }
+    counts = [_execute(con, sql, values).fetchone()[0] for sql in statements]
     rows = counts[0]
     return FileOutcome(
         unit.display_name,
