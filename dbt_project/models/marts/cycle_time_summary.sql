@@ -2,6 +2,9 @@
 -- names the dimension (all, industry, size_band, amount_band, lead_source, owner,
 -- customer_type), segment_value its value; the slowest stage is the stage with the
 -- highest median days among the segment's deals.
+-- Percentiles are exact (quantile_cont's linear interpolation) but computed from counts of
+-- each distinct value (macro quantile_from_counts): DuckDB's holistic quantile aggregates
+-- hold every value in memory and cannot spill, which ran out of memory at 10 million deals.
 with deals as (
     select * from {{ ref('cycle_time') }}
 ),
@@ -23,27 +26,39 @@ segmented as (
     {% endfor %}
 ),
 
+cycle_counts as (
+    select segment_type, segment_value, outcome, cycle_time_days as v, count(*) as c
+    from segmented
+    group by 1, 2, 3, 4
+),
+
 stats as (
     select
         segment_type,
         segment_value,
         outcome,
-        count(*) as deals,
-        round(quantile_cont(cycle_time_days, 0.5), 2) as p50_days,
-        round(quantile_cont(cycle_time_days, 0.75), 2) as p75_days,
-        round(quantile_cont(cycle_time_days, 0.9), 2) as p90_days,
+        cast(sum(c) as bigint) as deals,
+        round({{ quantile_from_counts(0.5) }}, 2) as p50_days,
+        round({{ quantile_from_counts(0.75) }}, 2) as p75_days,
+        round({{ quantile_from_counts(0.9) }}, 2) as p90_days,
         -- averaged as decimals: a float sum's order varies between runs
-        round(avg(cast(cycle_time_days as decimal(18, 2))), 2) as avg_days
-    from segmented
+        round(sum(cast(v as decimal(18, 2)) * c) / sum(c), 2) as avg_days
+    from {{ cumulative_counts('cycle_counts', ['segment_type', 'segment_value', 'outcome']) }}
     group by 1, 2, 3
 ),
 
-stage_days as (
-    select s.segment_type, s.segment_value, s.outcome, l.stage, median(l.days_in_stage) as median_days
+stage_counts as (
+    select s.segment_type, s.segment_value, s.outcome, l.stage, l.days_in_stage as v, count(*) as c
     from segmented as s
     inner join {{ ref('opportunity_lifecycle') }} as l
         on l.source_system = s.source_system and l.opportunity_id = s.opportunity_id
-    where not l.is_closing_stage
+    where not l.is_closing_stage and l.days_in_stage is not null
+    group by 1, 2, 3, 4, 5
+),
+
+stage_days as (
+    select segment_type, segment_value, outcome, stage, {{ quantile_from_counts(0.5) }} as median_days
+    from {{ cumulative_counts('stage_counts', ['segment_type', 'segment_value', 'outcome', 'stage']) }}
     group by 1, 2, 3, 4
 ),
 
