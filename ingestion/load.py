@@ -152,6 +152,15 @@ def outputs_for(fmt: Format) -> tuple[Output, ...]:
     return outputs
 
 
+# The position of a row of temp table src in its file (the header is line 1).
+SRC_ROW_NUMBER = "rowid - (SELECT min(rowid) FROM src) + 2"
+
+
+def raw_insert_columns(table_name: str) -> str:
+    """The raw table's columns in the order every load inserts them: canonical, lineage."""
+    return ", ".join(TABLES[table_name].column_names + [n for n, _ in LINEAGE_COLUMNS])
+
+
 def parsed_select(
     resolved: ResolvedOutput,
     n_columns: int,
@@ -161,7 +170,7 @@ def parsed_select(
     """SELECT over temp table ``src``: row number, typed canonical columns, their raw text,
     and the row's lineage (extra columns as JSON, source system), all in one pass."""
     table = TABLES[resolved.table]
-    row_number = "rowid - (SELECT min(rowid) FROM src) + 2 AS _row_number"
+    row_number = f"{SRC_ROW_NUMBER} AS _row_number"
     lineage = f"{extra} AS extra, {source_system} AS source_system"
     parts = [row_number]
     for column in table.columns:
@@ -292,21 +301,6 @@ def already_loaded(con, digest: str, sheet: str | None, export_date: date | None
     return row[0] > 0
 
 
-# A CSV unit's rows as text, columns c0, c1, ... in header order.
-CSV_AS_TEXT = (
-    "read_csv($csv_path, header = true, all_varchar = true, delim = $csv_delim, quote = '\"', "
-    "escape = '\"', null_padding = true, auto_detect = false, columns = $csv_columns)"
-)
-
-
-def csv_params(unit: SourceUnit) -> dict:
-    return {
-        "csv_path": str(unit.readable),
-        "csv_delim": unit.delimiter,
-        "csv_columns": {ref(i): "VARCHAR" for i in range(len(unit.headers))},
-    }
-
-
 def read_into_src(con, unit: SourceUnit) -> None:
     """Temp table ``src`` with the unit's rows as text, columns c0, c1, … in header order."""
     names = [ref(i) for i in range(len(unit.headers))]
@@ -321,7 +315,16 @@ def read_into_src(con, unit: SourceUnit) -> None:
                 {"path": str(unit.readable), "columns": columns},
             )
         else:
-            con.execute(f"CREATE TEMP TABLE src AS SELECT * FROM {CSV_AS_TEXT}", csv_params(unit))
+            con.execute(
+                "CREATE TEMP TABLE src AS SELECT * FROM read_csv($path, header = true, "
+                "all_varchar = true, delim = $delim, quote = '\"', escape = '\"', "
+                "null_padding = true, auto_detect = false, columns = $columns)",
+                {
+                    "path": str(unit.readable),
+                    "delim": unit.delimiter,
+                    "columns": {n: "VARCHAR" for n in names},
+                },
+            )
     except duckdb.Error as exc:
         kind = "JSON lines" if unit.json_lines else "CSV"
         reason = str(exc).split("\n")[0]
@@ -529,11 +532,10 @@ def _fast_insert(con, unit, fmt, load_id, export_date, settings) -> FileOutcome 
         if any(e is None for e in exprs):
             return None
         row_extra = extra if n == 0 else "CAST(NULL AS JSON)"
-        cols = ", ".join(table.column_names + [name for name, _ in LINEAGE_COLUMNS])
         statements.append(
-            f"INSERT INTO raw.{output.table} ({cols}) SELECT {', '.join(exprs)}, "
-            f"{source_system}, {row_extra}, $load_id, $file, "
-            f"rowid - (SELECT min(rowid) FROM src) + 2, $export_date FROM src"
+            f"INSERT INTO raw.{output.table} ({raw_insert_columns(output.table)}) "
+            f"SELECT {', '.join(exprs)}, {source_system}, {row_extra}, $load_id, $file, "
+            f"{SRC_ROW_NUMBER}, $export_date FROM src"
         )
     values = {
         **params.values,
@@ -608,7 +610,6 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
     loaded_main = 0
     for (name, table_name), output in zip(parsed_tables, outputs, strict=True):
         table = TABLES[table_name]
-        cols = ", ".join(table.column_names + [n for n, _ in LINEAGE_COLUMNS])
         # A parsed table holds the file's rows in order, unless unpivoted (one SELECT per
         # header); with no problems there is nothing to leave out. Both spare a pass over
         # tens of millions of rows.
@@ -616,7 +617,7 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
         order = " ORDER BY _row_number" if output.unpivot else ""
         _execute(
             con,
-            f"INSERT INTO raw.{table_name} ({cols}) "
+            f"INSERT INTO raw.{table_name} ({raw_insert_columns(table_name)}) "
             f"SELECT {', '.join(table.column_names)}, source_system, extra, $load_id, $file, "
             f"_row_number, $export_date FROM {name}{keep}{order}",
             {"load_id": load_id, "file": unit.display_name, "export_date": export_date},

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from ingestion.schema import TABLES
 from orchestration.cli import main
 from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
@@ -14,17 +15,7 @@ from tests.exports import write_csv
 pytestmark = pytest.mark.e2e
 
 NEXT_DAY = "2025-07-01"
-ACTIVITY_HEADER = [
-    "activity_id",
-    "opportunity_id",
-    "account_id",
-    "owner_id",
-    "activity_type",
-    "occurred_at",
-    "duration_seconds",
-    "subject",
-    "is_deleted",
-]
+ACTIVITY_HEADER = TABLES["activities"].column_names  # the native format's headers
 
 
 def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
@@ -46,13 +37,11 @@ def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
         for n in range(3)
     ]
     changed, deleted = old
-    rows.append(
-        [changed[k] for k in ACTIVITY_HEADER[:-1]][:4]
-        + ["上门拜访"]
-        + [changed[k] for k in ("occurred_at", "duration_seconds", "subject")]
-        + ["false"]
-    )
-    rows.append([deleted[k] for k in ACTIVITY_HEADER[:-1]] + ["true"])
+    for row in (
+        {**changed, "activity_type": "上门拜访", "is_deleted": "false"},
+        {**deleted, "is_deleted": "true"},
+    ):
+        rows.append([row[k] for k in ACTIVITY_HEADER])
     return rows, {
         "open_deal": open_deal["opportunity_id"],
         "changed": changed["activity_id"],

@@ -113,30 +113,33 @@ latest as (
 
 with_close as (
     select
-        l.*,
-        case
-            when l.latest_status in ('won', 'lost') then coalesce(
-                l.closed_at,
-                c.entered_at,
-                {{ local_timestamp_to_tz('cast(l.expected_close_date as timestamp)') }}
-            )
-        end as latest_closed_at
-    from latest as l
-    left join closing_history as c
-        on c.source_system = l.source_system and c.opportunity_id = l.opportunity_id
+        *,
+        coalesce(latest_closed_at >= {{ as_of_end() }}, false) as is_closed_after_as_of
+    from (
+        select
+            l.*,
+            case
+                when l.latest_status in ('won', 'lost') then coalesce(
+                    l.closed_at,
+                    c.entered_at,
+                    {{ local_timestamp_to_tz('cast(l.expected_close_date as timestamp)') }}
+                )
+            end as latest_closed_at
+        from latest as l
+        left join closing_history as c
+            on c.source_system = l.source_system and c.opportunity_id = l.opportunity_id
+    )
 ),
 
 resolved as (
     select
         w.* exclude (stage, loss_reason),
-        coalesce(w.latest_closed_at >= {{ as_of_end() }}, false) as is_closed_after_as_of,
         case
-            when coalesce(w.latest_closed_at >= {{ as_of_end() }}, false)
+            when w.is_closed_after_as_of
                 then coalesce(o.stage, case when not coalesce(w.is_closing_stage, false) then w.stage end)
             else w.stage
         end as stage,
-        case when coalesce(w.latest_closed_at >= {{ as_of_end() }}, false) then null else w.loss_reason end
-            as loss_reason
+        case when w.is_closed_after_as_of then null else w.loss_reason end as loss_reason
     from with_close as w
     left join last_open_stage as o
         on o.source_system = w.source_system and o.opportunity_id = w.opportunity_id
