@@ -9,24 +9,6 @@
     {{ local_timestamp_to_tz("cast(" ~ as_of_date() ~ " + 1 as timestamp)") }}
 {%- endmacro %}
 
-{#- A wall-clock timestamp in the business time zone, as a timestamp with time zone. -#}
-{% macro local_timestamp_to_tz(expr) -%}
-    {{ return(adapter.dispatch('local_timestamp_to_tz')(expr)) }}
-{%- endmacro %}
-
-{% macro default__local_timestamp_to_tz(expr) -%}
-    timezone('{{ var("business_timezone") }}', {{ expr }})
-{%- endmacro %}
-
-{#- Fractional days from one timestamp to another (negative when b is before a). -#}
-{% macro days_between(a, b) -%}
-    {{ return(adapter.dispatch('days_between')(a, b)) }}
-{%- endmacro %}
-
-{% macro default__days_between(a, b) -%}
-    ((epoch({{ b }}) - epoch({{ a }})) / 86400.0)
-{%- endmacro %}
-
 {#- The calendar day of a timestamp in the business time zone (the session time zone). -#}
 {% macro local_date(expr) -%}
     cast({{ expr }} as date)

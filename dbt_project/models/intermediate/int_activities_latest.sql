@@ -3,9 +3,11 @@
 -- run re-ranks only the activities that appear in loads newer than any it has seen, so
 -- its cost follows the new export, not the tens of millions of activities before it.
 -- `oppwh run --full-refresh` rebuilds it from every load and gives the same rows.
+-- On Spark it is a plain table, rebuilt each run: dbt-spark has no delete+insert for
+-- Parquet tables, and a cluster has the cores to re-rank every activity.
 {{
     config(
-        materialized='incremental',
+        materialized=('table' if target.type == 'spark' else 'incremental'),
         incremental_strategy='delete+insert',
         unique_key=['source_system', 'activity_id'],
         on_schema_change='fail',

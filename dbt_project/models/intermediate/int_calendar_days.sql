@@ -10,14 +10,13 @@ with bounds as (
 ),
 
 days as (
-    select cast(d as date) as calendar_date
-    from bounds, range(cast(first_day as timestamp), cast(last_day as timestamp) + interval 1 day, interval 1 day) as t(d)
+    {{ days_from_to('bounds', 'first_day', 'last_day', 'calendar_date') }}
 ),
 
 flagged as (
     select
         d.calendar_date,
-        coalesce(h.is_workday, isodow(d.calendar_date) <= 5) as is_workday,
+        coalesce(h.is_workday, {{ iso_day_of_week('d.calendar_date') }} <= 5) as is_workday,
         h.name as holiday_name
     from days as d
     left join {{ ref('holiday_calendar') }} as h on h.calendar_date = d.calendar_date

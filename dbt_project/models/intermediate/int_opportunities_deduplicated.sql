@@ -21,7 +21,7 @@ with ranked as (
         row_number() over (
             partition by source_system, opportunity_id
             order by
-                _export_date > {{ as_of_date() }},
+                _export_date > {{ as_of_date() }} nulls last,
                 case when _export_date <= {{ as_of_date() }} then _export_date end desc nulls last,
                 _export_date,
                 _load_id desc,
@@ -44,7 +44,7 @@ closing_history as (
 
 -- the last open stage entered by the as-of day, for deals that closed after it
 last_open_stage as (
-    select h.source_system, h.opportunity_id, arg_max(h.stage, h.entered_at) as stage
+    select h.source_system, h.opportunity_id, max_by(h.stage, h.entered_at) as stage
     from {{ ref('int_stage_history_unioned') }} as h
     left join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where not coalesce(s.is_closed, false)
@@ -58,9 +58,14 @@ merged_accounts as (
 ),
 
 merged_deals as (
-    select distinct r.source_system, trim(merged.id) as opportunity_id, r.opportunity_id as merged_into_id
-    from ranked as r, unnest(string_split(r.merged_from_ids, ';')) as merged(id)
-    where r._version_rank = 1 and r.merged_from_ids is not null and trim(merged.id) <> ''
+    select distinct source_system, trim(merged_id) as opportunity_id, merged_into_id
+    from (
+        select source_system, opportunity_id as merged_into_id,
+            {{ split_to_rows('merged_from_ids', ';') }} as merged_id
+        from ranked
+        where _version_rank = 1 and merged_from_ids is not null
+    ) as parts
+    where trim(merged_id) <> ''
 ),
 
 rates as (
@@ -133,13 +138,13 @@ with_close as (
 
 resolved as (
     select
-        w.* exclude (stage, loss_reason),
+        w.*,
         case
             when w.is_closed_after_as_of
                 then coalesce(o.stage, case when not coalesce(w.is_closing_stage, false) then w.stage end)
             else w.stage
-        end as stage,
-        case when w.is_closed_after_as_of then null else w.loss_reason end as loss_reason
+        end as stage_as_of,
+        case when w.is_closed_after_as_of then null else w.loss_reason end as loss_reason_as_of
     from with_close as w
     left join last_open_stage as o
         on o.source_system = w.source_system and o.opportunity_id = w.opportunity_id
@@ -151,7 +156,7 @@ select
     r.opportunity_name,
     coalesce(m.merged_into_id, r.account_id) as account_id,
     r.owner_id,
-    r.stage,
+    r.stage_as_of as stage,
     s.stage_order,
     case when r.is_closed_after_as_of then 'open' else r.latest_status end as status,
     r.status_raw,
@@ -159,14 +164,14 @@ select
     r.currency,
     case when not r.is_closed_after_as_of then r.probability end as probability,
     -- a decimal, so that sums over millions of deals are exact and reruns identical
-    cast(round(r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate), 2) as decimal(18, 2))
+    cast({{ round_half_up('r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate)', 2) }} as decimal(18, 2))
         as amount_reporting,
     s.default_probability as stage_probability,
     coalesce(oc.owner_changes, 0) as owner_changes,
     r.created_at,
     case when not r.is_closed_after_as_of then r.latest_closed_at end as closed_at,
     r.expected_close_date,
-    r.loss_reason,
+    r.loss_reason_as_of as loss_reason,
     r.lead_source,
     r.is_deleted,
     coalesce(r._export_date < f.export_date, false) as is_no_longer_exported,
@@ -179,7 +184,7 @@ left join merged_accounts as m
     on m.source_system = r.source_system and m.account_id = r.account_id
 left join latest_full_export as f on f.source_system = r.source_system
 left join rates as fx on fx.currency = upper(r.currency)
-left join stages as s on s.source_system = r.source_system and s.stage = r.stage
+left join stages as s on s.source_system = r.source_system and s.stage = r.stage_as_of
 left join owner_changes as oc
     on oc.source_system = r.source_system and oc.opportunity_id = r.opportunity_id
 where not exists (

@@ -30,13 +30,18 @@ open_stage_rows as (
 ),
 
 closing_history as (
-    select h.source_system, h.opportunity_id,
-        max(h.entered_at) as entered_at,
-        first(h.stage order by h.entered_at desc, h.stage) as stage
-    from history as h
-    inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
-    where s.is_closed
-    group by 1, 2
+    -- the latest change into a closing stage (the first stage name on a tie)
+    select source_system, opportunity_id, entered_at, stage
+    from (
+        select h.source_system, h.opportunity_id, h.entered_at, h.stage,
+            row_number() over (
+                partition by h.source_system, h.opportunity_id order by h.entered_at desc, h.stage
+            ) as closing_rank
+        from history as h
+        inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
+        where s.is_closed
+    ) as ranked
+    where closing_rank = 1
 ),
 
 closing_rows as (
@@ -82,7 +87,7 @@ with_previous as (
     select
         *,
         lag(stage) over (
-            partition by source_system, opportunity_id order by entered_at, is_closing, stage
+            partition by source_system, opportunity_id order by entered_at nulls last, is_closing, stage
         ) as previous_row_stage
     from all_rows
 ),
@@ -101,13 +106,13 @@ select
     v.is_closing,
     v.entered_at,
     row_number() over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
+        partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
     ) as visit_number,
     lead(v.entered_at) over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
+        partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
     ) as exited_at,
     lag(s.stage_order) over (
-        partition by v.source_system, v.opportunity_id order by v.entered_at, v.is_closing, v.stage
+        partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
     ) as previous_stage_order
 from visits as v
 left join stages as s on s.source_system = v.source_system and s.stage = v.stage

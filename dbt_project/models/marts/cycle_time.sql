@@ -16,15 +16,25 @@ per_stage as (
     group by 1, 2, 3
 ),
 
+ranked_stages as (
+    select
+        *,
+        row_number() over (
+            partition by source_system, opportunity_id
+            order by days desc nulls last, stage_order nulls last, stage
+        ) as slowness_rank
+    from per_stage
+),
+
 stage_summary as (
     select
         source_system,
         opportunity_id,
         count(*) as stages_visited,
-        first(stage order by days desc, stage_order, stage) as slowest_stage,
+        max(case when slowness_rank = 1 then stage end) as slowest_stage,
         max(days) as slowest_stage_days,
-        to_json(map(list(stage order by stage_order), list(round(days, 2) order by stage_order))) as days_by_stage
-    from per_stage
+        {{ json_object_agg('stage', round_half_up('days', 2), 'coalesce(stage_order, 2147483647)') }} as days_by_stage
+    from ranked_stages
     group by 1, 2
 ),
 
@@ -52,7 +62,7 @@ select
     s.stages_visited,
     s.slowest_stage,
     s.slowest_stage_days,
-    cast(s.days_by_stage as varchar) as days_by_stage,
+    s.days_by_stage,
     coalesce(r.regressions, 0) as regressions,
     c.amount,
     c.currency,

@@ -38,11 +38,11 @@ stats as (
         segment_value,
         outcome,
         cast(sum(c) as bigint) as deals,
-        round({{ quantile_from_counts(0.5) }}, 2) as p50_days,
-        round({{ quantile_from_counts(0.75) }}, 2) as p75_days,
-        round({{ quantile_from_counts(0.9) }}, 2) as p90_days,
+        {{ round_half_up(quantile_from_counts(0.5), 2) }} as p50_days,
+        {{ round_half_up(quantile_from_counts(0.75), 2) }} as p75_days,
+        {{ round_half_up(quantile_from_counts(0.9), 2) }} as p90_days,
         -- averaged as decimals: a float sum's order varies between runs
-        round(sum(cast(v as decimal(18, 2)) * c) / sum(c), 2) as avg_days
+        {{ round_half_up('sum(cast(v as decimal(18, 2)) * c) / sum(c)', 2) }} as avg_days
     from {{ cumulative_counts('cycle_counts', ['segment_type', 'segment_value', 'outcome']) }}
     group by 1, 2, 3
 ),
@@ -62,12 +62,22 @@ stage_days as (
     group by 1, 2, 3, 4
 ),
 
+ranked_stage_days as (
+    select
+        *,
+        row_number() over (
+            partition by segment_type, segment_value, outcome
+            order by median_days desc nulls last, stage
+        ) as slowness_rank
+    from stage_days
+),
+
 slowest as (
     select segment_type, segment_value, outcome,
-        first(stage order by median_days desc, stage) as slowest_stage,
-        round(max(median_days), 2) as slowest_stage_median_days
-    from stage_days
-    group by 1, 2, 3
+        stage as slowest_stage,
+        {{ round_half_up('median_days', 2) }} as slowest_stage_median_days
+    from ranked_stage_days
+    where slowness_rank = 1
 )
 
 select st.*, sl.slowest_stage, sl.slowest_stage_median_days

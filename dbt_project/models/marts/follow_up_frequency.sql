@@ -26,8 +26,8 @@ counts as (
         count(*) filter (where is_before_close) as touches_before_close,
         min(occurred_at) as first_activity_at,
         max(occurred_at) as last_activity_at,
-        round(median(gap_days), 2) as median_gap_days,
-        round(max(gap_days), 2) as max_gap_days
+        {{ round_half_up('median(gap_days)', 2) }} as median_gap_days,
+        {{ round_half_up('max(gap_days)', 2) }} as max_gap_days
     from touches
     group by 1, 2
 ),
@@ -62,8 +62,8 @@ measured as (
         end as touches_before_close,
         (select workday_index from calendar where calendar_date = {{ as_of_date() }})
             - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
-        round({{ days_between('o.created_at', 'c.first_activity_at') }}, 2) as first_touch_delay_days,
-        round({{ days_between('c.last_activity_at', as_of_end()) }}, 2) as days_since_last_activity,
+        {{ round_half_up(days_between('o.created_at', 'c.first_activity_at'), 2) }} as first_touch_delay_days,
+        {{ round_half_up(days_between('c.last_activity_at', as_of_end()), 2) }} as days_since_last_activity,
         greatest(
             {{ days_between(
                 'o.created_at',
@@ -79,8 +79,11 @@ measured as (
 )
 
 select
-    * exclude (open_weeks),
-    round(activity_count / open_weeks, 2) as touches_per_open_week,
+    opportunity_id, source_system, status, owner_id, created_at, activity_count, calls, visits,
+    messages, emails, meetings, tasks, other_touches, touches_last_7_days, touches_last_30_days,
+    first_activity_at, last_activity_at, median_gap_days, max_gap_days, touches_before_close,
+    business_days_since_last_touch, first_touch_delay_days, days_since_last_activity,
+    {{ round_half_up('activity_count / open_weeks', 2) }} as touches_per_open_week,
     status = 'open' and (
         {% if var('stale_basis') == 'business' -%}
         business_days_since_last_touch

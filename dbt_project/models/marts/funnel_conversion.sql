@@ -44,9 +44,9 @@ select
     count(*) filter (where reached) as reached,
     count(*) filter (where advanced) as advanced,
     count(*) filter (where reached and won) as won,
-    round(count(*) filter (where advanced) / nullif(count(*) filter (where reached), 0), 4)
+    {{ round_half_up('count(*) filter (where advanced) / nullif(count(*) filter (where reached), 0)', 4) }}
         as conversion_to_next,
-    round(count(*) filter (where reached and won) / nullif(count(*) filter (where reached), 0), 4)
+    {{ round_half_up('count(*) filter (where reached and won) / nullif(count(*) filter (where reached), 0)', 4) }}
         as conversion_to_won
 from flags
 group by 1, 2, 3, 4

@@ -8,7 +8,7 @@ monthly as (
     select
         lost_month,
         count(*) as month_lost_deals,
-        avg(case when loss_reason_category = 'unspecified' then 1.0 else 0.0 end) as share_unspecified
+        avg(case when loss_reason_category = 'unspecified' then 1 else 0 end) as share_unspecified
     from lost
     group by 1
 )
@@ -18,8 +18,8 @@ select
     l.loss_reason_category,
     count(*) as lost_deals,
     sum(l.amount_reporting) as lost_amount,
-    round(count(*) / max(m.month_lost_deals), 4) as share_of_lost,
-    round(max(m.share_unspecified), 4) as share_unspecified
+    {{ round_half_up('count(*) / max(m.month_lost_deals)', 4) }} as share_of_lost,
+    {{ round_half_up('max(m.share_unspecified)', 4) }} as share_unspecified
 from lost as l
 inner join monthly as m on m.lost_month = l.lost_month
 group by 1, 2

@@ -15,7 +15,7 @@ categorised as (
     select
         l.source_system,
         l.opportunity_id,
-        arg_min(t.loss_reason_category, t.priority) as loss_reason_category
+        min_by(t.loss_reason_category, t.priority) as loss_reason_category
     from lost as l
     inner join taxonomy as t on contains(lower(l.loss_reason), t.keyword)
     group by 1, 2
@@ -25,7 +25,7 @@ lost_at as (
     select
         source_system,
         opportunity_id,
-        arg_max(stage, visit_number) as lost_at_stage
+        max_by(stage, visit_number) as lost_at_stage
     from {{ ref('opportunity_lifecycle') }}
     where not is_closing_stage
     group by 1, 2

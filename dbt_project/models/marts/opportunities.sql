@@ -39,7 +39,7 @@ select
     o.stage_probability,
     case
         when o.status = 'open'
-            then round(o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0, 2)
+            then {{ round_half_up('o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0', 2) }}
     end as weighted_amount,
     o.owner_id,
     w.owner_name,
@@ -54,9 +54,9 @@ select
     o.expected_close_date,
     case
         when o.status in ('won', 'lost') and o.closed_at is not null
-            then round({{ days_between('o.created_at', 'o.closed_at') }}, 2)
+            then {{ round_half_up(days_between('o.created_at', 'o.closed_at'), 2) }}
     end as cycle_time_days,
-    round({{ days_between('o.created_at', as_of_end()) }}, 2) as age_days,
+    {{ round_half_up(days_between('o.created_at', as_of_end()), 2) }} as age_days,
     case when o.status = 'open' then v.entered_at end as current_stage_entered_at,
     case when o.status = 'open' then v.days_in_stage end as days_in_current_stage,
     f.last_activity_at,

@@ -25,7 +25,7 @@ select
     n.exited_at,
     case
         when n.is_closing then null
-        else round({{ days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')') }}, 2)
+        else {{ round_half_up(days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')'), 2) }}
     end as days_in_stage,
     n.visit_number = n.last_visit_number as is_current,
     n.is_closing as is_closing_stage,

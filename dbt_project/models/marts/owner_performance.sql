@@ -23,16 +23,15 @@ per_owner as (
         sum(d.amount_reporting) filter (where d.status = 'won') as won_amount,
         sum(d.amount_reporting) filter (where d.status = 'lost') as lost_amount,
         count(*) filter (where d.is_stale) as stale_deals,
-        round(avg(t.activity_count), 2) as touches_per_deal,
-        round(avg(cast(t.touches_per_open_week as decimal(18, 2))) filter (where d.status = 'open'), 2)
+        {{ round_half_up("avg(t.activity_count)", 2) }} as touches_per_deal,
+        {{ round_half_up("avg(cast(t.touches_per_open_week as decimal(18, 2))) filter (where d.status = 'open')", 2) }}
             as touches_per_open_deal_week,
-        round(median(d.cycle_time_days) filter (where d.status = 'won'), 2) as median_won_cycle_days,
-        round(avg(case when d.amount is not null then 1.0 else 0.0 end), 4) as fill_rate_amount,
-        round(avg(case when d.expected_close_date is not null then 1.0 else 0.0 end), 4)
+        {{ round_half_up("median(d.cycle_time_days) filter (where d.status = 'won')", 2) }} as median_won_cycle_days,
+        {{ round_half_up("avg(case when d.amount is not null then 1 else 0 end)", 4) }} as fill_rate_amount,
+        {{ round_half_up("avg(case when d.expected_close_date is not null then 1 else 0 end)", 4) }}
             as fill_rate_expected_close_date,
-        round(avg(case when d.industry is not null then 1.0 else 0.0 end), 4) as fill_rate_industry,
-        round(avg(case when d.loss_reason is not null then 1.0 else 0.0 end)
-            filter (where d.status = 'lost'), 4) as fill_rate_loss_reason
+        {{ round_half_up("avg(case when d.industry is not null then 1 else 0 end)", 4) }} as fill_rate_industry,
+        {{ round_half_up("avg(case when d.loss_reason is not null then 1 else 0 end) filter (where d.status = 'lost')", 4) }} as fill_rate_loss_reason
     from deals as d
     left join touches as t
         on t.source_system = d.source_system and t.opportunity_id = d.opportunity_id
@@ -42,15 +41,14 @@ per_owner as (
 rated as (
     select
         *,
-        round(won_deals / nullif(won_deals + lost_deals, 0), 4) as win_rate,
-        round(won_amount / nullif(coalesce(won_amount, 0) + coalesce(lost_amount, 0), 0), 4)
+        {{ round_half_up("won_deals / nullif(won_deals + lost_deals, 0)", 4) }} as win_rate,
+        {{ round_half_up("won_amount / nullif(coalesce(won_amount, 0) + coalesce(lost_amount, 0), 0)", 4) }}
             as win_rate_amount,
-        round(
-            (coalesce(fill_rate_amount, 0) + coalesce(fill_rate_expected_close_date, 0)
-             + coalesce(fill_rate_industry, 0) + coalesce(fill_rate_loss_reason, fill_rate_amount, 0))
-            / 4.0,
+        {{ round_half_up(
+            "(coalesce(fill_rate_amount, 0) + coalesce(fill_rate_expected_close_date, 0)"
+            ~ " + coalesce(fill_rate_industry, 0) + coalesce(fill_rate_loss_reason, fill_rate_amount, 0)) / 4.0",
             4
-        ) as data_completeness
+        ) }} as data_completeness
     from per_owner
 ),
 
@@ -86,7 +84,7 @@ select
     r.fill_rate_industry,
     r.fill_rate_loss_reason,
     r.data_completeness,
-    round(r.open_deals / nullif(t.avg_open_deals, 0), 2) as open_deals_vs_average,
+    {{ round_half_up("r.open_deals / nullif(t.avg_open_deals, 0)", 2) }} as open_deals_vs_average,
     coalesce(
         r.owner_id is not null
         and r.open_deals >= 2 * t.avg_open_deals

@@ -1,0 +1,128 @@
+{#- Where DuckDB and Spark SQL differ, the difference lives here and nowhere else: every
+    model is one file for both engines. Each macro dispatches per adapter (default__ is
+    DuckDB's, spark__ Spark's); everything else the models use (FILTER, median, max_by,
+    IS DISTINCT FROM, date + n, intervals, window functions) reads the same on both. -#}
+
+{#- A wall-clock timestamp in the business time zone, as a timestamp with time zone.
+    On Spark a timestamp is an instant read in the session time zone, which the spark
+    target sets to the business time zone: the cast is all it takes. -#}
+{% macro local_timestamp_to_tz(expr) -%}
+    {{ return(adapter.dispatch('local_timestamp_to_tz')(expr)) }}
+{%- endmacro %}
+
+{% macro default__local_timestamp_to_tz(expr) -%}
+    timezone('{{ var("business_timezone") }}', {{ expr }})
+{%- endmacro %}
+
+{% macro spark__local_timestamp_to_tz(expr) -%}
+    cast({{ expr }} as timestamp)
+{%- endmacro %}
+
+{#- Fractional days from one timestamp to another (negative when b is before a), from
+    whole microseconds so that both engines divide the same integer by the same number. -#}
+{% macro days_between(a, b) -%}
+    {{ return(adapter.dispatch('days_between')(a, b)) }}
+{%- endmacro %}
+
+{% macro default__days_between(a, b) -%}
+    (cast(epoch_us({{ b }}) - epoch_us({{ a }}) as double) / 86400000000.0)
+{%- endmacro %}
+
+{% macro spark__days_between(a, b) -%}
+    (cast(unix_micros({{ b }}) - unix_micros({{ a }}) as double) / 86400000000.0)
+{%- endmacro %}
+
+{#- A figure rounded half up to n decimals, as a double. The value is first made an exact
+    decimal, so that 2.675 (stored as 2.67499999...) rounds to 2.68 on both engines: DuckDB
+    rounds a double's binary value, Spark its decimal text, and plain round() disagrees
+    between them at such ties. Also absorbs the last-bit noise of a float sum's order. -#}
+{% macro round_half_up(expr, decimals) -%}
+    cast(round(cast({{ expr }} as decimal(38, 10)), {{ decimals }}) as double)
+{%- endmacro %}
+
+{#- One row per day from first_day to last_day (both included), as column `alias`, for
+    every row of `relation` (whose columns the two bounds may name). -#}
+{% macro days_from_to(relation, first_day, last_day, alias) -%}
+    {{ return(adapter.dispatch('days_from_to')(relation, first_day, last_day, alias)) }}
+{%- endmacro %}
+
+{% macro default__days_from_to(relation, first_day, last_day, alias) -%}
+    select cast(t.d as date) as {{ alias }}
+    from {{ relation }}, range(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp) + interval 1 day, interval 1 day) as t(d)
+{%- endmacro %}
+
+{% macro spark__days_from_to(relation, first_day, last_day, alias) -%}
+    select explode(sequence(cast({{ first_day }} as date), cast({{ last_day }} as date), interval 1 day)) as {{ alias }}
+    from {{ relation }}
+{%- endmacro %}
+
+{#- ISO day of the week: 1 = Monday ... 7 = Sunday. -#}
+{% macro iso_day_of_week(date_expr) -%}
+    {{ return(adapter.dispatch('iso_day_of_week')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(date_expr) -%}
+    isodow({{ date_expr }})
+{%- endmacro %}
+
+{% macro spark__iso_day_of_week(date_expr) -%}
+    (weekday({{ date_expr }}) + 1)
+{%- endmacro %}
+
+{#- A select-list expression giving one row per part of a delimited text ('a;b' -> a, b). -#}
+{% macro split_to_rows(expr, delimiter) -%}
+    {{ return(adapter.dispatch('split_to_rows')(expr, delimiter)) }}
+{%- endmacro %}
+
+{% macro default__split_to_rows(expr, delimiter) -%}
+    unnest(string_split({{ expr }}, '{{ delimiter }}'))
+{%- endmacro %}
+
+{% macro spark__split_to_rows(expr, delimiter) -%}
+    {#- split() takes a regular expression: keep the delimiter a plain character -#}
+    explode(split({{ expr }}, '{{ delimiter }}'))
+{%- endmacro %}
+
+{#- Aggregate: a JSON object text {"key": value, ...} with its keys in `order_expr` order
+    (then key order), e.g. {"初步接洽":3.5,"需求确认":12.25}. -#}
+{% macro json_object_agg(key_expr, value_expr, order_expr) -%}
+    {{ return(adapter.dispatch('json_object_agg')(key_expr, value_expr, order_expr)) }}
+{%- endmacro %}
+
+{% macro default__json_object_agg(key_expr, value_expr, order_expr) -%}
+    cast(to_json(map(
+        list({{ key_expr }} order by {{ order_expr }}, {{ key_expr }}),
+        list({{ value_expr }} order by {{ order_expr }}, {{ key_expr }})
+    )) as varchar)
+{%- endmacro %}
+
+{% macro spark__json_object_agg(key_expr, value_expr, order_expr) -%}
+    to_json(map_from_entries(transform(
+        array_sort(collect_list(struct({{ order_expr }} as o, {{ key_expr }} as k, {{ value_expr }} as v))),
+        e -> struct(e.k as key, e.v as value)
+    )))
+{%- endmacro %}
+
+{#- Spark reads the canonical raw tables from the Parquet files ingestion writes beside the
+    DuckDB warehouse (var spark_raw_dir): each becomes an external table in database raw,
+    re-pointed at every run (dropping an external table leaves its files alone). DuckDB
+    holds the raw tables itself: nothing to do. -#}
+{% macro register_raw_sources() -%}
+    {{ return(adapter.dispatch('register_raw_sources')()) }}
+{%- endmacro %}
+
+{% macro default__register_raw_sources() -%}
+    select 1
+{%- endmacro %}
+
+{% macro spark__register_raw_sources() -%}
+    {%- set raw_dir = var('spark_raw_dir', var('spark_dir', '../data/spark') ~ '/raw') -%}
+    {% if execute %}
+        {% do run_query('create database if not exists raw') %}
+        {% for node in graph.sources.values() if node.source_name == 'raw' %}
+            {% do run_query('drop table if exists raw.' ~ node.name) %}
+            {% do run_query("create table raw." ~ node.name ~ " using parquet location '" ~ raw_dir ~ "/" ~ node.name ~ "'") %}
+        {% endfor %}
+    {% endif %}
+    select 1
+{%- endmacro %}
