@@ -5,6 +5,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data
+# Optional extras to install: CI adds spark (PySpark + dbt-spark) for the Spark engine's tests.
+EXTRAS ?= dev
+comma  := ,
+# One stamp per set of extras, so adding spark to an existing venv installs it.
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # "Today" in the business time zone; the sample is written up to this day.
 AS_OF  ?= $(shell TZ=Asia/Shanghai date +%F)
 
@@ -14,28 +19,28 @@ export DAGSTER_DISABLE_TELEMETRY := yes
 
 .PHONY: run test install lint format upgrade-lock clean
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt
 	@echo "==> Setting up $(VENV) with pinned dependencies (constraints.txt) / 安装依赖"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
-run: $(VENV)/.installed
+run: $(STAMP)
 	@echo "==> Sample export into $(DATA)/landing (only when it holds no files) / 示例数据"
 	@$(BIN)/oppwh sample --out $(DATA)/landing --if-empty --as-of $(AS_OF)
 	@echo "==> Daily job / 每日任务"
 	@$(BIN)/oppwh run --data-dir $(DATA) --as-of $(AS_OF)
 
-test: $(VENV)/.installed
+test: $(STAMP)
 	@$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed
+lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-format: $(VENV)/.installed
+format: $(STAMP)
 	@$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 # Re-resolve every dependency to its newest allowed version and rewrite the lock.

@@ -11,6 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+ENGINES = ("duckdb", "spark")
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 QUIET_ENV = {
@@ -24,6 +25,18 @@ def quiet_environment() -> None:
     """No telemetry from dbt, Dagster or great-expectations: this tool runs offline."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def engine_unavailable(engine: str) -> bool:
+    """Say why the chosen engine cannot run here (Spark without PySpark or Java 17)."""
+    if engine != "spark":
+        return False
+    from orchestration.spark import spark_unavailable_reason
+
+    reason = spark_unavailable_reason()
+    if reason:
+        print(f"The Spark engine cannot run here / 无法使用 Spark 引擎: {reason}", file=sys.stderr)
+    return reason is not None
 
 
 def _iso_date(text: str) -> str:
@@ -67,6 +80,7 @@ def run_daily_job(
     wait: float | None = None,
     instance=None,
     full_refresh: bool = False,
+    engine: str | None = None,
 ):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
@@ -76,7 +90,14 @@ def run_daily_job(
     from orchestration.resources import run_config_for
 
     run_config = run_config_for(
-        data_dir, landing, as_of, parquet, archive_mode, wait, full_refresh=full_refresh
+        data_dir,
+        landing,
+        as_of,
+        parquet,
+        archive_mode,
+        wait,
+        full_refresh=full_refresh,
+        engine=engine,
     )
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
@@ -141,8 +162,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     data_dir = Path(args.data_dir).resolve()
     landing = Path(args.landing).resolve() if args.landing else None
+    if engine_unavailable(args.engine):
+        return 2
     print(
-        f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'})"
+        f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'}, "
+        f"engine / 引擎: {args.engine})"
     )
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
@@ -154,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         archive_mode,
         args.wait,
         full_refresh=args.full_refresh,
+        engine=args.engine,
     )
     if not result.success:
         print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
@@ -248,7 +273,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from orchestration.bench import render, run_bench
 
     out = Path(args.out).resolve()
-    figures = run_bench(out, args.opportunities, full_only=args.full_only)
+    if engine_unavailable(args.engine):
+        return 2
+    figures = run_bench(out, args.opportunities, full_only=args.full_only, engine=args.engine)
     print(render(figures))
     target = Path(args.json) if args.json else out / "bench.json"
     target.write_text(
@@ -500,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(same marts; after changing their SQL or to repair)",
     )
     run.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=os.environ.get("OPPWH_ENGINE", "duckdb"),
+        help="which engine builds the marts: duckdb (default) or spark (the same dbt project "
+        "on Apache Spark; needs the spark extra and Java 17, see the README)",
+    )
+    run.add_argument(
         "--list-steps",
         action="store_true",
         help="list the named steps OPPWH_CRASH_AT can stop a run at (for tests)",
@@ -537,6 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-only",
         action="store_true",
         help="only the full run: does a run of this size fit (e.g. 10,000,000 deals, spilling)?",
+    )
+    bench.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="duckdb",
+        help="the engine the benchmarked job builds the marts with (the floor is DuckDB alone)",
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -55,6 +55,11 @@ class WarehouseSettings(dg.ConfigurableResource):
     # Where DuckDB spills (default: warehouse.duckdb.tmp beside the warehouse); point it at
     # a disk with room when the data folder's disk is small.
     temp_directory: str = os.environ.get("OPPWH_TEMP_DIRECTORY", "")
+    # Which engine builds the marts: "duckdb" (default) or "spark" (the same dbt project on
+    # Apache Spark, PySpark in local mode; needs the `spark` extra and Java 17).
+    engine: str = os.environ.get("OPPWH_ENGINE", "duckdb")
+    # The Spark driver's memory (local mode runs everything in that one JVM).
+    spark_driver_memory: str = os.environ.get("OPPWH_SPARK_DRIVER_MEMORY", "4g")
 
     _lock = PrivateAttr(default=None)
 
@@ -76,6 +81,15 @@ class WarehouseSettings(dg.ConfigurableResource):
         """Settings for every DuckDB connection a step opens on the warehouse: bounded
         memory, and where to spill beyond it (set when connecting, never changed after)."""
         return {"memory_limit": self.memory_limit, "temp_directory": str(self.spill_path)}
+
+    @property
+    def spark_path(self) -> Path:
+        """Spark's folder: raw/ (Parquet from ingestion), warehouse/ (its tables), metastore."""
+        return self.data_path / "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        return "spark" if self.engine == "spark" else "duckdb"
 
     @property
     def archive_path(self) -> Path:
@@ -126,6 +140,8 @@ class WarehouseSettings(dg.ConfigurableResource):
             "dbt_threads": self.dbt_threads,
             "memory_limit": self.memory_limit,
             "temp_directory": str(self.spill_path),
+            "spark_dir": str(self.spark_path),
+            "spark_driver_memory": self.spark_driver_memory,
         }
 
 
@@ -137,6 +153,7 @@ def run_config_for(
     archive_mode: str | None = None,
     lock_wait_seconds: float | None = None,
     full_refresh: bool = False,
+    engine: str | None = None,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
     config: dict = {}
@@ -154,4 +171,6 @@ def run_config_for(
         config["lock_wait_seconds"] = lock_wait_seconds
     if full_refresh:
         config["full_refresh"] = True
+    if engine is not None:
+        config["engine"] = engine
     return {"resources": {"warehouse": {"config": config}}} if config else {}

@@ -11,8 +11,21 @@ from __future__ import annotations
 
 import duckdb
 
-NUMERIC_PREFIXES = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "HUGEINT", "BIGINT", "INTEGER",
-                    "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
+NUMERIC_PREFIXES = (
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "DECIMAL",
+    "HUGEINT",
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "TINYINT",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+)
 
 
 def canonical_text(column: str, data_type: str, decimals: int) -> str:

@@ -25,7 +25,7 @@ touch AS (
         count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 60 DAY
                            AND a.occurred_at < d.cutoff - INTERVAL 30 DAY) AS touches_prev_30d
     FROM deal AS d
-    JOIN intermediate.int_activities_deduplicated AS a
+    JOIN intermediate.int_opportunity_touches AS a
       ON a.source_system = d.source_system AND a.opportunity_id = d.opportunity_id
      AND a.occurred_at < d.cutoff
     GROUP BY 1, 2

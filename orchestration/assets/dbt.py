@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
+from orchestration.spark import import_spark_tables, require_spark
 from quality.report import ensure_quality_schema, record_dbt_results
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -94,13 +95,16 @@ def record_test_results(
         record_dbt_results(con, run_id, warehouse.as_of_date(), run_results, manifest)
 
 
-def dbt_build_args(vars_: dict, full_refresh: bool = False) -> list[str]:
+def dbt_build_args(vars_: dict, full_refresh: bool = False, target: str = "duckdb") -> list[str]:
     """`dbt build` for the daily job: unit tests run in the test suite, not every day.
 
     Incremental models take only the new loads unless a full refresh is asked for.
+    `target` is the profile's output: duckdb, or spark for the same project on Spark.
     """
     return [
         "build",
+        "--target",
+        target,
         "--vars",
         json.dumps(vars_, ensure_ascii=False),
         "--exclude-resource-type",
@@ -109,13 +113,28 @@ def dbt_build_args(vars_: dict, full_refresh: bool = False) -> list[str]:
     ]
 
 
+def mart_names() -> list[str]:
+    """The dbt models of schema marts (the tables every engine must build)."""
+    return sorted(key.path[-1] for key in warehouse_models.keys if key.path[0] == "marts")
+
+
+def bring_back_spark_marts(warehouse: WarehouseSettings) -> dict[str, int]:
+    """After a Spark build: its marts and scoring inputs replace the warehouse's copies."""
+    with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
+        return import_spark_tables(con, warehouse.spark_path, mart_names())
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
 def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
 ):
-    """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`."""
+    """Seeds, staging, intermediate and marts, with their tests, in one `dbt build`
+    (on DuckDB, or on Spark with `engine: spark`)."""
+    if warehouse.engine == "spark":
+        require_spark()
     invocation = dbt.cli(
-        dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh), context=context
+        dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh, warehouse.dbt_target),
+        context=context,
     )
     try:
         for n, event in enumerate(invocation.stream()):
@@ -133,6 +152,13 @@ def warehouse_models(
                 read_artifact(invocation, "manifest.json") or {},
             )
     report(context, f"dbt build: {summarise_results(run_results.get('results', []))}")
+    if warehouse.engine == "spark":
+        counts = bring_back_spark_marts(warehouse)
+        report(
+            context,
+            f"Spark marts read back from {warehouse.spark_path / 'warehouse'}: "
+            f"{len(counts)} tables, {sum(counts.values()):,} rows",
+        )
 
 
 def dbt_resource() -> DbtCliResource:

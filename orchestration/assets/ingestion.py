@@ -10,6 +10,7 @@ import duckdb
 from ingestion.archive import archive_files
 from ingestion.config import load_settings, read_config
 from ingestion.load import FileOutcome, files_loaded, load_landing
+from ingestion.raw_parquet import export_raw_tables
 from ingestion.schema import TABLES
 from orchestration.crash import crash_point
 from orchestration.progress import report
@@ -128,6 +129,9 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
         counts = raw_row_counts(con)
         ledger_rows = con.execute("SELECT count(*) FROM raw.load_ledger").fetchone()[0]
         crash_point("ingest:after_load")
+        if warehouse.engine == "spark":
+            # Spark reads the raw tables from Parquet (dbt source tables on Spark)
+            export_raw_tables(con, warehouse.spark_path / "raw")
     archived = archive_files(
         files_loaded(outcomes), warehouse.archive_path / as_of.isoformat(), warehouse.archive_mode
     )

@@ -7,6 +7,7 @@ from orchestration.assets.dbt import warehouse_models
 from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
+from orchestration.spark import SCORING_INPUTS
 from scoring.config import load_config
 from scoring.model import auc, build_scorer, calibrate, calibration_table, score_open_deals
 from scoring.store import save_priority
@@ -20,8 +21,11 @@ SCORING_KEYS = [PRIORITY, HISTORY, CALIBRATION]
 MART_INPUTS = [
     key
     for key in warehouse_models.keys
-    if key.path[0] == "marts"
-    and key.path[-1] in ("opportunities", "opportunity_lifecycle", "funnel_conversion")
+    if (
+        key.path[0] == "marts"
+        and key.path[-1] in ("opportunities", "opportunity_lifecycle", "funnel_conversion")
+    )
+    or tuple(key.path) in SCORING_INPUTS
 ]
 
 

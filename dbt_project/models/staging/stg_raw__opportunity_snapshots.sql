@@ -1,3 +1,6 @@
+-- A table on Spark: scoring reads it (close-date pushes) from the Parquet files Spark writes.
+{{ config(materialized=('table' if target.type == 'spark' else 'view')) }}
+
 select
     source_system,
     trim(opportunity_id) as opportunity_id,

@@ -1,0 +1,127 @@
+"""The Spark engine: what it needs, and bringing the marts it built back to DuckDB.
+
+With `--engine spark` the same dbt project builds the marts on Apache Spark (dbt-spark's
+`session` method, PySpark in local mode) from the raw tables ingestion writes as Parquet.
+Spark writes every table as Parquet files under DATA_DIR/spark/warehouse/<schema>.db/.
+Scoring, the serving copy and the write-back then read those files: the relations below
+are copied, in one DuckDB transaction, into the warehouse in place of the DuckDB-built
+ones, so every later step (and every dashboard, BI tool and CRM import) works unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+
+# Relations Spark builds that the steps after dbt read, besides every mart.
+SCORING_INPUTS = (
+    ("intermediate", "int_opportunity_touches"),
+    ("staging", "stg_raw__opportunity_snapshots"),
+)
+INSTALL_HINT = (
+    "install the optional extra (pip install -c constraints.txt -e '.[spark]': PySpark and "
+    "dbt-spark) and Java 17 (Debian: apt install openjdk-17-jre-headless)"
+)
+
+
+class SparkUnavailableError(RuntimeError):
+    """The Spark engine was asked for on a machine without PySpark, dbt-spark or Java 17."""
+
+
+def java_major_version(java: str) -> int | None:
+    """The major version of a `java` executable (17 for 17.0.15), None if it does not run."""
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major
+
+
+def find_java() -> str | None:
+    """JAVA_HOME's java, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def spark_unavailable_reason() -> str | None:
+    """Why the Spark engine cannot run here (one sentence with the fix), or None if it can."""
+    missing = [
+        name
+        for module, name in (("pyspark", "PySpark"), ("dbt.adapters.spark", "dbt-spark"))
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        return f"{' and '.join(missing)} not installed: {INSTALL_HINT}"
+    java = find_java()
+    if java is None:
+        return f"no Java found (JAVA_HOME or java on PATH): {INSTALL_HINT}"
+    major = java_major_version(java)
+    if major is None or major < 17:
+        return f"{java} is not Java 17 or later (found {major}): {INSTALL_HINT}"
+    return None
+
+
+def require_spark() -> None:
+    reason = spark_unavailable_reason()
+    if reason:
+        raise SparkUnavailableError(f"The Spark engine cannot run / 无法使用 Spark 引擎: {reason}")
+
+
+def spark_tables(spark_dir: Path, marts: list[str]) -> list[tuple[str, str, Path]]:
+    """(schema, table, folder) of the given marts and the scoring inputs Spark wrote."""
+    warehouse = spark_dir / "warehouse"
+    relations = [("marts", name) for name in marts] + list(SCORING_INPUTS)
+    return [(schema, table, warehouse / f"{schema}.db" / table) for schema, table in relations]
+
+
+def parquet_glob(folder: Path) -> str:
+    """read_parquet() argument for every part file of a Spark table folder."""
+    return str(folder / "*.parquet").replace("'", "''")
+
+
+def import_spark_tables(
+    con: duckdb.DuckDBPyConnection, spark_dir: Path, marts: list[str]
+) -> dict[str, int]:
+    """Replace the warehouse's marts (and scoring inputs) by the tables Spark built.
+
+    One transaction: either every table is the Spark build's, or none changed.
+    Returns rows per `schema.table`.
+    """
+    tables = spark_tables(spark_dir, marts)
+    missing = [f"{schema}.{table}" for schema, table, folder in tables if not folder.is_dir()]
+    if not tables or missing:
+        raise FileNotFoundError(
+            f"Spark did not write {', '.join(missing) or 'any mart'} under {spark_dir / 'warehouse'}"
+        )
+    counts: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for schema, table, folder in tables:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f'DROP VIEW IF EXISTS {schema}."{table}"')
+            con.execute(
+                f'CREATE OR REPLACE TABLE {schema}."{table}" AS '
+                f"SELECT * FROM read_parquet('{parquet_glob(folder)}')"
+            )
+            counts[f"{schema}.{table}"] = con.execute(
+                f'SELECT count(*) FROM {schema}."{table}"'
+            ).fetchone()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts

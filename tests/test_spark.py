@@ -1,0 +1,165 @@
+"""The same dbt project on Apache Spark gives the same marts, grades and CRM files.
+
+Builds the session's sample with `oppwh run --engine spark` (dbt-spark's session method,
+PySpark in local mode) and compares it with the DuckDB build of the same sample
+(`built_warehouse`): every mart by an order-insensitive fingerprint (numbers rounded to 6
+decimals, storage widths ignored), today's grades, and the write-back files byte for byte.
+
+Needs PySpark, dbt-spark (the `spark` extra) and Java 17. Without them the tests are
+skipped with the reason; in CI (CI=true, where `.ci/run` installs them) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.assets.dbt import mart_names
+from orchestration.spark import spark_unavailable_reason
+from quality.fingerprint import differing_rows, fingerprint
+from tests.conftest import SAMPLE_AS_OF
+
+REASON = spark_unavailable_reason()
+needs_spark = pytest.mark.skipif(
+    bool(REASON) and os.environ.get("CI") != "true", reason=f"Spark tests skipped: {REASON}"
+)
+
+# Columns that record when a step ran, not what it computed.
+WALL_CLOCK = {"scored_at"}
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(tmp_path_factory, sample_landing) -> Path:
+    """The daily job on the sample, with the Spark engine, through the CLI."""
+    if REASON:
+        pytest.fail(f"CI must run the Spark tests: {REASON}")
+    from orchestration.cli import main
+
+    data_dir = tmp_path_factory.mktemp("spark_warehouse")
+    code = main(
+        [
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--landing",
+            str(sample_landing),
+            "--as-of",
+            SAMPLE_AS_OF.isoformat(),
+            "--engine",
+            "spark",
+        ]
+    )
+    assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
+    return data_dir
+
+
+def compared(con: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
+    """A relation over one side's serving copy, wall-clock columns left out."""
+    columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_catalog = ? AND table_schema = 'marts' AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [db, table],
+        ).fetchall()
+        if r[0] not in WALL_CLOCK
+    ]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    return f"(SELECT {quoted} FROM {db}.marts.{table})"
+
+
+@pytest.fixture(scope="module")
+def both(built_warehouse, spark_warehouse):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    con.execute("ATTACH ? AS on_duckdb (READ_ONLY)", [str(built_warehouse / "serving.duckdb")])
+    con.execute("ATTACH ? AS on_spark (READ_ONLY)", [str(spark_warehouse / "serving.duckdb")])
+    yield con
+    con.close()
+
+
+def assert_same_table(con, table: str) -> None:
+    left, right = compared(con, "on_duckdb", table), compared(con, "on_spark", table)
+    rows = con.execute(f"SELECT count(*) FROM {left}").fetchone()[0]
+    assert rows > 0, f"marts.{table} is empty: the sample should fill every mart"
+    same = fingerprint(con, left) == fingerprint(con, right)
+    assert same, f"marts.{table} differs between DuckDB and Spark: " + "; ".join(
+        f"{side}: {text[:300]}" for side, text in differing_rows(con, left, right)
+    )
+
+
+@needs_spark
+@pytest.mark.e2e
+def test_spark_builds_every_mart_identical_to_duckdb(both, spark_warehouse):
+    names = mart_names()
+    assert len(names) == 12
+    for table in names:
+        assert_same_table(both, table)
+    # Spark wrote the marts as Parquet files that DuckDB (and BI tools) read directly
+    parts = list(
+        (spark_warehouse / "spark" / "warehouse" / "marts.db" / "opportunities").glob("*.parquet")
+    )
+    assert parts, "no Parquet files for marts.opportunities"
+    direct = both.execute(
+        "SELECT count(*) FROM read_parquet(?)", [[str(p) for p in parts]]
+    ).fetchone()[0]
+    assert (
+        direct == both.execute("SELECT count(*) FROM on_duckdb.marts.opportunities").fetchone()[0]
+    )
+
+
+@needs_spark
+@pytest.mark.e2e
+def test_spark_marts_give_the_same_grades(both):
+    for table in ("opportunity_priority", "grade_calibration", "opportunity_priority_history"):
+        assert_same_table(both, table)
+    grades = both.execute(
+        "SELECT grade, count(*) FROM on_spark.marts.opportunity_priority GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [g for g, _ in grades] == ["A", "B", "C", "D"]
+
+
+@needs_spark
+@pytest.mark.e2e
+def test_spark_write_back_files_are_the_same(built_warehouse, spark_warehouse):
+    duck_files = sorted(
+        p.relative_to(built_warehouse) for p in (built_warehouse / "exports").rglob("*.csv")
+    )
+    spark_files = sorted(
+        p.relative_to(spark_warehouse) for p in (spark_warehouse / "exports").rglob("*.csv")
+    )
+    assert duck_files and duck_files == spark_files
+    for path in duck_files:
+        assert (built_warehouse / path).read_bytes() == (spark_warehouse / path).read_bytes(), path
+
+
+def test_without_spark_the_engine_is_refused_with_the_reason(tmp_path, monkeypatch, capsys):
+    """`oppwh run --engine spark` on a machine without Spark says what to install."""
+    import orchestration.spark as spark
+
+    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    from orchestration.cli import main
+
+    assert main(["run", "--data-dir", str(tmp_path), "--engine", "spark"]) == 2
+    err = capsys.readouterr().err
+    assert "Spark" in err and "Java 17" in err
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_java_version_is_read_from_both_version_styles(tmp_path):
+    from orchestration.spark import java_major_version
+
+    for text, major in (
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_392"', 8),
+    ):
+        fake = tmp_path / f"java{major}"
+        fake.write_text(f"#!/bin/sh\necho '{text}' >&2\n")
+        fake.chmod(0o755)
+        assert java_major_version(str(fake)) == major
+    assert java_major_version(str(tmp_path / "missing")) is None
