@@ -104,25 +104,24 @@
 {%- endmacro %}
 
 {#- Spark reads the canonical raw tables from the Parquet files ingestion writes beside the
-    DuckDB warehouse (var spark_raw_dir): each becomes an external table in database raw,
-    re-pointed at every run (dropping an external table leaves its files alone). DuckDB
-    holds the raw tables itself: nothing to do. -#}
-{% macro register_raw_sources() -%}
-    {{ return(adapter.dispatch('register_raw_sources')()) }}
+    DuckDB warehouse (var spark_raw_dir): a pre-hook of each staging model makes the raw
+    tables it reads external tables in database raw, re-pointed at every run (dropping an
+    external table leaves its files alone). DuckDB holds the raw tables itself: the hook
+    renders nothing there and dbt skips it. -#}
+{% macro register_raw_sources(node) -%}
+    {{ return(adapter.dispatch('register_raw_sources')(node)) }}
 {%- endmacro %}
 
-{% macro default__register_raw_sources() -%}
-    select 1
+{% macro default__register_raw_sources(node) -%}
 {%- endmacro %}
 
-{% macro spark__register_raw_sources() -%}
-    {%- set raw_dir = var('spark_raw_dir', var('spark_dir', '../data/spark') ~ '/raw') -%}
-    {% if execute %}
-        {% do run_query('create database if not exists raw') %}
-        {% for node in graph.sources.values() if node.source_name == 'raw' %}
-            {% do run_query('drop table if exists raw.' ~ node.name) %}
-            {% do run_query("create table raw." ~ node.name ~ " using parquet location '" ~ raw_dir ~ "/" ~ node.name ~ "'") %}
-        {% endfor %}
-    {% endif %}
-    select 1
+{% macro spark__register_raw_sources(node) -%}
+    {%- if execute -%}
+        {%- set raw_dir = var('spark_raw_dir', var('spark_dir', '../data/spark') ~ '/raw') -%}
+        {%- for source_name, table in node.sources if source_name == 'raw' -%}
+            {%- do run_query('create database if not exists raw') -%}
+            {%- do run_query('drop table if exists raw.' ~ table) -%}
+            {%- do run_query("create table raw." ~ table ~ " using parquet location '" ~ raw_dir ~ "/" ~ table ~ "'") -%}
+        {%- endfor -%}
+    {%- endif -%}
 {%- endmacro %}
