@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def quiet_environment() -> None:
     """No telemetry from dbt, Dagster or great-expectations: this tool runs offline."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    # great-expectations imports PySpark when the spark extra is installed, which warns
+    # about pandas 3; no pandas data goes through PySpark here (dbt-spark runs SQL).
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 
 def engine_unavailable(engine: str) -> bool:

@@ -93,6 +93,18 @@ def parquet_glob(folder: Path) -> str:
     return str(folder / "*.parquet").replace("'", "''")
 
 
+def drop_if_view(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """A DuckDB build leaves some relations as views (staging); a table replaces them.
+    (DROP VIEW IF EXISTS fails when the name is a table, hence the look first.)"""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
+        [schema, table],
+    ).fetchone()
+    if kind and kind[0] == "VIEW":
+        con.execute(f'DROP VIEW {schema}."{table}"')
+
+
 def import_spark_tables(
     con: duckdb.DuckDBPyConnection, spark_dir: Path, marts: list[str]
 ) -> dict[str, int]:
@@ -112,7 +124,7 @@ def import_spark_tables(
     try:
         for schema, table, folder in tables:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f'DROP VIEW IF EXISTS {schema}."{table}"')
+            drop_if_view(con, schema, table)
             con.execute(
                 f'CREATE OR REPLACE TABLE {schema}."{table}" AS '
                 f"SELECT * FROM read_parquet('{parquet_glob(folder)}')"

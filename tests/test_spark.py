@@ -2,7 +2,7 @@
 
 Builds the session's sample with `oppwh run --engine spark` (dbt-spark's session method,
 PySpark in local mode) and compares it with the DuckDB build of the same sample
-(`built_warehouse`): every mart by an order-insensitive fingerprint (numbers rounded to 6
+(`duckdb_warehouse`): every mart by an order-insensitive fingerprint (numbers rounded to 6
 decimals, storage widths ignored), today's grades, and the write-back files byte for byte.
 
 Needs PySpark, dbt-spark (the `spark` extra) and Java 17. Without them the tests are
@@ -12,6 +12,7 @@ skipped with the reason; in CI (CI=true, where `.ci/run` installs them) they fai
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,7 @@ from orchestration.assets.dbt import mart_names
 from orchestration.spark import spark_unavailable_reason
 from quality.fingerprint import differing_rows, fingerprint
 from tests.conftest import SAMPLE_AS_OF
+from tests.exports import write_cn_crm, write_hubspot, write_salesforce
 
 REASON = spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(
@@ -32,28 +34,49 @@ WALL_CLOCK = {"scored_at"}
 
 
 @pytest.fixture(scope="module")
-def spark_warehouse(tmp_path_factory, sample_landing) -> Path:
-    """The daily job on the sample, with the Spark engine, through the CLI."""
-    if REASON:
-        pytest.fail(f"CI must run the Spark tests: {REASON}")
+def landing(tmp_path_factory, sample_landing) -> Path:
+    """The sample plus the three sources' own exports (Salesforce with stage history and a
+    merged account, daily Chinese CRM exports whose changes become stage history, HubSpot
+    with merged deals): every path of the models runs on both engines."""
+    folder = tmp_path_factory.mktemp("both_engines") / "landing"
+    shutil.copytree(sample_landing, folder)
+    write_salesforce(folder)
+    write_cn_crm(folder)
+    write_hubspot(folder)
+    return folder
+
+
+def run_on(engine: str, data_dir: Path, landing: Path) -> Path:
+    """The daily job through the CLI, as a user runs it."""
     from orchestration.cli import main
 
-    data_dir = tmp_path_factory.mktemp("spark_warehouse")
     code = main(
         [
             "run",
             "--data-dir",
             str(data_dir),
             "--landing",
-            str(sample_landing),
+            str(landing),
             "--as-of",
             SAMPLE_AS_OF.isoformat(),
             "--engine",
-            "spark",
+            engine,
         ]
     )
     assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def duckdb_warehouse(tmp_path_factory, landing) -> Path:
+    return run_on("duckdb", tmp_path_factory.mktemp("on_duckdb"), landing)
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(tmp_path_factory, landing) -> Path:
+    if REASON:
+        pytest.fail(f"CI must run the Spark tests: {REASON}")
+    return run_on("spark", tmp_path_factory.mktemp("on_spark"), landing)
 
 
 def compared(con: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
@@ -73,10 +96,10 @@ def compared(con: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def both(built_warehouse, spark_warehouse):
+def both(duckdb_warehouse, spark_warehouse):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    con.execute("ATTACH ? AS on_duckdb (READ_ONLY)", [str(built_warehouse / "serving.duckdb")])
+    con.execute("ATTACH ? AS on_duckdb (READ_ONLY)", [str(duckdb_warehouse / "serving.duckdb")])
     con.execute("ATTACH ? AS on_spark (READ_ONLY)", [str(spark_warehouse / "serving.duckdb")])
     yield con
     con.close()
@@ -97,6 +120,10 @@ def assert_same_table(con, table: str) -> None:
 def test_spark_builds_every_mart_identical_to_duckdb(both, spark_warehouse):
     names = mart_names()
     assert len(names) == 12
+    sources = both.execute(
+        "SELECT DISTINCT source_system FROM on_spark.marts.opportunities ORDER BY 1"
+    ).fetchall()
+    assert len(sources) == 4, sources
     for table in names:
         assert_same_table(both, table)
     # Spark wrote the marts as Parquet files that DuckDB (and BI tools) read directly
@@ -125,16 +152,17 @@ def test_spark_marts_give_the_same_grades(both):
 
 @needs_spark
 @pytest.mark.e2e
-def test_spark_write_back_files_are_the_same(built_warehouse, spark_warehouse):
+def test_spark_write_back_files_are_the_same(duckdb_warehouse, spark_warehouse):
     duck_files = sorted(
-        p.relative_to(built_warehouse) for p in (built_warehouse / "exports").rglob("*.csv")
+        p.relative_to(duckdb_warehouse) for p in (duckdb_warehouse / "exports").rglob("*.csv")
     )
     spark_files = sorted(
         p.relative_to(spark_warehouse) for p in (spark_warehouse / "exports").rglob("*.csv")
     )
-    assert duck_files and duck_files == spark_files
+    assert duck_files == spark_files
+    assert len({p.parent for p in duck_files}) == 4, duck_files  # one folder per source
     for path in duck_files:
-        assert (built_warehouse / path).read_bytes() == (spark_warehouse / path).read_bytes(), path
+        assert (duckdb_warehouse / path).read_bytes() == (spark_warehouse / path).read_bytes(), path
 
 
 def test_without_spark_the_engine_is_refused_with_the_reason(tmp_path, monkeypatch, capsys):
@@ -163,3 +191,33 @@ def test_java_version_is_read_from_both_version_styles(tmp_path):
         fake.chmod(0o755)
         assert java_major_version(str(fake)) == major
     assert java_major_version(str(tmp_path / "missing")) is None
+
+
+def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
+    """Each Spark run replaces the warehouse's copies, whether a DuckDB build left a table
+    or a view there; a folder Spark did not write fails the step and changes nothing."""
+    from orchestration.spark import SCORING_INPUTS, import_spark_tables
+
+    spark_dir = tmp_path / "spark"
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    relations = [("marts", "opportunities"), *SCORING_INPUTS]
+
+    def spark_writes(rows: int) -> None:
+        for schema, table in relations:
+            folder = spark_dir / "warehouse" / f"{schema}.db" / table
+            folder.mkdir(parents=True, exist_ok=True)
+            con.execute(
+                f"COPY (SELECT range AS n FROM range({rows})) TO '{folder / 'part-0.parquet'}' "
+                "(FORMAT parquet)"
+            )
+
+    con.execute("CREATE SCHEMA staging")
+    con.execute("CREATE VIEW staging.stg_raw__opportunity_snapshots AS SELECT 1 AS n")
+    spark_writes(3)
+    assert import_spark_tables(con, spark_dir, ["opportunities"])["marts.opportunities"] == 3
+    spark_writes(5)  # the next day's run
+    counts = import_spark_tables(con, spark_dir, ["opportunities"])
+    assert set(counts.values()) == {5}
+    with pytest.raises(FileNotFoundError, match="marts.cycle_time"):
+        import_spark_tables(con, spark_dir, ["opportunities", "cycle_time"])
+    assert con.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == 5
