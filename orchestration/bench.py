@@ -119,7 +119,7 @@ STEP_NAMES = {
 def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb") -> dict:
     import dagster as dg
 
-    from orchestration.cli import failure_summary, run_daily_job
+    from orchestration.cli import run_daily_job, run_failed
 
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
@@ -129,8 +129,9 @@ def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb")
             data_dir, landing, as_of, archive_mode="off", instance=instance, engine=engine
         )
     wall = time.monotonic() - started
-    if not result.success:
-        raise RuntimeError(f"benchmark run failed: {failure_summary(result)}")
+    problem = run_failed(result)
+    if problem:
+        raise RuntimeError(f"benchmark run failed: {problem}")
     steps = {STEP_NAMES.get(k, k): v for k, v in step_times(instance, result.run_id).items()}
     return {
         "wall_seconds": round(wall, 2),

@@ -132,6 +132,25 @@ def mart_row_counts(serving: Path) -> dict[str, int]:
         return {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in tables}
 
 
+def skipped_steps(result) -> list[str]:
+    """Steps Dagster skipped because a step before them did not report every output (a run
+    that skips scoring or publishing has not done its job, whatever Dagster calls it)."""
+    return [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+
+
+def run_failed(result) -> str | None:
+    """Why the run did not do its whole job, or None when it did."""
+    if not result.success:
+        return failure_summary(result)
+    skipped = skipped_steps(result)
+    if skipped:
+        return (
+            f"steps skipped / 步骤被跳过: {', '.join(skipped)} (a step before them did not "
+            "report all its results; see the full log)"
+        )
+    return None
+
+
 def failure_summary(result) -> str:
     """Which step failed and why, in one or two lines."""
     for event in result.all_events:
@@ -184,8 +203,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         full_refresh=args.full_refresh,
         engine=args.engine,
     )
-    if not result.success:
-        print(f"\nRun FAILED / 运行失败: {failure_summary(result)}", file=sys.stderr)
+    problem = run_failed(result)
+    if problem:
+        print(f"\nRun FAILED / 运行失败: {problem}", file=sys.stderr)
         print(f"Full log / 完整日志: {data_dir / 'logs' / 'last_run.log'}", file=sys.stderr)
         return 1
     serving = data_dir / "serving.duckdb"
@@ -263,8 +283,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for day in days:
         print(f"Replaying {day.name} / 重放 {day.name}")
         result = run_daily_job(data_dir, day, day.name, archive_mode="off")
-        if not result.success:
-            print(f"Replay of {day.name} FAILED: {failure_summary(result)}", file=sys.stderr)
+        problem = run_failed(result)
+        if problem:
+            print(f"Replay of {day.name} FAILED: {problem}", file=sys.stderr)
             return 1
     print(f"Replayed {len(days)} day(s) into {data_dir}")
     return 0

@@ -17,6 +17,10 @@ from pydantic import PrivateAttr
 from orchestration.lock import acquire, release
 
 DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
+# Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
+SPARK_LOG_CONFIG = (
+    Path(__file__).resolve().parents[1] / "dbt_project" / "spark" / "log4j2.properties"
+)
 
 
 def today_in(timezone: str) -> date:
@@ -141,6 +145,7 @@ class WarehouseSettings(dg.ConfigurableResource):
             "memory_limit": self.memory_limit,
             "temp_directory": str(self.spill_path),
             "spark_dir": str(self.spark_path),
+            "spark_log_config": str(SPARK_LOG_CONFIG),
             "spark_driver_memory": self.spark_driver_memory,
         }
 

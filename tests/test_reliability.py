@@ -336,3 +336,16 @@ def test_personal_data_is_masked_in_the_serving_copy(base, tmp_path):
         "SELECT opportunity_name FROM raw.opportunities WHERE opportunity_id = 'NEW-1'",
     )
     assert "13812345678" in raw
+
+
+def test_a_run_that_skips_steps_is_reported_as_failed():
+    """Dagster calls a run whose later steps were skipped a success; a user would not
+    (no grades, no serving copy): the CLI, replay and bench report it as failed."""
+    from types import SimpleNamespace
+
+    from orchestration.cli import run_failed
+
+    skipped = SimpleNamespace(event_type_value="STEP_SKIPPED", step_key="priority_grades")
+    problem = run_failed(SimpleNamespace(success=True, all_events=[skipped]))
+    assert problem and "priority_grades" in problem
+    assert run_failed(SimpleNamespace(success=True, all_events=[])) is None
