@@ -93,7 +93,10 @@ class WarehouseSettings(dg.ConfigurableResource):
 
     @property
     def dbt_target(self) -> str:
-        return "spark" if self.engine == "spark" else "duckdb"
+        """The dbt profile output the engine builds with (a typo never silently means DuckDB)."""
+        if self.engine not in ("duckdb", "spark"):
+            raise ValueError(f"engine must be duckdb or spark (OPPWH_ENGINE), got {self.engine!r}")
+        return self.engine
 
     @property
     def archive_path(self) -> Path:

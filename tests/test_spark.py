@@ -221,3 +221,11 @@ def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     with pytest.raises(FileNotFoundError, match="marts.cycle_time"):
         import_spark_tables(con, spark_dir, ["opportunities", "cycle_time"])
     assert con.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == 5
+
+
+def test_an_unknown_engine_is_an_error_not_duckdb():
+    from orchestration.resources import WarehouseSettings
+
+    assert WarehouseSettings(engine="spark").dbt_target == "spark"
+    with pytest.raises(ValueError, match="duckdb or spark"):
+        _ = WarehouseSettings(engine="sprak").dbt_target
