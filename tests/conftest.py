@@ -80,3 +80,23 @@ def marts_fingerprint(db: Path) -> dict[str, tuple]:
         )[0]
         for t in tables
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spark_build_in_background(request, tmp_path_factory):
+    """tests/test_spark.py's Spark build, started with the session in its own process when
+    those tests are selected, so that it runs beside the other tests instead of after them."""
+    if not any(
+        item.path.name == "test_spark.py" and "spark_warehouse" in item.fixturenames
+        for item in request.session.items
+    ):
+        yield None
+        return
+    from tests.test_spark import start_spark_build
+
+    build = start_spark_build(
+        tmp_path_factory.mktemp("both_engines"), request.getfixturevalue("sample_landing")
+    )
+    yield build
+    if build.process is not None and build.process.poll() is None:
+        build.process.kill()
