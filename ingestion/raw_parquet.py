@@ -46,11 +46,10 @@ def export_raw_tables(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str,
         staging = folder / f".{table}.{os.getpid()}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        con.execute(
+        counts[table] = con.execute(
             f"COPY (SELECT * FROM raw.{table}) TO {_sql_text(staging / 'data.parquet')} "
             "(FORMAT parquet)"
-        )
-        counts[table] = con.execute(f"SELECT count(*) FROM raw.{table}").fetchone()[0]
+        ).fetchone()[0]
         old = folder / f".{table}.{os.getpid()}.old"
         if final.exists():
             os.replace(final, old)

@@ -12,7 +12,8 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-ENGINES = ("duckdb", "spark")
+from orchestration.spark import ENGINES
+
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 QUIET_ENV = {

@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from orchestration.lock import acquire, release
+from orchestration.spark import ENGINES
 
 DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
 # Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
@@ -92,9 +93,19 @@ class WarehouseSettings(dg.ConfigurableResource):
         return self.data_path / "spark"
 
     @property
+    def spark_raw_path(self) -> Path:
+        """The raw tables as Parquet, one folder per table, that Spark's sources read."""
+        return self.spark_path / "raw"
+
+    @property
+    def spark_warehouse_path(self) -> Path:
+        """spark.sql.warehouse.dir: Spark's tables, one folder per <schema>.db/<table>."""
+        return self.spark_path / "warehouse"
+
+    @property
     def dbt_target(self) -> str:
         """The dbt profile output the engine builds with (a typo never silently means DuckDB)."""
-        if self.engine not in ("duckdb", "spark"):
+        if self.engine not in ENGINES:
             raise ValueError(f"engine must be duckdb or spark (OPPWH_ENGINE), got {self.engine!r}")
         return self.engine
 
@@ -148,6 +159,8 @@ class WarehouseSettings(dg.ConfigurableResource):
             "memory_limit": self.memory_limit,
             "temp_directory": str(self.spill_path),
             "spark_dir": str(self.spark_path),
+            "spark_raw_dir": str(self.spark_raw_path),
+            "spark_warehouse_dir": str(self.spark_warehouse_path),
             "spark_log_config": str(SPARK_LOG_CONFIG),
             "spark_driver_memory": self.spark_driver_memory,
         }

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+ENGINES = ("duckdb", "spark")
 # Relations Spark builds that the steps after dbt read, besides every mart.
 SCORING_INPUTS = (
     ("intermediate", "int_opportunity_touches"),
@@ -81,9 +82,9 @@ def require_spark() -> None:
         raise SparkUnavailableError(f"The Spark engine cannot run / 无法使用 Spark 引擎: {reason}")
 
 
-def spark_tables(spark_dir: Path, marts: list[str]) -> list[tuple[str, str, Path]]:
-    """(schema, table, folder) of the given marts and the scoring inputs Spark wrote."""
-    warehouse = spark_dir / "warehouse"
+def spark_tables(warehouse: Path, marts: list[str]) -> list[tuple[str, str, Path]]:
+    """(schema, table, folder) of the given marts and the scoring inputs Spark wrote under
+    its warehouse folder (spark.sql.warehouse.dir)."""
     relations = [("marts", name) for name in marts] + list(SCORING_INPUTS)
     return [(schema, table, warehouse / f"{schema}.db" / table) for schema, table in relations]
 
@@ -106,18 +107,18 @@ def drop_if_view(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Non
 
 
 def import_spark_tables(
-    con: duckdb.DuckDBPyConnection, spark_dir: Path, marts: list[str]
+    con: duckdb.DuckDBPyConnection, warehouse: Path, marts: list[str]
 ) -> dict[str, int]:
     """Replace the warehouse's marts (and scoring inputs) by the tables Spark built.
 
     One transaction: either every table is the Spark build's, or none changed.
     Returns rows per `schema.table`.
     """
-    tables = spark_tables(spark_dir, marts)
+    tables = spark_tables(warehouse, marts)
     missing = [f"{schema}.{table}" for schema, table, folder in tables if not folder.is_dir()]
     if not tables or missing:
         raise FileNotFoundError(
-            f"Spark did not write {', '.join(missing) or 'any mart'} under {spark_dir / 'warehouse'}"
+            f"Spark did not write {', '.join(missing) or 'any mart'} under {warehouse}"
         )
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")

@@ -46,9 +46,14 @@ def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
     return {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
 
-def row_text_sql(con: duckdb.DuckDBPyConnection, relation: str, decimals: int = 6) -> str:
+def row_text_sql(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    decimals: int = 6,
+    columns: dict[str, str] | None = None,
+) -> str:
     """SELECT of each row of `relation` as one canonical text, columns in name order."""
-    columns = columns_of(con, relation)
+    columns = columns or columns_of(con, relation)
     parts = [
         f"coalesce({canonical_text(name, columns[name], decimals)}, '<null>')"
         for name in sorted(columns)
@@ -58,10 +63,11 @@ def row_text_sql(con: duckdb.DuckDBPyConnection, relation: str, decimals: int = 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, relation: str, decimals: int = 6) -> str:
     """'<rows>:<sorted column names hash>:<order-insensitive sum of row hashes>'."""
-    names = ",".join(sorted(columns_of(con, relation)))
+    columns = columns_of(con, relation)
+    names = ",".join(sorted(columns))
     rows, total = con.execute(
         f"SELECT count(*), coalesce(sum(hash(row_text)::hugeint), 0) "
-        f"FROM ({row_text_sql(con, relation, decimals)})"
+        f"FROM ({row_text_sql(con, relation, decimals, columns)})"
     ).fetchone()
     name_hash = con.execute("SELECT hash(?)", [names]).fetchone()[0]
     return f"{rows}:{name_hash}:{total}"

@@ -232,13 +232,13 @@ def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     or a view there; a folder Spark did not write fails the step and changes nothing."""
     from orchestration.spark import SCORING_INPUTS, import_spark_tables
 
-    spark_dir = tmp_path / "spark"
+    spark_warehouse = tmp_path / "spark" / "warehouse"
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     relations = [("marts", "opportunities"), *SCORING_INPUTS]
 
     def spark_writes(rows: int) -> None:
         for schema, table in relations:
-            folder = spark_dir / "warehouse" / f"{schema}.db" / table
+            folder = spark_warehouse / f"{schema}.db" / table
             folder.mkdir(parents=True, exist_ok=True)
             con.execute(
                 f"COPY (SELECT range AS n FROM range({rows})) TO '{folder / 'part-0.parquet'}' "
@@ -248,12 +248,12 @@ def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     con.execute("CREATE SCHEMA staging")
     con.execute("CREATE VIEW staging.stg_raw__opportunity_snapshots AS SELECT 1 AS n")
     spark_writes(3)
-    assert import_spark_tables(con, spark_dir, ["opportunities"])["marts.opportunities"] == 3
+    assert import_spark_tables(con, spark_warehouse, ["opportunities"])["marts.opportunities"] == 3
     spark_writes(5)  # the next day's run
-    counts = import_spark_tables(con, spark_dir, ["opportunities"])
+    counts = import_spark_tables(con, spark_warehouse, ["opportunities"])
     assert set(counts.values()) == {5}
     with pytest.raises(FileNotFoundError, match="marts.cycle_time"):
-        import_spark_tables(con, spark_dir, ["opportunities", "cycle_time"])
+        import_spark_tables(con, spark_warehouse, ["opportunities", "cycle_time"])
     assert con.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == 5
 
 

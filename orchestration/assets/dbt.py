@@ -115,13 +115,13 @@ def dbt_build_args(vars_: dict, full_refresh: bool = False, target: str = "duckd
 
 def mart_names() -> list[str]:
     """The dbt models of schema marts (the tables every engine must build)."""
-    return sorted(key.path[-1] for key in warehouse_models.keys if key.path[0] == "marts")
+    return [key.path[-1] for key in MART_KEYS]
 
 
 def bring_back_spark_marts(warehouse: WarehouseSettings) -> dict[str, int]:
     """After a Spark build: its marts and scoring inputs replace the warehouse's copies."""
     with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
-        return import_spark_tables(con, warehouse.spark_path, mart_names())
+        return import_spark_tables(con, warehouse.spark_warehouse_path, mart_names())
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
@@ -156,9 +156,15 @@ def warehouse_models(
         counts = bring_back_spark_marts(warehouse)
         report(
             context,
-            f"Spark marts read back from {warehouse.spark_path / 'warehouse'}: "
+            f"Spark marts read back from {warehouse.spark_warehouse_path}: "
             f"{len(counts)} tables, {sum(counts.values()):,} rows",
         )
+
+
+# The dbt models of schema marts, in name order.
+MART_KEYS = sorted(
+    (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
+)
 
 
 def dbt_resource() -> DbtCliResource:

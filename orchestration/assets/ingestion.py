@@ -131,7 +131,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
         crash_point("ingest:after_load")
         if warehouse.engine == "spark":
             # Spark reads the raw tables from Parquet (dbt source tables on Spark)
-            export_raw_tables(con, warehouse.spark_path / "raw")
+            export_raw_tables(con, warehouse.spark_raw_path)
     archived = archive_files(
         files_loaded(outcomes), warehouse.archive_path / as_of.isoformat(), warehouse.archive_mode
     )

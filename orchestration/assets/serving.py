@@ -11,14 +11,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from orchestration.assets.dbt import warehouse_models
+from orchestration.assets.dbt import MART_KEYS
 from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.crash import crash_point
 from orchestration.resources import WarehouseSettings
 
-MART_KEYS = sorted(
-    (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
-)
 PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS]
 
 
