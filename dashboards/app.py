@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboards.labels import LANGUAGES, PAGES, column_label, label, value_label  # noqa: E402
 from dashboards.queries import Filters, query  # noqa: E402
-from scoring.writeback import neutralise  # noqa: E402
+from warehouse.spreadsheet_safe import safe_csv_bytes, safe_rows  # noqa: E402
 
 SERVING = Path(os.environ.get("OPPWH_DATA_DIR", "data")).resolve() / "serving.duckdb"
 
@@ -82,6 +82,9 @@ def table(frame: pd.DataFrame, lang: str) -> None:
     for column in ("outcome", "trend", "category", "loss_reason_category"):
         if column in shown:
             shown[column] = shown[column].map(lambda v: value_label(v, lang))
+    # Streamlit's own table download writes the values it is given: free text goes in
+    # neutralised, so that file opens in a spreadsheet without running anything either.
+    shown = pd.DataFrame(list(safe_rows(shown)), columns=shown.columns, index=shown.index)
     st.dataframe(shown.rename(columns=lambda c: column_label(c, lang)), hide_index=True)
 
 
@@ -236,10 +239,9 @@ def priority(t, f: Filters):
     counts = data.groupby("grade", as_index=False).size().rename(columns={"size": "deals"})
     bar(counts, "grade", "deals", t("grade"), t("deals"))
     table(data, t.lang)
-    safe = data.map(neutralise)  # no formula reaches a spreadsheet
     st.download_button(
         t("download"),
-        safe.to_csv(index=False).encode("utf-8-sig"),
+        safe_csv_bytes(data),  # no formula reaches a spreadsheet; ids byte for byte
         file_name="priority.csv",
         mime="text/csv",
     )

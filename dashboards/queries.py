@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+
+from warehouse.query import read_frame
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,8 @@ filtered AS (
 def read(
     serving: Path, sql: str, params: dict | None = None, timezone: str = "Asia/Shanghai"
 ) -> pd.DataFrame:
-    with duckdb.connect(str(serving), read_only=True) as con:
-        con.execute("SET TimeZone = ?", [timezone])
-        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
-        return con.execute(sql, used).df()
+    """Through the locked read-only door every reader uses (warehouse.query)."""
+    return read_frame(serving, sql, timezone, params)
 
 
 def filtered(sql: str) -> str:

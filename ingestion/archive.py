@@ -19,26 +19,39 @@ def archive_target(folder: Path, name: str) -> Path:
     return target
 
 
-def archive_files(
-    paths_and_loaded: list[tuple[Path, bool]], day_folder: Path, mode: str
-) -> list[Path]:
-    """Move (or copy) each processed file into the day's folder; files that loaded nothing
-    (not recognised, unreadable, blocked) go to its `not_loaded` subfolder."""
-    if mode == "off":
-        return []
+def archive_files(taken: list, day_folder: Path, mode: str) -> list[Path]:
+    """Put each file's intake copy (the bytes that were read) into the day's folder; files
+    that loaded nothing (not recognised, unreadable, blocked) go to its `not_loaded`
+    subfolder. In move mode the landing file is then removed, unless it changed after it
+    was taken (then it stays for the next run). Copy and off modes leave landing alone."""
     archived = []
-    for path, loaded in paths_and_loaded:
-        if not path.exists():
+    for item in taken:
+        if mode == "off" or not item.snapshot.exists():
+            item.snapshot.unlink(missing_ok=True)
             continue
-        folder = day_folder if loaded else day_folder / NOT_LOADED
+        folder = day_folder if item.loaded else day_folder / NOT_LOADED
         folder.mkdir(parents=True, exist_ok=True)
-        target = archive_target(folder, path.name)
-        if mode == "copy":
-            shutil.copy2(path, target)
-        else:
-            shutil.move(str(path), target)
+        target = archive_target(folder, item.landing.name)
+        shutil.move(str(item.snapshot), target)
         archived.append(target)
+        if mode == "move" and _unchanged(item.landing, item.state):
+            item.landing.unlink(missing_ok=True)
     return archived
+
+
+def _unchanged(path: Path, state: tuple[int, int] | None) -> bool:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return state is not None and (stat.st_size, stat.st_mtime_ns) == tuple(state)
+
+
+def clear_intake(intake: Path) -> None:
+    """Copies left by a run that stopped before archiving them: their landing files are
+    still in landing (removed only after archiving), so the next run takes them again."""
+    if intake.is_dir():
+        shutil.rmtree(intake, ignore_errors=True)
 
 
 def archived_days(archive: Path) -> list[Path]:

@@ -14,15 +14,16 @@ for example the Salesforce custom field that holds the loss reason::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
-
+from ingestion.files import MAX_WORKBOOK_MB
 from ingestion.formats import builtin_formats
 from ingestion.formats.mapping_file import MappingFileError, load_mappings
 from ingestion.load import LoadSettings
+from warehouse.user_yaml import UserYamlError, load_yaml_file
 
 CONFIG_FILE = "oppwh.yml"
 MAPPINGS_FOLDER = "mappings"
@@ -34,16 +35,25 @@ class DataFolderConfig:
     max_days_without_export: int = 3
     webhook_url: str | None = None
     webhook_format: str = "json"
+    # A landing file is taken once unchanged for this many seconds (oppwh.yml
+    # landing.settle_seconds, else OPPWH_SETTLE_SECONDS, else 2).
+    settle_seconds: float = 2.0
+    max_workbook_mb: float = MAX_WORKBOOK_MB
+
+
+def default_settle_seconds() -> float:
+    """The settle interval when oppwh.yml names none (read when asked, not at import)."""
+    return float(os.environ.get("OPPWH_SETTLE_SECONDS", DataFolderConfig.settle_seconds))
 
 
 def read_config(data_dir: Path) -> DataFolderConfig:
     path = data_dir / CONFIG_FILE
     if not path.exists():
-        return DataFolderConfig()
+        return DataFolderConfig(settle_seconds=default_settle_seconds())
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise MappingFileError(f"{path}: not valid YAML ({exc})") from exc
+        data = load_yaml_file(path) or {}
+    except UserYamlError as exc:
+        raise MappingFileError(str(exc)) from exc
     salesforce = data.get("salesforce") or {}
     fields = salesforce.get("loss_reason_field") or salesforce.get("loss_reason_fields") or ()
     if isinstance(fields, str):
@@ -57,11 +67,22 @@ def read_config(data_dir: Path) -> DataFolderConfig:
         raise MappingFileError(
             f"{path}: notify.format must be wecom, dingtalk, slack or json, not {webhook_format!r}"
         )
+    landing = data.get("landing") or {}
+    settle_seconds = landing.get("settle_seconds", default_settle_seconds())
+    if not isinstance(settle_seconds, int | float) or not 0 <= settle_seconds <= 600:
+        raise MappingFileError(
+            f"{path}: landing.settle_seconds must be a number of seconds from 0 to 600"
+        )
+    max_workbook_mb = landing.get("max_workbook_mb", MAX_WORKBOOK_MB)
+    if not isinstance(max_workbook_mb, int | float) or max_workbook_mb <= 0:
+        raise MappingFileError(f"{path}: landing.max_workbook_mb must be a positive number of MB")
     return DataFolderConfig(
         tuple(fields),
         int(quality.get("max_days_without_export", 3)),
         notify.get("webhook_url"),
         webhook_format,
+        float(settle_seconds),
+        float(max_workbook_mb),
     )
 
 
@@ -69,6 +90,7 @@ def load_settings(data_dir: Path, as_of: date, business_tz: str) -> LoadSettings
     """LoadSettings with the built-in formats, the folder's config and its user mappings."""
     config = read_config(data_dir)
     return LoadSettings(
+        max_workbook_mb=config.max_workbook_mb,
         as_of=as_of,
         business_tz=business_tz,
         formats=builtin_formats(config.salesforce_loss_reason_fields),

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dt_time
@@ -37,11 +38,32 @@ class CsvLayout:
     headers: list[str]
 
 
-def refused_entries(landing_dir: Path) -> list[Path]:
-    """Symbolic links in the landing folder: never followed, but reported."""
+def _is_skipped_name(name: str) -> bool:
+    """Dot-files and temp files (still being copied by some tools) are not exports."""
+    return name.startswith((".", "~$")) or Path(name).suffix.lower() in (".tmp", ".part")
+
+
+def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
+    """Landing entries that are not regular files, with why they are not read: symbolic
+    links (never followed), folders, FIFOs, sockets, devices. Reported, never opened."""
     if not landing_dir.is_dir():
         return []
-    return sorted(p for p in landing_dir.iterdir() if p.is_symlink())
+    refused = []
+    for path in sorted(landing_dir.iterdir()):
+        if _is_skipped_name(path.name):
+            continue
+        if path.is_symlink():
+            refused.append(
+                (
+                    path,
+                    "a symbolic link: links are not followed, copy the file itself into the "
+                    "landing folder",
+                )
+            )
+        elif not path.is_file():
+            kind = "a folder" if path.is_dir() else "a pipe, socket or device"
+            refused.append((path, f"set aside: not a regular file ({kind})"))
+    return refused
 
 
 def landing_files(landing_dir: Path) -> list[Path]:
@@ -53,14 +75,90 @@ def landing_files(landing_dir: Path) -> list[Path]:
     """
     if not landing_dir.is_dir():
         return []
-    files = []
-    for path in sorted(landing_dir.iterdir()):
-        if path.is_symlink() or not path.is_file():
+    return [
+        path
+        for path in sorted(landing_dir.iterdir())
+        if not path.is_symlink() and path.is_file() and not _is_skipped_name(path.name)
+    ]
+
+
+class FileVanishedError(FileNotFoundError):
+    """A landing file disappeared between being listed and being read."""
+
+
+class FileChangedError(RuntimeError):
+    """A landing file changed while it was being taken: it is still being written."""
+
+
+def file_state(path: Path) -> tuple[int, int]:
+    """Size and modification time (ns): a file whose state moves is still being written."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise FileVanishedError(str(path)) from exc
+    return stat.st_size, stat.st_mtime_ns
+
+
+def settle(
+    paths: list[Path], seconds: float, now=time.time, sleep=time.sleep
+) -> tuple[dict[Path, tuple[int, int]], list[Path], list[Path]]:
+    """Which files have settled: unchanged in size and time for `seconds`.
+
+    One wait at most per run (until the youngest file is `seconds` old); a file whose state
+    moved meanwhile is busy (left for the next run), one that disappeared is gone.
+    Returns (settled file -> state, busy, gone)."""
+    first: dict[Path, tuple[int, int]] = {}
+    gone: list[Path] = []
+    for path in paths:
+        try:
+            first[path] = file_state(path)
+        except FileVanishedError:
+            gone.append(path)
+    if first and seconds > 0:
+        youngest = max(mtime for _, mtime in first.values()) / 1e9
+        wait = min(seconds, max(0.0, youngest + seconds - now()))
+        if wait > 0:
+            sleep(wait)
+    ready: dict[Path, tuple[int, int]] = {}
+    busy: list[Path] = []
+    for path, state in first.items():
+        try:
+            again = file_state(path)
+        except FileVanishedError:
+            gone.append(path)
             continue
-        if path.name.startswith((".", "~$")) or path.suffix.lower() in (".tmp", ".part"):
-            continue
-        files.append(path)
-    return files
+        if again != state or (seconds > 0 and again[1] / 1e9 > now() - seconds + 0.001):
+            busy.append(path)
+        else:
+            ready[path] = state
+    return ready, busy, gone
+
+
+def take_snapshot(path: Path, state: tuple[int, int], intake_dir: Path) -> tuple[Path, str]:
+    """Copy a settled landing file into the intake folder, hashing the bytes as they are
+    copied: what is loaded, hashed and archived is this one copy, byte for byte.
+
+    Raises FileChangedError when the file moved while being copied (the copy is removed,
+    the file stays in landing for the next run) and FileVanishedError when it is gone."""
+    intake_dir.mkdir(parents=True, exist_ok=True)
+    target = intake_dir / path.name
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as src, target.open("wb") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                digest.update(chunk)
+                dst.write(chunk)
+    except FileNotFoundError as exc:
+        target.unlink(missing_ok=True)
+        raise FileVanishedError(str(path)) from exc
+    try:
+        changed = file_state(path) != state or target.stat().st_size != state[0]
+    except FileVanishedError:
+        changed = False  # taken whole before it went: the copy is what was there
+    if changed:
+        target.unlink(missing_ok=True)
+        raise FileChangedError(str(path))
+    return target, digest.hexdigest()
 
 
 def content_hash(path: Path) -> str:
@@ -214,28 +312,50 @@ def _unique_headers(raw: list[str]) -> list[str]:
     return headers
 
 
-def spreadsheet_units(path: Path, work_dir: Path) -> list[SourceUnit]:
-    """Each non-empty sheet as a UTF-8 CSV; its first non-empty row is the header."""
+# A workbook's sheets are XML inside a zip: a few MB on disk can expand to gigabytes. The
+# reader holds about 1.5 bytes of memory per byte of sheet XML, so workbooks above this
+# (uncompressed) are refused with the limit named (oppwh.yml landing.max_workbook_mb).
+MAX_WORKBOOK_MB = 1024
+
+
+def workbook_xml_bytes(path: Path) -> int:
+    """Uncompressed size of a workbook's parts, read from the zip directory (no unpacking)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 0  # not a zip (xls, ods or damaged): the reader says what is wrong
+
+
+def spreadsheet_units(
+    path: Path, work_dir: Path, max_workbook_mb: float = MAX_WORKBOOK_MB
+) -> list[SourceUnit]:
+    """Each non-empty sheet as a UTF-8 CSV; its first non-empty row is the header.
+
+    Rows stream from the reader straight into the CSV (never a list of the whole sheet in
+    Python), so memory stays near the reader's own; DuckDB then reads the CSV."""
     from python_calamine import CalamineWorkbook
 
+    expanded = workbook_xml_bytes(path)
+    if expanded > max_workbook_mb * (1 << 20):
+        raise UnreadableFileError(
+            path.name,
+            f"the workbook expands to {expanded / (1 << 20):,.0f} MB, over the limit of "
+            f"{max_workbook_mb:,.0f} MB (oppwh.yml landing.max_workbook_mb); export it as "
+            "CSV, or raise the limit if the machine has the memory",
+        )
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for damaged files
         raise UnreadableFileError(path.name, f"not a readable spreadsheet ({exc})") from exc
     units = []
     for n, sheet in enumerate(workbook.sheet_names):
-        rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-        rows = [r for r in rows if any(_cell_text(v).strip() for v in r)]
-        if not rows:
-            continue
-        headers = _unique_headers([_cell_text(v) for v in rows[0]])
         out = work_dir / f"sheet{n}.csv"
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(headers)
-            for row in rows[1:]:
-                cells = [_cell_text(v) for v in row]
-                writer.writerow((cells + [""] * len(headers))[: len(headers)])
+        headers = _sheet_to_csv(workbook.get_sheet_by_name(sheet).iter_rows(), out)
+        if headers is None:
+            continue
         display = path.name if len(workbook.sheet_names) == 1 else f"{path.name} » {sheet}"
         units.append(SourceUnit(path, display, headers, out, ",", sheet))
     if not units:
@@ -243,8 +363,31 @@ def spreadsheet_units(path: Path, work_dir: Path) -> list[SourceUnit]:
     return units
 
 
+def _sheet_to_csv(rows, out: Path) -> list[str] | None:
+    """Write a sheet's non-empty rows to a CSV; the first is the header. None when empty."""
+    headers = None
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        for row in rows:
+            cells = [_cell_text(v) for v in row]
+            if not any(c.strip() for c in cells):
+                continue
+            if headers is None:
+                headers = _unique_headers(cells)
+                writer.writerow(headers)
+                continue
+            writer.writerow((cells + [""] * len(headers))[: len(headers)])
+    if headers is None:
+        out.unlink(missing_ok=True)
+    return headers
+
+
 def json_lines_unit(path: Path) -> SourceUnit:
-    """A JSON-lines file: its keys (from the first lines) are the headers."""
+    """A JSON-lines file: the keys of every line are the headers, in order of first use.
+
+    The first lines are checked in Python (an error names the line); the keys of the whole
+    file come from DuckDB, so a key first seen on line 5,000 is a column too, never dropped.
+    """
     keys: dict[str, None] = {}
     with path.open("r", encoding="utf-8-sig") as handle:
         for n, line in enumerate(handle):
@@ -264,17 +407,40 @@ def json_lines_unit(path: Path) -> SourceUnit:
             keys.update(dict.fromkeys(record))
     if not keys:
         raise UnreadableFileError(path.name, "the file is empty: expected one JSON object per line")
+    keys.update(dict.fromkeys(_all_json_keys(path)))
     return SourceUnit(path, path.name, list(keys), path, json_lines=True)
 
 
-def source_units(path: Path, work_dir: Path) -> list[SourceUnit]:
+def _all_json_keys(path: Path) -> list[str]:
+    """Every top-level key of a JSON-lines file, in order of first appearance (DuckDB)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        try:
+            rows = con.execute(
+                "SELECT key FROM (SELECT unnest(json_keys(json)) AS key, "
+                "row_number() OVER () AS n FROM read_json_objects(?, "
+                "format = 'newline_delimited')) GROUP BY key ORDER BY min(n), key",
+                [str(path)],
+            ).fetchall()
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0]
+            raise UnreadableFileError(
+                path.name, f"not valid JSON lines ({reason}); expected one object per line"
+            ) from exc
+    return [r[0] for r in rows]
+
+
+def source_units(
+    path: Path, work_dir: Path, max_workbook_mb: float = MAX_WORKBOOK_MB
+) -> list[SourceUnit]:
     """The loadable tables in a landing file, by its kind (the suffix is only a first guess:
     a workbook is recognised by its bytes)."""
     suffix = path.suffix.lower()
     with path.open("rb") as handle:
         magic = handle.read(8)
     if suffix in SPREADSHEET_SUFFIXES or magic.startswith(b"PK\x03\x04") and suffix != ".csv":
-        return spreadsheet_units(path, work_dir)
+        return spreadsheet_units(path, work_dir, max_workbook_mb)
     if suffix in JSON_LINES_SUFFIXES:
         return [json_lines_unit(path)]
     layout = read_csv_layout(path, work_dir)

@@ -11,6 +11,7 @@ one transaction, so a crash or error mid-file leaves nothing of that file behind
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections.abc import Callable
@@ -22,12 +23,17 @@ import duckdb
 
 from ingestion.errors import IgnoredFileError, IngestionError, UnreadableFileError
 from ingestion.files import (
+    MAX_WORKBOOK_MB,
+    FileChangedError,
+    FileVanishedError,
     SourceUnit,
     content_hash,
     export_date_from_name,
     landing_files,
     refused_entries,
+    settle,
     source_units,
+    take_snapshot,
 )
 from ingestion.formats import builtin_formats, detect_format
 from ingestion.formats.base import (
@@ -57,7 +63,7 @@ CREATE TABLE IF NOT EXISTS raw.load_ledger (
     source_system VARCHAR,
     table_name VARCHAR,       -- the main table the file feeds
     export_kind VARCHAR,      -- full | partial | history
-    status VARCHAR,           -- loaded | skipped | set_aside | failed | blocked
+    status VARCHAR,           -- loaded | skipped | set_aside | failed | blocked | deferred | vanished
     rows_read BIGINT,
     rows_loaded BIGINT,
     rows_rejected BIGINT,
@@ -93,6 +99,13 @@ class LoadSettings:
     validator: Callable | None = None
     # Called with the file name just before a file's transaction commits (crash tests).
     before_commit: Callable[[str], None] | None = None
+    # A landing file is taken once its size and time have not moved for this long.
+    settle_seconds: float = 0.0
+    # Workbooks expanding beyond this many MB of XML are refused (memory stays bounded).
+    max_workbook_mb: float = MAX_WORKBOOK_MB
+    # Where landing files are copied before being read (DATA_DIR/intake in a run; a
+    # temporary folder when not set).
+    intake_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +121,8 @@ class FileOutcome:
     rows_ignored: int = 0
     checks: tuple = ()
     path: str | None = None  # the landing file (one file may hold several sheets)
+    snapshot: str | None = None  # the intake copy that was read (what gets archived)
+    state: tuple[int, int] | None = None  # the landing file's size and mtime when taken
 
 
 def raw_table_ddl(table_name: str) -> str:
@@ -301,10 +316,79 @@ def already_loaded(con, digest: str, sheet: str | None, export_date: date | None
     return row[0] > 0
 
 
+# The longest line (record) a CSV may hold; a longer one is rejected, not the file.
+MAX_LINE_BYTES = 8 << 20
+# DuckDB's parallel reader cannot pad short rows when a quoted cell holds a line break.
+_QUOTED_NEWLINE_ERROR = "quoted new lines"
+
+
+def _read_csv_sql(unit: SourceUnit, parallel: bool, keep_going: bool) -> tuple[str, dict]:
+    """read_csv of the unit's UTF-8 text, every column as text in header order.
+
+    parallel=False reads quoted line breaks in every style (LF, CRLF, a bare CR) even when
+    short rows need padding; keep_going=True sets unreadable lines aside into DuckDB's
+    reject_errors instead of failing the file."""
+    names = [ref(i) for i in range(len(unit.headers))]
+    options = "" if parallel else ", parallel = false"
+    if keep_going:
+        options += ", store_rejects = true"
+    sql = (
+        "CREATE TEMP TABLE src AS SELECT * FROM read_csv($path, header = true, "
+        "all_varchar = true, delim = $delim, quote = '\"', escape = '\"', "
+        "null_padding = true, auto_detect = false, columns = $columns, "
+        f"max_line_size = {MAX_LINE_BYTES}{options})"
+    )
+    params = {
+        "path": str(unit.readable),
+        "delim": unit.delimiter,
+        "columns": {n: "VARCHAR" for n in names},
+    }
+    return sql, params
+
+
+def _read_csv_into_src(con, unit: SourceUnit) -> None:
+    """Fast parallel read first; on quoted line breaks a serial one; on unreadable lines a
+    serial one that keeps the readable rows and lists the others in temp table
+    ``src_unreadable`` (line, text, reason) for raw.rejects."""
+    try:
+        con.execute(*_read_csv_sql(unit, parallel=True, keep_going=False))
+        return
+    except duckdb.Error as exc:
+        con.execute("DROP TABLE IF EXISTS src")
+        if _QUOTED_NEWLINE_ERROR in str(exc):
+            try:
+                con.execute(*_read_csv_sql(unit, parallel=False, keep_going=False))
+                return
+            except duckdb.Error:
+                con.execute("DROP TABLE IF EXISTS src")
+    # reject_errors/reject_scans are the connection's: start them empty for this file.
+    con.execute("DROP TABLE IF EXISTS reject_errors")
+    con.execute("DROP TABLE IF EXISTS reject_scans")
+    con.execute(*_read_csv_sql(unit, parallel=False, keep_going=True))
+    con.execute(
+        "CREATE TEMP TABLE src_unreadable AS SELECT line AS row_number, "
+        "left(csv_line, 200) AS value, error_type, error_message FROM reject_errors "
+        "ORDER BY line"
+    )
+
+
+def unreadable_reason(error_type: str, message: str) -> str:
+    """Why a CSV line could not be read, in words an analyst can act on."""
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        return (
+            f"line longer than the limit of {MAX_LINE_BYTES:,} bytes ({message.strip()}); "
+            "the rest of the file was loaded"
+        )
+    first = message.strip().splitlines()[0] if message.strip() else error_type
+    return f"unreadable CSV line ({error_type.lower()}: {first}); the rest of the file was loaded"
+
+
 def read_into_src(con, unit: SourceUnit) -> None:
-    """Temp table ``src`` with the unit's rows as text, columns c0, c1, … in header order."""
+    """Temp table ``src`` with the unit's rows as text, columns c0, c1, … in header order;
+    lines that cannot be read at all go to temp table ``src_unreadable``."""
     names = [ref(i) for i in range(len(unit.headers))]
     con.execute("DROP TABLE IF EXISTS src")
+    con.execute("DROP TABLE IF EXISTS src_unreadable")
     try:
         if unit.json_lines:
             columns = {h: "VARCHAR" for h in unit.headers}
@@ -315,16 +399,7 @@ def read_into_src(con, unit: SourceUnit) -> None:
                 {"path": str(unit.readable), "columns": columns},
             )
         else:
-            con.execute(
-                "CREATE TEMP TABLE src AS SELECT * FROM read_csv($path, header = true, "
-                "all_varchar = true, delim = $delim, quote = '\"', escape = '\"', "
-                "null_padding = true, auto_detect = false, columns = $columns)",
-                {
-                    "path": str(unit.readable),
-                    "delim": unit.delimiter,
-                    "columns": {n: "VARCHAR" for n in names},
-                },
-            )
+            _read_csv_into_src(con, unit)
     except duckdb.Error as exc:
         kind = "JSON lines" if unit.json_lines else "CSV"
         reason = str(exc).split("\n")[0]
@@ -334,9 +409,59 @@ def read_into_src(con, unit: SourceUnit) -> None:
         ) from exc
 
 
-def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> FileOutcome:
+def record_unreadable(con, outcome: FileOutcome, load_id: int) -> FileOutcome:
+    """Lines DuckDB could not read become rows of raw.rejects (one per line, its number in
+    the file and the reason) and count as read and rejected; when nothing else was
+    readable the file is set aside like any file whose every row is rejected."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'src_unreadable'"
+    ).fetchone()[0]
+    if not exists:
+        return outcome
+    lines = con.execute(
+        "SELECT row_number, value, error_type, error_message FROM src_unreadable"
+    ).fetchall()
+    if not lines:
+        return outcome
+    con.executemany(
+        "INSERT INTO raw.rejects VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+        [
+            [
+                load_id,
+                outcome.file_name,
+                outcome.table,
+                line,
+                "(whole line)",
+                value,
+                unreadable_reason(kind, message),
+            ]
+            for line, value, kind, message in lines
+        ],
+    )
+    n = len(lines)
+    note = f"{n} unreadable line(s) rejected; see raw.rejects"
+    message = "; ".join(m for m in (outcome.message, note) if m and m != "header only: no rows")
+    if outcome.rows_loaded == 0:
+        return replace(
+            outcome,
+            status="set_aside",
+            rows_read=outcome.rows_read + n,
+            rows_rejected=outcome.rows_rejected + n,
+            message="every row was rejected; see raw.rejects for the reasons",
+        )
+    return replace(
+        outcome,
+        rows_read=outcome.rows_read + n,
+        rows_rejected=outcome.rows_rejected + n,
+        message=message,
+    )
+
+
+def load_unit(
+    con, unit: SourceUnit, digest: str, settings: LoadSettings, origin: Path | None = None
+) -> FileOutcome:
     """Load one file or sheet whole or not at all; record what happened in the ledger."""
-    path = unit.path
+    path = origin or unit.path
     export_date = export_date_from_name(path.name) or settings.as_of
     fmt = None
 
@@ -403,6 +528,7 @@ def load_unit(con, unit: SourceUnit, digest: str, settings: LoadSettings) -> Fil
         return _load_src(con, unit, fmt, export_date, settings, record)
     finally:
         con.execute("DROP TABLE IF EXISTS src")
+        con.execute("DROP TABLE IF EXISTS src_unreadable")
 
 
 def _load_src(con, unit, fmt, export_date, settings, record) -> FileOutcome:
@@ -420,6 +546,7 @@ def _load_src(con, unit, fmt, export_date, settings, record) -> FileOutcome:
                 con.execute("BEGIN TRANSACTION")
         if outcome is None:
             outcome = _parse_and_insert(con, unit, fmt, load_id, export_date, settings)
+        outcome = record_unreadable(con, outcome, load_id)
         checks = tuple(_validate(con, fmt, outcome, load_id, settings))
         blocking = [c for c in checks if c.blocks]
         if blocking:
@@ -649,66 +776,124 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
 
 
 def load_file(
-    con: duckdb.DuckDBPyConnection, path: Path, settings: LoadSettings
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    settings: LoadSettings,
+    digest: str | None = None,
+    origin: Path | None = None,
 ) -> list[FileOutcome]:
-    """Load every table (sheet) in one landing file."""
-    digest = content_hash(path)
+    """Load every table (sheet) in one file; `origin` is where it was found (the ledger's
+    file_path) when `path` is the intake copy taken of it."""
+    digest = digest or content_hash(path)
+    origin = origin or path
     with tempfile.TemporaryDirectory(prefix="oppwh-") as work:
         try:
-            units = source_units(path, Path(work))
+            units = source_units(path, Path(work), settings.max_workbook_mb)
         except IngestionError as exc:
-            outcome = FileOutcome(path.name, "failed", message=exc.message)
-            _ledger_row(
-                con,
-                _next_load_id(con),
-                path.name,
-                None,
-                path,
-                digest,
-                export_date_from_name(path.name) or settings.as_of,
-                None,
-                outcome,
-                settings.as_of,
-            )
-            return [outcome]
-        return [load_unit(con, unit, digest, settings) for unit in units]
+            return [
+                _record_file(
+                    con,
+                    origin,
+                    FileOutcome(path.name, "failed", message=exc.message),
+                    settings,
+                    digest,
+                )
+            ]
+        return [load_unit(con, unit, digest, settings, origin) for unit in units]
+
+
+def _record_file(
+    con, origin: Path, outcome: FileOutcome, settings: LoadSettings, digest: str | None = None
+) -> FileOutcome:
+    """A ledger row for a whole file that was not read (set aside, failed, deferred)."""
+    _ledger_row(
+        con,
+        _next_load_id(con),
+        outcome.file_name,
+        None,
+        origin,
+        digest,
+        export_date_from_name(origin.name) or settings.as_of,
+        None,
+        outcome,
+        settings.as_of,
+    )
+    return outcome
+
+
+DEFERRED = "deferred"  # left in landing: still being written
+VANISHED = "vanished"  # gone from landing before it could be read
 
 
 def load_landing(
     con: duckdb.DuckDBPyConnection, landing_dir: Path, settings: LoadSettings
 ) -> list[FileOutcome]:
-    """Load every new landing file; one bad file never stops the others."""
+    """Load every new landing file; one bad file never stops the others.
+
+    Each file is taken only once it has settled (settings.settle_seconds) and is loaded
+    from a copy made into the intake folder; the copy is what gets hashed, loaded and
+    archived, so the bytes loaded are exactly the bytes archived. A file that moves while
+    being taken stays in landing for the next run; one that vanishes is noted."""
     ensure_raw_schema(con)
     outcomes: list[FileOutcome] = []
-    for link in refused_entries(landing_dir):
-        outcome = FileOutcome(
-            link.name,
-            "set_aside",
-            message="a symbolic link: links are not "
-            "followed, copy the file itself into the landing folder",
+    for entry, reason in refused_entries(landing_dir):
+        name = entry.name
+        outcomes.append(
+            _record_file(con, entry, FileOutcome(name, "set_aside", message=reason), settings)
         )
-        _ledger_row(
-            con,
-            _next_load_id(con),
-            link.name,
-            None,
-            link,
-            None,
-            settings.as_of,
-            None,
-            outcome,
-            settings.as_of,
+    ready, busy, gone = settle(landing_files(landing_dir), settings.settle_seconds)
+    with contextlib.ExitStack() as stack:
+        intake = settings.intake_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="oppwh-intake-"))
         )
-        outcomes.append(outcome)
-    for path in landing_files(landing_dir):
-        outcomes.extend(replace(o, path=str(path)) for o in load_file(con, path, settings))
+        for path in sorted(ready):
+            try:
+                copy, digest = take_snapshot(path, ready[path], intake)
+            except FileChangedError:
+                busy.append(path)
+                continue
+            except FileVanishedError:
+                gone.append(path)
+                continue
+            outcomes.extend(
+                replace(o, path=str(path), snapshot=str(copy), state=ready[path])
+                for o in load_file(con, copy, settings, digest, origin=path)
+            )
+    for path in busy:
+        message = (
+            "still being written (its size or time changed while it was being taken); "
+            "left in the landing folder for the next run / 文件仍在写入，留待下次运行"
+        )
+        outcomes.append(
+            _record_file(con, path, FileOutcome(path.name, DEFERRED, message=message), settings)
+        )
+    for path in gone:
+        message = "the file disappeared from the landing folder before it could be read"
+        outcomes.append(
+            _record_file(con, path, FileOutcome(path.name, VANISHED, message=message), settings)
+        )
     return outcomes
 
 
-def files_loaded(outcomes: list[FileOutcome]) -> list[tuple[Path, bool]]:
+@dataclass(frozen=True)
+class TakenFile:
+    """A landing file whose intake copy was read: archived, or removed from the intake."""
+
+    landing: Path
+    snapshot: Path
+    state: tuple[int, int]
+    loaded: bool
+
+
+def files_loaded(outcomes: list[FileOutcome]) -> list[TakenFile]:
     """Each landing file once, and whether its content is in the warehouse now."""
-    loaded: dict[str, bool] = {}
+    taken: dict[str, TakenFile] = {}
     for o in outcomes:
-        if o.path is not None:
-            loaded[o.path] = loaded.get(o.path, False) or o.status in ("loaded", "skipped")
-    return [(Path(p), ok) for p, ok in loaded.items()]
+        if o.path is None or o.snapshot is None:
+            continue
+        ok = o.status in ("loaded", "skipped")
+        before = taken.get(o.path)
+        taken[o.path] = TakenFile(
+            Path(o.path), Path(o.snapshot), o.state, ok or (before is not None and before.loaded)
+        )
+    return list(taken.values())

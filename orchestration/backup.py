@@ -26,7 +26,11 @@ class BackupError(RuntimeError):
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if (Path(folder) / n).is_symlink()]
 
 
 def backup(data_dir: Path, target_root: Path) -> Path:
@@ -47,7 +51,8 @@ def backup(data_dir: Path, target_root: Path) -> Path:
                 shutil.copy2(data_dir / name, target / name)
         for name in CONFIG_FOLDERS:
             if (data_dir / name).is_dir():
-                shutil.copytree(data_dir / name, target / name)
+                # Links are never followed into a backup (nor restored from one).
+                shutil.copytree(data_dir / name, target / name, ignore=_links)
     manifest = {
         "created_at": datetime.now(UTC).isoformat(),
         "data_dir": str(data_dir),
@@ -57,35 +62,81 @@ def backup(data_dir: Path, target_root: Path) -> Path:
     return target
 
 
+def _entry_problem(backup_dir: Path, name: str) -> str | None:
+    """Why a manifest entry may not be restored, or None: only relative paths under the
+    backed-up names, no `..`, no symlink anywhere on the way, regular files only."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
+        return "an absolute path or one with '..'"
+    if parts[0] not in ("warehouse.duckdb", *CONFIG_FILES, *CONFIG_FOLDERS):
+        return "not something a backup holds"
+    if parts[0] in CONFIG_FOLDERS and len(parts) < 2:
+        return "a folder, not a file"
+    path = backup_dir
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            return "a symbolic link"
+    if not path.exists():
+        return "missing"
+    if not path.is_file():
+        return "not a regular file"
+    return None
+
+
 def verify(backup_dir: Path) -> dict:
+    """Check the backup before anything is restored: every manifest entry safe and matching
+    its checksum, and nothing in the folder that the manifest does not list."""
     manifest_path = backup_dir / "manifest.json"
     if not manifest_path.exists():
         raise BackupError(f"{backup_dir}: no manifest.json: not an oppwh backup")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for name, digest in manifest["files"].items():
-        path = backup_dir / name
-        if not path.exists():
-            raise BackupError(f"{backup_dir}: {name} is missing")
-        if content_hash(path) != digest:
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BackupError(f"{backup_dir}: manifest.json is not a backup manifest") from exc
+    for name, digest in files.items():
+        problem = _entry_problem(backup_dir, str(name))
+        if problem:
+            raise BackupError(f"{backup_dir}: manifest entry {name!r} refused: {problem}")
+        if content_hash(backup_dir / name) != digest:
             raise BackupError(f"{backup_dir}: {name} does not match its checksum (damaged copy)")
-    if "warehouse.duckdb" not in manifest["files"]:
+    for path in sorted(backup_dir.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        name = path.relative_to(backup_dir).as_posix()
+        if name != "manifest.json" and name not in files:
+            raise BackupError(f"{backup_dir}: {name!r} is not in the manifest; nothing restored")
+    if "warehouse.duckdb" not in files:
         raise BackupError(f"{backup_dir}: the backup holds no warehouse")
     return manifest
 
 
+def _restore_file(source: Path, target: Path, digest: str) -> None:
+    """Copy one verified entry into place through a temporary name, checking the bytes
+    copied against the manifest (the backup may change between verify and copy)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.restore")
+    shutil.copyfile(source, tmp)
+    if content_hash(tmp) != digest:
+        tmp.unlink(missing_ok=True)
+        raise BackupError(f"{source} changed while being restored; restore it again")
+    os.replace(tmp, target)
+
+
 def restore(backup_dir: Path, data_dir: Path) -> None:
-    """Check every file of the backup, then put the warehouse (atomically), the archive and
-    the configuration back. The next `oppwh run` republishes the serving copy."""
+    """Check every entry of the backup, then put back exactly the manifest's files: the
+    warehouse (atomically), the archive and the configuration. The next `oppwh run`
+    republishes the serving copy."""
     backup_dir, data_dir = backup_dir.resolve(), data_dir.resolve()
-    verify(backup_dir)
+    files = verify(backup_dir)["files"]
     with writer_lock(data_dir, purpose="restore"):
-        tmp = data_dir / ".warehouse.duckdb.restore"
-        shutil.copy2(backup_dir / "warehouse.duckdb", tmp)
         (data_dir / "warehouse.duckdb.wal").unlink(missing_ok=True)
-        os.replace(tmp, data_dir / "warehouse.duckdb")
-        for name in CONFIG_FILES:
-            if (backup_dir / name).exists():
-                shutil.copy2(backup_dir / name, data_dir / name)
-        for name in CONFIG_FOLDERS:
-            if (backup_dir / name).is_dir():
-                shutil.copytree(backup_dir / name, data_dir / name, dirs_exist_ok=True)
+        _restore_file(
+            backup_dir / "warehouse.duckdb",
+            data_dir / "warehouse.duckdb",
+            files["warehouse.duckdb"],
+        )
+        for name, digest in files.items():
+            if name != "warehouse.duckdb":
+                _restore_file(backup_dir / name, data_dir / name, digest)

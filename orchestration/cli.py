@@ -112,10 +112,24 @@ def run_daily_job(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress.PROGRESS_STREAM = sys.stdout
     with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-        result = job.execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False
-        )
+        # Every event of the run goes to the log too, so a failed run's log says why.
+        progress.LOG_STREAM = log
+        try:
+            result = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False
+            )
+        finally:
+            progress.LOG_STREAM = None
+        problem = run_failed(result)
+        print(f"run {result.run_id}: {problem or 'succeeded'}", flush=True)
     progress.PROGRESS_STREAM = None
+    if not result.success:
+        # The job has ended and released the writer lock: a slow webhook holds nothing.
+        from orchestration.hooks import post_run_failure
+
+        outcome = post_run_failure(data_dir, result.all_events, result.run_id)
+        with log_path.open("a", encoding="utf-8") as log:
+            print(outcome, file=log)
     return result
 
 
@@ -154,15 +168,13 @@ def run_failed(result) -> str | None:
 
 def failure_summary(result) -> str:
     """Which step failed and why, in one or two lines."""
-    for event in result.all_events:
-        data = event.event_specific_data
-        error = getattr(data, "error", None)
-        if event.event_type_value in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE") and error:
-            cause = error.cause if error.cause else None
-            message = (cause or error).message.strip()
-            where = f"step {event.step_key}" if event.step_key else "the run"
-            return f"{where} failed: {ANSI_CODES.sub('', message)}"
-    return "the run failed (see the Dagster logs above)"
+    from orchestration.hooks import failed_step
+
+    step, error = failed_step(result.all_events)
+    if not error:
+        return "the run failed (see the Dagster logs above)"
+    where = f"step {step}" if step != "run" else "the run"
+    return f"{where} failed: {ANSI_CODES.sub('', error)}"
 
 
 def oppwh_command() -> str:
@@ -394,16 +406,28 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one read-only query against the serving copy and print the result."""
-    import duckdb
+    """One read-only query on the serving copy (never the warehouse), printed as a table,
+    CSV or JSON. Anything but one reading statement is refused in one line."""
+    from warehouse.query import QueryRefusedError, ServingCopyMissingError, run_query
+    from warehouse.sql_output import render_rows
 
+    if args.file:
+        sql = Path(args.file).read_text(encoding="utf-8")
+    elif args.query:
+        sql = args.query
+    else:
+        print("Give a query or -f FILE / 请提供查询语句或 -f 文件", file=sys.stderr)
+        return 2
     serving = Path(args.data_dir) / "serving.duckdb"
-    if not serving.exists():
-        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+    try:
+        columns, types, rows = run_query(serving, sql, args.timezone)
+    except ServingCopyMissingError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
-    with duckdb.connect(str(serving), read_only=True) as con:
-        con.execute("SET TimeZone = ?", [args.timezone])
-        con.sql(args.query).show(max_rows=args.max_rows, max_width=200)
+    except QueryRefusedError as exc:
+        print(f"Query refused / 查询被拒绝: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_rows(columns, types, rows, args.format, args.max_rows))
     return 0
 
 
@@ -621,11 +645,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--timezone", default="Asia/Shanghai")
     score.set_defaults(func=cmd_score)
 
-    sql = sub.add_parser("sql", help="query the serving copy (read-only)")
-    sql.add_argument("query")
+    sql = sub.add_parser(
+        "sql", help="one read-only query on the serving copy (SELECT, DESCRIBE, SHOW, ...)"
+    )
+    sql.add_argument("query", nargs="?", help="the SQL (or -f FILE)")
+    sql.add_argument("-f", "--file", help="read the SQL from this file")
     sql.add_argument("--data-dir", default="data")
     sql.add_argument("--timezone", default="Asia/Shanghai")
-    sql.add_argument("--max-rows", type=int, default=40)
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument(
+        "--max-rows", type=int, default=40, help="rows shown in table format (csv/json: all)"
+    )
     sql.set_defaults(func=cmd_sql)
 
     docs = sub.add_parser("docs", help="build and serve the dbt docs site (offline)")

@@ -6,6 +6,7 @@ from orchestration.assets.dbt import dbt_resource, warehouse_models
 from orchestration.assets.ingestion import raw_tables
 from orchestration.assets.scoring import crm_writeback, priority_grades
 from orchestration.assets.serving import serving_copy
+from orchestration.hooks import notify_on_failure
 from orchestration.jobs import daily_job
 from orchestration.progress import progress_logger
 from orchestration.resources import WarehouseSettings
@@ -16,7 +17,7 @@ defs = dg.Definitions(
     assets=[raw_tables, warehouse_models, priority_grades, crm_writeback, serving_copy],
     jobs=[daily_job],
     schedules=[daily_schedule],
-    sensors=[landing_sensor],
+    sensors=[landing_sensor, notify_on_failure],
     resources={"warehouse": WarehouseSettings(), "dbt": dbt_resource()},
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
 )

@@ -2,12 +2,9 @@
 
 import dagster as dg
 
-from orchestration.hooks import notify_on_failure
-
 daily_job = dg.define_asset_job(
     "daily",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,
-    hooks={notify_on_failure},
     description="Load new exports, build and test the marts, publish the serving copy.",
 )

@@ -18,6 +18,8 @@ REPORT_PREFIX = "» "
 # Where progress goes; the CLI points it at the terminal before it diverts stdout
 # (dbt's own chatter) to the run's log file.
 PROGRESS_STREAM = None
+# Where every record of the run goes in full (DATA_DIR/logs/last_run.log), failures included.
+LOG_STREAM = None
 
 STEP_LABELS = {
     "raw_tables": "ingest  / 导入",
@@ -46,6 +48,7 @@ class ProgressHandler(logging.Handler):
         self.started: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
+        self._log(record)
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         step = meta.get("step_key")
@@ -68,6 +71,20 @@ class ProgressHandler(logging.Handler):
             if not evaluation.passed:
                 severity = evaluation.severity.value
                 self._print(f"    ! {severity} check failed: {evaluation.check_name}")
+
+    def _log(self, record: logging.LogRecord) -> None:
+        if LOG_STREAM is None:
+            return
+        try:
+            stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+            print(f"{stamp} {record.levelname:<7} {record.getMessage()}", file=LOG_STREAM)
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = meta.get("dagster_event")
+            error = getattr(getattr(event, "event_specific_data", None), "error", None)
+            if error is not None:
+                print(error.to_string(), file=LOG_STREAM)
+        except (OSError, ValueError):
+            pass
 
     def _print(self, line: str) -> None:
         # Progress is a courtesy: a closed terminal or pipe must never fail the run.

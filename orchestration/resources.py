@@ -114,6 +114,16 @@ class WarehouseSettings(dg.ConfigurableResource):
         return self.data_path / "archive"
 
     @property
+    def dbt_runs_path(self) -> Path:
+        """dbt's per-run output (artifacts and log), one folder per run, the newest kept."""
+        return self.data_path / "dbt"
+
+    @property
+    def intake_path(self) -> Path:
+        """Where landing files are copied before being read (emptied after archiving)."""
+        return self.data_path / "intake"
+
+    @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from warehouse.user_yaml import UserYamlError, load_yaml_text, read_settings_text
+
 DEFAULT_CONFIG = Path(__file__).with_name("scoring.yml")
 SIGNALS = (
     "target_industry",
@@ -64,11 +66,11 @@ def config_path(data_dir: Path | None) -> Path:
 
 def load_config(data_dir: Path | None = None) -> ScoringConfig:
     path = config_path(data_dir)
-    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ScoringConfigError(f"{path}: not valid YAML ({exc})") from exc
+        text = read_settings_text(path)
+        data = load_yaml_text(text, str(path)) or {}
+    except UserYamlError as exc:
+        raise ScoringConfigError(str(exc)) from exc
     weights = data.get("weights") or {}
     unknown = sorted(set(weights) - set(SIGNALS))
     if unknown:

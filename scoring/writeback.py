@@ -1,14 +1,15 @@
 """Write-back files the CRM imports as updates: the source's own id and field names.
 
-Per source system, in DATA_DIR/exports/<source>/: a dated full file, a stable
+Per source system, in DATA_DIR/exports/<source>/ (a safe folder name, see
+warehouse.safe_names): a dated full file, a stable
 `priority_latest.csv`, and a delta (only deals whose grade changed, or are new) as CSV and
 XLSX. CSVs are UTF-8 with BOM (Excel and Chinese CRMs open them without mojibake).
-Any text a spreadsheet would run as a formula is neutralised.
+Free text a spreadsheet would run as a formula is neutralised; the record id is written
+byte for byte, so the import matches its record (warehouse.spreadsheet_safe).
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,16 +20,10 @@ import pandas as pd
 
 from scoring.config import ScoringConfig
 from scoring.xlsx import write_xlsx
+from warehouse.safe_names import folder_name
+from warehouse.spreadsheet_safe import neutralise, safe_rows, write_safe_csv
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit, header included
-
-
-def neutralise(value):
-    """Prefix a quote to text a spreadsheet would evaluate (=, +, -, @, tab, CR)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 @dataclass
@@ -37,17 +32,16 @@ class WritebackResult:
     messages: list[str]
 
 
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+def _atomic_csv(frame: pd.DataFrame, path: Path, id_column: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow([neutralise(c) for c in frame.columns])
-        for row in frame.itertuples(index=False):
-            writer.writerow([neutralise(v) for v in row])
+        write_safe_csv(frame, handle, id_columns=(id_column,))
     os.replace(tmp, path)
 
 
-def _xlsx(frame: pd.DataFrame, path: Path, max_rows: int = XLSX_MAX_ROWS) -> tuple[list[Path], str]:
+def _xlsx(
+    frame: pd.DataFrame, path: Path, id_column: str, max_rows: int = XLSX_MAX_ROWS
+) -> tuple[list[Path], str]:
     """One workbook, or several when the rows exceed Excel's sheet limit (said in the message)."""
     per_file = max_rows - 1
     chunks = [frame.iloc[i : i + per_file] for i in range(0, max(len(frame), 1), per_file)]
@@ -63,7 +57,7 @@ def _xlsx(frame: pd.DataFrame, path: Path, max_rows: int = XLSX_MAX_ROWS) -> tup
         write_xlsx(
             tmp,
             [neutralise(c) for c in frame.columns],
-            ([neutralise(v) for v in row] for row in chunk.itertuples(index=False)),
+            safe_rows(chunk, id_columns=(id_column,)),
             sheet="priority",
         )
         os.replace(tmp, target)
@@ -100,13 +94,15 @@ def write_exports(
     messages: list[str] = []
     stamp = as_of.strftime("%Y%m%d")
     for source, rows in today.groupby("source_system", sort=True):
-        folder = exports_dir / str(source)
+        folder = exports_dir / folder_name(str(source))
         folder.mkdir(parents=True, exist_ok=True)
         fields = config.writeback_fields(str(source))
         rows = rows.sort_values(["grade", "score"], ascending=[True, False])
         full = export_frame(rows, fields)
         dated, latest = folder / f"priority_{stamp}.csv", folder / "priority_latest.csv"
-        _atomic_csv(full, dated)  # written once, then copied: the two files are identical
+        _atomic_csv(
+            full, dated, fields["id"]
+        )  # written once, then copied: the two files are identical
         _after(dated, files, after_file)
         tmp = latest.with_name(f".{latest.name}.tmp")
         shutil.copyfile(dated, tmp)
@@ -114,9 +110,11 @@ def write_exports(
         _after(latest, files, after_file)
         changed = rows[rows["previous_grade"].isna() | (rows["previous_grade"] != rows["grade"])]
         delta = export_frame(changed, fields)
-        _atomic_csv(delta, folder / f"priority_delta_{stamp}.csv")
+        _atomic_csv(delta, folder / f"priority_delta_{stamp}.csv", fields["id"])
         files.append(folder / f"priority_delta_{stamp}.csv")
-        paths, message = _xlsx(delta, folder / f"priority_delta_{stamp}.xlsx", xlsx_max_rows)
+        paths, message = _xlsx(
+            delta, folder / f"priority_delta_{stamp}.xlsx", fields["id"], xlsx_max_rows
+        )
         files.extend(paths)
         if message:
             messages.append(message)

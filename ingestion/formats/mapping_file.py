@@ -26,10 +26,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ingestion.formats.base import Field, Format, Output
 from ingestion.schema import TABLES
+from warehouse.user_yaml import UserYamlError, load_yaml_file
 
 
 class MappingFileError(ValueError):
@@ -101,8 +100,8 @@ def load_mappings(folder: Path) -> tuple[Format, ...]:
     formats = []
     for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise MappingFileError(f"{path}: not valid YAML ({exc})") from exc
+            data = load_yaml_file(path)
+        except UserYamlError as exc:
+            raise MappingFileError(str(exc)) from exc
         formats.append(parse_mapping(data, str(path)))
     return tuple(formats)

@@ -18,8 +18,11 @@ from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from orchestration.spark import import_spark_tables, require_spark
 from quality.report import ensure_quality_schema, record_dbt_results
+from warehouse.folders import prune_old_folders
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+# Per-run dbt output folders kept under DATA_DIR/dbt (older ones are removed).
+DBT_RUNS_KEPT = 3
 
 
 def dbt_executable() -> str:
@@ -47,7 +50,12 @@ def prepare_manifest(project: DbtProject) -> Path:
             [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
             cwd=project.project_dir,
             check=True,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            # dbt's log beside the manifest (ignored by git), not in a logs/ folder of its own
+            env={
+                **os.environ,
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DBT_LOG_PATH": str(project.project_dir / "target"),
+            },
         )
     return project.manifest_path
 
@@ -132,9 +140,12 @@ def warehouse_models(
     (on DuckDB, or on Spark with `engine: spark`)."""
     if warehouse.engine == "spark":
         require_spark()
+    # dbt's artifacts and log go under DATA_DIR, never into the project folder.
+    prune_old_folders(warehouse.dbt_runs_path, DBT_RUNS_KEPT - 1, prefix="run-")
     invocation = dbt.cli(
         dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh, warehouse.dbt_target),
         context=context,
+        target_path=warehouse.dbt_runs_path / f"run-{context.run.run_id[:8]}",
     )
     try:
         for n, event in enumerate(invocation.stream()):

@@ -7,7 +7,7 @@ from dataclasses import replace
 import dagster as dg
 import duckdb
 
-from ingestion.archive import archive_files
+from ingestion.archive import archive_files, clear_intake
 from ingestion.config import load_settings, read_config
 from ingestion.load import FileOutcome, files_loaded, load_landing
 from ingestion.raw_parquet import export_raw_tables
@@ -23,6 +23,7 @@ from quality.report import (
     record_freshness,
 )
 from quality.validate import validate_load
+from warehouse.safe_names import printable
 
 RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in TABLES}
 LEDGER_KEY = dg.AssetKey(["raw", "load_ledger"])
@@ -49,7 +50,8 @@ def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
     lines = []
     for o in outcomes:
         detail = f"{o.rows_loaded}/{o.rows_read} rows -> raw.{o.table}" if o.table else ""
-        lines.append(" ".join(p for p in (f"[{o.status}]", o.file_name, detail, o.message) if p))
+        name = printable(o.file_name)  # a newline in a file name must not split the line
+        lines.append(" ".join(p for p in (f"[{o.status}]", name, detail, o.message) if p))
         lines.extend(
             f"      ! {r.check.severity}: {r.check.label} ({r.failing_rows} rows)"
             for r in o.checks
@@ -111,14 +113,17 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     as_of = warehouse.as_of_date()
     as_of_end = warehouse.as_of_end()
     settings = load_settings(warehouse.data_path, as_of, warehouse.business_timezone)
+    folder_config = read_config(warehouse.data_path)
+    clear_intake(warehouse.intake_path)
     settings = replace(
         settings,
+        settle_seconds=folder_config.settle_seconds,
+        intake_dir=warehouse.intake_path,
         validator=lambda con, table, load_id, name: validate_load(
             con, table, load_id, name, as_of_end
         ),
         before_commit=lambda name: crash_point("ingest:mid_file"),
     )
-    folder_config = read_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
         con.execute("SET TimeZone = ?", [warehouse.business_timezone])
         outcomes = load_landing(con, warehouse.landing_path, settings)
@@ -135,6 +140,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     archived = archive_files(
         files_loaded(outcomes), warehouse.archive_path / as_of.isoformat(), warehouse.archive_mode
     )
+    clear_intake(warehouse.intake_path)
     for line in outcome_lines(outcomes) or ["landing folder holds no files"]:
         report(context, line)
     if archived:
@@ -168,6 +174,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
             "set_aside": sum(o.status == "set_aside" for o in outcomes),
             "failed": sum(o.status == "failed" for o in outcomes),
             "blocked": sum(o.status == "blocked" for o in outcomes),
+            "deferred": sum(o.status == "deferred" for o in outcomes),
             "landing_report": dg.MetadataValue.md(
                 "\n".join(f"- {line}" for line in outcome_lines(outcomes)) or "(no files)"
             ),
