@@ -22,10 +22,11 @@ import pytest
 import yaml
 from openpyxl import Workbook
 
+from ingestion.archive import archive_files
 from ingestion.config import load_settings
 from ingestion.files import settle
 from ingestion.formats.mapping_file import MappingFileError, load_mappings
-from ingestion.load import LoadSettings, load_landing
+from ingestion.load import LoadSettings, files_loaded, load_landing
 from orchestration.assets.ingestion import outcome_lines
 from orchestration.cli import main
 from orchestration.lock import LOCK_NAME
@@ -141,7 +142,9 @@ def test_oppwh_sql_never_touches_the_warehouse(copy_of_sample, capsys):
 # --- 2. a value in a file never becomes a path ----------------------------------------------
 
 
-def test_source_names_from_files_never_leave_the_data_folder(tmp_path):
+def test_source_names_from_files_never_leave_the_data_folder(tmp_path, capsys):
+    """One run over odd source names (a data column and a mapping's), a 200-row export with
+    a bare CR in one deal name, and checks on where dbt and the exports write."""
     escape = f"oppwh-escape-{uuid.uuid4().hex[:8]}"
     data = tmp_path / "data"
     names = [f"../../{escape}", f"/tmp/{escape}", "..", "x" * 300, "ok\nname"]
@@ -154,6 +157,12 @@ def test_source_names_from_files_never_leave_the_data_folder(tmp_path):
         HEADER.strip().split(",") + ["source_system"],
         rows,
     )
+    plain = [
+        [f"R-{i}", f"商机{i}", "5000", "2025-05-01 10:00", "初步接触", "进行中", ""]
+        for i in range(200)
+    ]
+    plain[57][1] = "名称\r带回车"  # one CR in one name once lost all 200 rows
+    write_csv(data / "landing" / "opportunities_crm.csv", HEADER.strip().split(","), plain)
     mapping = data / "mappings" / "evil.yml"
     mapping.parent.mkdir(parents=True)
     mapping.write_text(
@@ -180,31 +189,59 @@ def test_source_names_from_files_never_leave_the_data_folder(tmp_path):
         [["M-1", "映射商机", "2025-05-02 09:00", "需求确认", "进行中"]],
     )
     outside_before = set(tmp_path.iterdir())
-    for day in ("2025-06-30", "2025-07-01"):  # an odd name never fails a later run
-        assert main(["run", "--data-dir", str(data), "--as-of", day]) == 0
+    project_target = Path(__file__).resolve().parents[1] / "dbt_project" / "target"
+    project_before = sorted(p.name for p in project_target.iterdir() if p.is_dir())
+    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
+    capsys.readouterr()
     assert set(tmp_path.iterdir()) == outside_before
     assert not any(Path(p).exists() for p in (f"/tmp/{escape}", f"/{escape}", f"/tmp/{escape}-m"))
+    serving = data / "serving.duckdb"
     exports = data / "exports"
     folders = {p.name for p in exports.iterdir()}
     graded = {
         r[0]
-        for r in query(
-            data / "serving.duckdb", "SELECT DISTINCT source_system FROM marts.opportunity_priority"
-        )
+        for r in query(serving, "SELECT DISTINCT source_system FROM marts.opportunity_priority")
     }
-    assert len(graded) >= 3 and folders == {folder_name(s) for s in graded}
+    assert len(graded) >= 4 and folders == {folder_name(s) for s in graded}
     for folder in exports.iterdir():
         assert folder.resolve().parent == exports.resolve()
         assert len(folder.name) <= 64 and "/" not in folder.name and ".." not in folder.name
     # the source's own name is kept in the marts, only its folder is a slug
-    marts = {
-        r[0]
-        for r in query(
-            data / "serving.duckdb", "SELECT DISTINCT source_system FROM marts.opportunities"
-        )
-    }
-    assert set(names) <= marts
-    assert folder_name("salesforce") == "salesforce"
+    marts = dict(
+        query(serving, "SELECT source_system, count(*) FROM marts.opportunities GROUP BY 1")
+    )
+    assert set(names) <= set(marts)
+    assert marts["native"] == 200, "every row of the export with a CR in a name"
+    # dbt's per-run output lives under the data folder, never in the project
+    assert sorted(p.name for p in project_target.iterdir() if p.is_dir()) == project_before
+    [run_folder] = list((data / "dbt").glob("run-*"))
+    assert (run_folder / "run_results.json").exists()
+
+
+def test_an_odd_source_name_never_fails_a_later_write_back(tmp_path):
+    import pandas as pd
+
+    from scoring.config import load_config
+    from scoring.writeback import write_exports
+
+    names = ["../../x", "/tmp/x", "..", "x" * 300, "ok\nname", "销售易"]
+    today = pd.DataFrame(
+        {
+            "source_system": names,
+            "opportunity_id": [f"O-{i}" for i in range(len(names))],
+            "grade": "A",
+            "score": 90.0,
+            "reasons": "▲ reason",
+            "previous_grade": None,
+        }
+    )
+    exports = tmp_path / "data" / "exports"
+    for day in (date(2025, 6, 30), date(2025, 7, 1)):
+        result = write_exports(today, exports, day, load_config(None))
+        assert all(exports.resolve() in p.resolve().parents for p in result.files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    assert len(list(exports.iterdir())) == len(names)
+    assert folder_name("销售易") == "销售易" and folder_name("salesforce") == "salesforce"
 
 
 # --- 3. line breaks inside cells --------------------------------------------------------------
@@ -247,25 +284,6 @@ def test_quoted_line_breaks_load_in_csv_and_xlsx(tmp_path):
             name,
             name.replace("\r\n", "\n").replace("\r", "\n"),
         )
-
-
-def test_a_run_with_a_line_break_in_a_name_keeps_every_row(tmp_path, capsys):
-    data = tmp_path / "data"
-    rows = [
-        [f"R-{i}", f"商机{i}", "5000", "2025-05-01 10:00", "初步接触", "进行中", ""]
-        for i in range(200)
-    ]
-    rows[57][1] = "名称\r带回车"
-    write_csv(data / "landing" / "opportunities.csv", HEADER.strip().split(","), rows)
-    project_target = Path(__file__).resolve().parents[1] / "dbt_project" / "target"
-    before = sorted(p.name for p in project_target.iterdir() if p.is_dir())
-    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
-    assert query(data / "serving.duckdb", "SELECT count(*) FROM marts.opportunities") == [(200,)]
-    # dbt's per-run output lives under the data folder, never in the project
-    assert sorted(p.name for p in project_target.iterdir() if p.is_dir()) == before
-    [run_folder] = list((data / "dbt").glob("run-*"))
-    assert (run_folder / "run_results.json").exists()
-    capsys.readouterr()
 
 
 def test_an_unreadable_or_overlong_line_is_rejected_not_the_file(tmp_path):
@@ -312,10 +330,9 @@ def test_settle_sets_aside_moving_and_vanished_files(tmp_path):
     assert list(ready) == [still] and calls == [], "a settled file costs no wait"
 
 
-def test_a_file_still_being_written_stays_for_the_next_run(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    landing = data / "landing"
-    landing.mkdir(parents=True)
+def test_a_file_still_being_written_stays_for_the_next_run(tmp_path):
+    landing, intake = tmp_path / "landing", tmp_path / "intake"
+    landing.mkdir()
     target = landing / "opportunities.csv"
     lines = [f"W-{i},写入中{i},1,2025-05-01 10:00,初步接触,进行中,\n" for i in range(80)]
     target.write_text(HEADER + "".join(lines[:23]), encoding="utf-8")
@@ -325,31 +342,60 @@ def test_a_file_still_being_written_stays_for_the_next_run(tmp_path, monkeypatch
         for line in lines[23:]:
             with target.open("a", encoding="utf-8") as handle:
                 handle.write(line)
-            time.sleep(0.02)
-        while not stop.wait(0.2):
+            time.sleep(0.01)
+        while not stop.wait(0.1):
             os.utime(target)
 
+    settings = LoadSettings(as_of=date(2025, 6, 30), settle_seconds=0.5, intake_dir=intake)
     writer = threading.Thread(target=keep_writing)
     writer.start()
-    monkeypatch.setenv("OPPWH_SETTLE_SECONDS", "1")
     try:
-        assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
+        with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+            [first] = load_landing(con, landing, settings)
     finally:
         stop.set()
         writer.join()
-    warehouse = data / "warehouse.duckdb"
-    assert target.exists(), "left in landing"
-    assert query(warehouse, "SELECT status FROM raw.load_ledger") == [("deferred",)]
-    assert query(warehouse, "SELECT count(*) FROM raw.opportunities") == [(0,)]
-    time.sleep(1.1)
-    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
-    assert query(warehouse, "SELECT count(*) FROM raw.opportunities") == [(80,)]
-    [(digest,)] = query(
-        warehouse, "SELECT content_hash FROM raw.load_ledger WHERE status = 'loaded'"
-    )
-    [archived] = list((data / "archive" / "2025-06-30").glob("opportunities*.csv"))
+    assert first.status == "deferred" and "next run" in first.message
+    assert target.exists() and not list(intake.glob("*")), "left in landing, nothing taken"
+    time.sleep(0.6)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        outcomes = load_landing(con, landing, settings)
+        assert [o.status for o in outcomes] == ["loaded"]
+        assert con.execute("SELECT count(*) FROM raw.opportunities").fetchone() == (80,)
+        ledger = con.execute("SELECT status, content_hash FROM raw.load_ledger ORDER BY load_id")
+        [(_, none), (_, digest)] = ledger.fetchall()
+    day = tmp_path / "archive" / "2025-06-30"
+    [archived] = archive_files(files_loaded(outcomes), day, "move")
     assert sha(archived) == digest, "the bytes loaded are the bytes archived"
-    assert not target.exists() and not (data / "intake").exists()
+    assert none is None and not target.exists(), "moved from landing once archived"
+
+
+def test_a_run_takes_settled_files_through_the_intake(tmp_path, capsys):
+    """The daily job's wiring: settle interval from oppwh.yml, the intake emptied, the
+    ledger's hash that of the archived file, the landing folder emptied."""
+    data = tmp_path / "data"
+    (data / "landing").mkdir(parents=True)
+    (data / "oppwh.yml").write_text("landing:\n  settle_seconds: 0.2\n", encoding="utf-8")
+    write_csv(
+        data / "landing" / "opportunities.csv",
+        HEADER.strip().split(","),
+        [["T-1", "名称", "100", "2025-05-01 10:00", "初步接触", "进行中", ""]],
+    )
+    import dagster as dg
+
+    from orchestration.assets.ingestion import raw_tables
+    from orchestration.resources import WarehouseSettings
+
+    result = dg.materialize(
+        [raw_tables],
+        resources={"warehouse": WarehouseSettings(data_dir=str(data), as_of="2025-06-30")},
+    )
+    assert result.success
+    [(digest,)] = query(data / "warehouse.duckdb", "SELECT content_hash FROM raw.load_ledger")
+    [archived] = list((data / "archive" / "2025-06-30").iterdir())
+    assert sha(archived) == digest
+    assert not list((data / "landing").iterdir()) and not (data / "intake").exists()
+    capsys.readouterr()
 
 
 # --- 5. bounded memory: workbooks and YAML ----------------------------------------------------
