@@ -10,8 +10,10 @@ EXTRAS ?= dev
 comma  := ,
 # One stamp per set of extras, so adding spark to an existing venv installs it.
 STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-# "Today" in the business time zone; the sample is written up to this day.
-AS_OF  ?= $(shell TZ=Asia/Shanghai date +%F)
+# "Today" is today in the business time zone (oppwh.yml timezone) for both the sample and
+# the run; AS_OF=YYYY-MM-DD fixes another day for both.
+AS_OF  ?=
+AS_OF_ARG := $(if $(AS_OF),--as-of $(AS_OF))
 
 export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
@@ -30,9 +32,9 @@ install: $(STAMP)
 
 run: $(STAMP)
 	@echo "==> Sample export into $(DATA)/landing (only when it holds no files) / 示例数据"
-	@$(BIN)/oppwh sample --out $(DATA)/landing --if-empty --as-of $(AS_OF)
+	@$(BIN)/oppwh sample --out $(DATA)/landing --if-empty $(AS_OF_ARG)
 	@echo "==> Daily job / 每日任务"
-	@$(BIN)/oppwh run --data-dir $(DATA) --as-of $(AS_OF)
+	@$(BIN)/oppwh run --data-dir $(DATA) $(AS_OF_ARG)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest

@@ -23,6 +23,7 @@ from ingestion.files import MAX_WORKBOOK_MB
 from ingestion.formats import builtin_formats
 from ingestion.formats.mapping_file import MappingFileError, load_mappings
 from ingestion.load import LoadSettings
+from warehouse.settings import DEFAULT_CURRENCY, DEFAULT_TIMEZONE, valid_currency, valid_timezone
 from warehouse.user_yaml import UserYamlError, load_yaml_file
 
 CONFIG_FILE = "oppwh.yml"
@@ -39,6 +40,23 @@ class DataFolderConfig:
     # landing.settle_seconds, else OPPWH_SETTLE_SECONDS, else 2).
     settle_seconds: float = 2.0
     max_workbook_mb: float = MAX_WORKBOOK_MB
+    timezone: str = DEFAULT_TIMEZONE
+    currency: str = DEFAULT_CURRENCY
+    # Per source system: (name, timezone or None, currency or None).
+    sources: tuple[tuple[str, str | None, str | None], ...] = ()
+
+    def timezone_for(self, source_system: str) -> str:
+        """Where a source's timestamps without a zone are local time."""
+        return next((tz for s, tz, _ in self.sources if s == source_system and tz), self.timezone)
+
+    def currency_for(self, source_system: str) -> str:
+        return next((c for s, _, c in self.sources if s == source_system and c), self.currency)
+
+    def source_timezones(self) -> dict[str, str]:
+        return {s: tz for s, tz, _ in self.sources if tz}
+
+    def source_currencies(self) -> dict[str, str]:
+        return {s: c for s, _, c in self.sources if c}
 
 
 def default_settle_seconds() -> float:
@@ -76,6 +94,13 @@ def read_config(data_dir: Path) -> DataFolderConfig:
     max_workbook_mb = landing.get("max_workbook_mb", MAX_WORKBOOK_MB)
     if not isinstance(max_workbook_mb, int | float) or max_workbook_mb <= 0:
         raise MappingFileError(f"{path}: landing.max_workbook_mb must be a positive number of MB")
+    timezone, currency = _place(data, path, "")
+    sources = []
+    for name, settings in (data.get("sources") or {}).items():
+        if not isinstance(settings, dict):
+            raise MappingFileError(f"{path}: sources.{name} must hold timezone: and/or currency:")
+        tz, cur = _place(settings, path, f"sources.{name}.")
+        sources.append((str(name), tz, cur))
     return DataFolderConfig(
         tuple(fields),
         int(quality.get("max_days_without_export", 3)),
@@ -83,16 +108,39 @@ def read_config(data_dir: Path) -> DataFolderConfig:
         webhook_format,
         float(settle_seconds),
         float(max_workbook_mb),
+        timezone or DEFAULT_TIMEZONE,
+        currency or DEFAULT_CURRENCY,
+        tuple(sources),
     )
 
 
-def load_settings(data_dir: Path, as_of: date, business_tz: str) -> LoadSettings:
-    """LoadSettings with the built-in formats, the folder's config and its user mappings."""
+def _place(data: dict, path: Path, prefix: str) -> tuple[str | None, str | None]:
+    """`timezone:` and `currency:` of one level of oppwh.yml, checked (key named on error)."""
+    timezone, currency = data.get("timezone"), data.get("currency")
+    if timezone is not None and not valid_timezone(timezone):
+        raise MappingFileError(
+            f"{path}: {prefix}timezone {timezone!r} is not a time zone name "
+            "(IANA names such as America/New_York, Europe/Berlin, Asia/Shanghai, UTC)"
+        )
+    if currency is not None:
+        currency = str(currency).strip().upper()
+        if not valid_currency(currency):
+            raise MappingFileError(
+                f"{path}: {prefix}currency {data.get('currency')!r} is not a 3-letter ISO code "
+                "(USD, EUR, CNY …)"
+            )
+    return (str(timezone) if timezone is not None else None), currency
+
+
+def load_settings(data_dir: Path, as_of: date, business_tz: str | None = None) -> LoadSettings:
+    """LoadSettings with the built-in formats, the folder's config and its user mappings;
+    `business_tz` (oppwh run --timezone) overrides the folder's time zone."""
     config = read_config(data_dir)
     return LoadSettings(
         max_workbook_mb=config.max_workbook_mb,
         as_of=as_of,
-        business_tz=business_tz,
+        business_tz=business_tz or config.timezone,
+        source_timezones=config.source_timezones(),
         formats=builtin_formats(config.salesforce_loss_reason_fields),
         user_formats=load_mappings(data_dir / MAPPINGS_FOLDER),
     )

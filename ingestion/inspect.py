@@ -16,7 +16,7 @@ import duckdb
 from ingestion.errors import IngestionError
 from ingestion.files import source_units
 from ingestion.formats import detect_format
-from ingestion.formats.base import Params, ref, resolve_output
+from ingestion.formats.base import Params, normalise_header, ref, resolve_output
 from ingestion.load import FileOutcome, LoadSettings, ensure_raw_schema, load_file, outputs_for
 from ingestion.schema import TABLES
 
@@ -32,6 +32,17 @@ class UnitReport:
     preview_columns: list[str] = field(default_factory=list)
     preview: list[tuple] = field(default_factory=list)
     rejects: list[tuple] = field(default_factory=list)
+    problems_total: int = 0
+
+
+PROBLEMS_SHOWN = 50
+
+
+def shown_value(value) -> str:
+    """A cell as the user should read it: a blank cell says so (never `None`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "blank / 空"
+    return repr(value)
 
 
 def describe_mapping(headers: list[str], settings: LoadSettings, name: str):
@@ -65,7 +76,21 @@ def describe_mapping(headers: list[str], settings: LoadSettings, name: str):
         else "history export"
     )
     label = f"{fmt.label} [{fmt.name}] — source system '{fmt.source_system}', {kind}"
-    unused = [h for h in headers if h not in used and not any(h in r[2] for r in rows)]
+    unused = [
+        h
+        for h in headers
+        if h not in used
+        and not any(h in r[2] for r in rows)
+        and normalise_header(h) != "source_system"  # a per-row source system, not extra
+    ]
+    if "source_system" in {normalise_header(h) for h in headers}:
+        rows.append(
+            (
+                "(every table)",
+                "source_system",
+                f"source_system (per row; else '{fmt.source_system}')",
+            )
+        )
     return label, rows, unused
 
 
@@ -100,9 +125,12 @@ def inspect_file(path: Path, settings: LoadSettings, preview_rows: int = 5) -> l
                 ).fetchall()
             report.rejects = con.execute(
                 "SELECT row_number, column_name, value, reason FROM raw.rejects "
-                "WHERE file_name = ? ORDER BY row_number LIMIT 50",
-                [report.name],
+                "WHERE file_name = ? ORDER BY row_number LIMIT ?",
+                [report.name, PROBLEMS_SHOWN],
             ).fetchall()
+            report.problems_total = con.execute(
+                "SELECT count(*) FROM raw.rejects WHERE file_name = ?", [report.name]
+            ).fetchone()[0]
     return reports
 
 
@@ -140,6 +168,14 @@ def render(reports: list[UnitReport]) -> str:
         if r.rejects:
             lines.append("Problems / 问题:")
             for row_number, column, value, reason in r.rejects:
-                lines.append(f"  row {row_number}, column '{column}', value {value!r}: {reason}")
+                lines.append(
+                    f"  row {row_number}, column '{column}', value {shown_value(value)}: {reason}"
+                )
+            if r.problems_total > len(r.rejects):
+                lines.append(
+                    f"  … and {r.problems_total - len(r.rejects)} more / 另有 "
+                    f"{r.problems_total - len(r.rejects)} 个问题 (all of them: `oppwh run`, then "
+                    "raw.rejects)"
+                )
         lines.append("")
     return "\n".join(lines)

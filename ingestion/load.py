@@ -50,6 +50,7 @@ from ingestion.formats.base import (
 )
 from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES
 from ingestion.values import EXPECTED, parse_sql
+from warehouse.settings import DEFAULT_TIMEZONE
 
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS raw.load_ledger (
@@ -70,7 +71,8 @@ CREATE TABLE IF NOT EXISTS raw.load_ledger (
     rows_ignored BIGINT,
     message VARCHAR,
     as_of DATE,
-    recorded_at TIMESTAMPTZ
+    recorded_at TIMESTAMPTZ,
+    run_id VARCHAR            -- the run that saw the file (its quality report lists it)
 )"""
 
 REJECTS_DDL = """
@@ -91,7 +93,9 @@ class LoadSettings:
     """What a load needs to know beyond the files: 'today', the time zone, the formats."""
 
     as_of: date
-    business_tz: str = "Asia/Shanghai"
+    business_tz: str = DEFAULT_TIMEZONE
+    # Per source system, where its timestamps without a zone are local time.
+    source_timezones: dict[str, str] = field(default_factory=dict)
     formats: tuple[Format, ...] = field(default_factory=builtin_formats)
     user_formats: tuple[Format, ...] = ()
     # Contracts run on each load before it is committed: (con, table, load_id, file name)
@@ -101,6 +105,8 @@ class LoadSettings:
     before_commit: Callable[[str], None] | None = None
     # A landing file is taken once its size and time have not moved for this long.
     settle_seconds: float = 0.0
+    # The run loading the files (recorded in the ledger, so its report lists them).
+    run_id: str | None = None
     # Workbooks expanding beyond this many MB of XML are refused (memory stays bounded).
     max_workbook_mb: float = MAX_WORKBOOK_MB
     # Where landing files are copied before being read (DATA_DIR/intake in a run; a
@@ -143,7 +149,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
                 f"ALTER TABLE raw.{name} ADD COLUMN IF NOT EXISTS {column.name} "
                 f"{SQL_TYPES[column.kind]}"
             )
+        for column, sql_type in LINEAGE_COLUMNS:
+            con.execute(f"ALTER TABLE raw.{name} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
     con.execute(LEDGER_DDL)
+    con.execute("ALTER TABLE raw.load_ledger ADD COLUMN IF NOT EXISTS run_id VARCHAR")
     con.execute(REJECTS_DDL)
 
 
@@ -186,7 +195,10 @@ def parsed_select(
     and the row's lineage (extra columns as JSON, source system), all in one pass."""
     table = TABLES[resolved.table]
     row_number = f"{SRC_ROW_NUMBER} AS _row_number"
-    lineage = f"{extra} AS extra, {source_system} AS source_system"
+    lineage = (
+        f"{extra} AS extra, {source_system} AS source_system, "
+        f"{resolved.estimated_sql()} AS _estimated"
+    )
     parts = [row_number]
     for column in table.columns:
         got = resolved.columns.get(column.name)
@@ -228,7 +240,11 @@ def parsed_select(
                 f"CAST(NULL AS {SQL_TYPES[c.kind]}) AS {c.name}, NULL AS _raw_{c.name}"
                 for c in table.columns
             ]
-            + ["CAST(NULL AS JSON) AS extra", "CAST(NULL AS VARCHAR) AS source_system"]
+            + [
+                "CAST(NULL AS JSON) AS extra",
+                "CAST(NULL AS VARCHAR) AS source_system",
+                "CAST(NULL AS VARCHAR) AS _estimated",
+            ]
         )
         return f"SELECT {empty} WHERE false"
     return " UNION ALL ".join(selects)
@@ -263,12 +279,17 @@ def problems_select(resolved: ResolvedOutput, parsed: str, params: Params) -> st
     return " UNION ALL ".join(selects) if selects else ""
 
 
-def _ledger_row(con, load_id, unit_name, sheet, path, digest, export_date, fmt, outcome, as_of):
+def _ledger_row(
+    con, load_id, unit_name, sheet, path, digest, export_date, fmt, outcome, as_of, run_id=None
+):
     export_kind = None
     if fmt is not None and fmt.outputs:
         export_kind = ("full" if fmt.full_export else "partial") if fmt.current_state else "history"
     con.execute(
-        "INSERT INTO raw.load_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO raw.load_ledger (load_id, file_name, sheet, file_path, content_hash, "
+        "export_date, format_name, source_system, table_name, export_kind, status, rows_read, "
+        "rows_loaded, rows_rejected, rows_ignored, message, as_of, recorded_at, run_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             load_id,
             unit_name,
@@ -288,6 +309,7 @@ def _ledger_row(con, load_id, unit_name, sheet, path, digest, export_date, fmt, 
             outcome.message,
             as_of,
             datetime.now(UTC),
+            run_id,
         ],
     )
 
@@ -477,6 +499,7 @@ def load_unit(
             fmt,
             outcome,
             settings.as_of,
+            settings.run_id,
         )
         return outcome
 
@@ -662,11 +685,11 @@ def _fast_insert(con, unit, fmt, load_id, export_date, settings) -> FileOutcome 
         statements.append(
             f"INSERT INTO raw.{output.table} ({raw_insert_columns(output.table)}) "
             f"SELECT {', '.join(exprs)}, {source_system}, {row_extra}, $load_id, $file, "
-            f"{SRC_ROW_NUMBER}, $export_date FROM src"
+            f"{SRC_ROW_NUMBER}, $export_date, {resolved.estimated_sql()} FROM src"
         )
     values = {
         **params.values,
-        "tz": settings.business_tz,
+        "tz": settings.source_timezones.get(fmt.source_system, settings.business_tz),
         "export_date": export_date,
         "load_id": load_id,
         "file": unit.display_name,
@@ -690,7 +713,8 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
     all_refs = [ref(i) for i in range(len(unit.headers))]
     extra = _extras_json(unit, fmt, params)
     source_system = _source_system_sql(unit, fmt, params)
-    base = {"tz": settings.business_tz, "export_date": export_date}
+    tz = settings.source_timezones.get(fmt.source_system, settings.business_tz)
+    base = {"tz": tz, "export_date": export_date}
     outputs = outputs_for(fmt)
     rows_read = con.execute("SELECT count(*) FROM src").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS problems")
@@ -746,7 +770,7 @@ def _parse_and_insert(con, unit, fmt, load_id, export_date, settings) -> FileOut
             con,
             f"INSERT INTO raw.{table_name} ({raw_insert_columns(table_name)}) "
             f"SELECT {', '.join(table.column_names)}, source_system, extra, $load_id, $file, "
-            f"_row_number, $export_date FROM {name}{keep}{order}",
+            f"_row_number, $export_date, _estimated FROM {name}{keep}{order}",
             {"load_id": load_id, "file": unit.display_name, "export_date": export_date},
         )
         if table_name == main_table:
@@ -817,8 +841,24 @@ def _record_file(
         None,
         outcome,
         settings.as_of,
+        settings.run_id,
     )
     return outcome
+
+
+# Header words of exports that define stages (native stage_definitions, Salesforce
+# OpportunityStage): loaded before the deals whose stages they define.
+_DEFINITION_HEADERS = (b"stage_order", b"SortOrder")
+
+
+def definitions_first(path: Path) -> tuple[int, str]:
+    """Sort key: stage definitions before other files, then by name."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.readline(4096)
+    except OSError:
+        head = b""
+    return (0 if any(h in head for h in _DEFINITION_HEADERS) else 1, path.name)
 
 
 DEFERRED = "deferred"  # left in landing: still being written
@@ -846,7 +886,7 @@ def load_landing(
         intake = settings.intake_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="oppwh-intake-"))
         )
-        for path in sorted(ready):
+        for path in sorted(ready, key=definitions_first):
             try:
                 copy, digest = take_snapshot(path, ready[path], intake)
             except FileChangedError:

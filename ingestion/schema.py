@@ -186,4 +186,6 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_file_name", "VARCHAR"),
     ("_row_number", "BIGINT"),
     ("_export_date", "DATE"),
+    # canonical columns this row took from a mapping's defaults (comma-separated)
+    ("_estimated", "VARCHAR"),
 )

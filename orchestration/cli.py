@@ -44,6 +44,23 @@ def engine_unavailable(engine: str) -> bool:
     return reason is not None
 
 
+def business_timezone(args: argparse.Namespace) -> str:
+    """--timezone, else the data folder's oppwh.yml `timezone:`, else the shipped default."""
+    from ingestion.config import read_config
+
+    return getattr(args, "timezone", None) or read_config(Path(args.data_dir)).timezone
+
+
+def _timezone(text: str) -> str:
+    from warehouse.settings import valid_timezone
+
+    if not valid_timezone(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time zone name (America/New_York, Europe/Berlin, UTC …)"
+        )
+    return text
+
+
 def _iso_date(text: str) -> str:
     try:
         return date.fromisoformat(text).isoformat()
@@ -63,7 +80,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
             "/ 已有文件，未写入示例数据"
         )
         return 0
-    as_of = date.fromisoformat(args.as_of)
+    if args.as_of:
+        as_of = date.fromisoformat(args.as_of)
+    else:  # the same "today" as `oppwh run` on the data folder the landing folder is in
+        from ingestion.config import read_config
+        from orchestration.resources import today_in
+
+        as_of = today_in(read_config(out.resolve().parent).timezone)
     data = generate_sample(args.opportunities, args.seed, as_of)
     paths = write_sample(out, data)
     print(
@@ -86,6 +109,7 @@ def run_daily_job(
     instance=None,
     full_refresh: bool = False,
     engine: str | None = None,
+    timezone: str | None = None,
 ):
     """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
     import dagster as dg
@@ -103,6 +127,7 @@ def run_daily_job(
         wait,
         full_refresh=full_refresh,
         engine=engine,
+        timezone=timezone,
     )
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
@@ -145,6 +170,36 @@ def mart_row_counts(serving: Path) -> dict[str, int]:
             ).fetchall()
         ]
         return {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in tables}
+
+
+# A run whose newest data is older than this is most likely run for the wrong day.
+STALE_DATA_DAYS = 30
+
+
+def newest_data_day(serving: Path, timezone: str) -> date | None:
+    """The latest local day any deal was created, closed, changed stage or touched."""
+    from warehouse.query import run_query
+
+    _, _, rows = run_query(
+        serving,
+        "SELECT CAST(greatest(max(created_at), max(closed_at), max(current_stage_entered_at), "
+        "max(last_activity_at)) AS DATE) FROM marts.opportunities "
+        "WHERE NOT coalesce(is_created_after_as_of, false)",
+        timezone,
+    )
+    return rows[0][0] if rows else None
+
+
+def stale_data_warning(newest: date | None, as_of: date) -> str | None:
+    """A warning when the data ends long before the as-of day (every deal looks stale)."""
+    if newest is None or (as_of - newest).days <= STALE_DATA_DAYS:
+        return None
+    return (
+        f"! warn: the newest data is from {newest}, {(as_of - newest).days} days before the "
+        f"as-of day {as_of}: ages and staleness are measured to {as_of}; pass --as-of "
+        f"{newest} to see the data as of its own last day / 最新数据日期为 {newest}，"
+        f"比截至日 {as_of} 早 {(as_of - newest).days} 天"
+    )
 
 
 def skipped_steps(result) -> list[str]:
@@ -196,25 +251,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         for step, where in CRASH_STEPS.items():
             print(f"{step:<22} {where}")
         return 0
+    from orchestration.resources import today_in
+
     data_dir = Path(args.data_dir).resolve()
     landing = Path(args.landing).resolve() if args.landing else None
     if engine_unavailable(args.engine):
         return 2
+    timezone = business_timezone(args)
+    as_of = args.as_of or today_in(timezone).isoformat()
     print(
-        f"Running the daily job / 运行每日任务 (data: {data_dir}, as of: {args.as_of or 'today'}, "
-        f"engine / 引擎: {args.engine})"
+        f"Running the daily job / 运行每日任务 (data: {data_dir}, as of / 截至: {as_of}, "
+        f"time zone / 时区: {timezone}, engine / 引擎: {args.engine})"
     )
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
     result = run_daily_job(
         data_dir,
         landing,
-        args.as_of,
+        as_of,
         args.parquet,
         archive_mode,
         args.wait,
         full_refresh=args.full_refresh,
         engine=args.engine,
+        timezone=args.timezone,
     )
     problem = run_failed(result)
     if problem:
@@ -226,6 +286,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\nRun succeeded / 运行成功. Rows per mart / 各数据集行数:")
     for table, n in counts.items():
         print(f"  marts.{table:<28} {n:>10,}")
+    warning = stale_data_warning(newest_data_day(serving, timezone), date.fromisoformat(as_of))
+    if warning:
+        print(f"\n{warning}")
     oppwh = oppwh_command()
     print(
         f"\nWarehouse / 数仓:       {data_dir / 'warehouse.duckdb'}\n"
@@ -248,8 +311,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"{path}: no such file / 文件不存在", file=sys.stderr)
         return 2
-    as_of = date.fromisoformat(args.as_of) if args.as_of else today_in(args.timezone)
-    settings = load_settings(Path(args.data_dir), as_of, args.timezone)
+    timezone = business_timezone(args)
+    as_of = date.fromisoformat(args.as_of) if args.as_of else today_in(timezone)
+    settings = load_settings(Path(args.data_dir), as_of, timezone)
     reports = inspect_file(path, settings, args.rows)
     print(render(reports))
     return 0 if all(r.outcome and r.outcome.status in ("loaded", "skipped") for r in reports) else 1
@@ -362,7 +426,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             return 1
         config = load_config(data_dir)
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            con.execute("SET TimeZone = ?", [args.timezone])
+            con.execute("SET TimeZone = ?", [business_timezone(args)])
             scorer = build_scorer(con, config)
             graded = calibrate(con, scorer)
         if graded.empty:
@@ -420,7 +484,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 2
     serving = Path(args.data_dir) / "serving.duckdb"
     try:
-        columns, types, rows = run_query(serving, sql, args.timezone)
+        columns, types, rows = run_query(serving, sql, business_timezone(args))
     except ServingCopyMissingError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -527,7 +591,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ingestion.sample import DEFAULT_AS_OF, DEFAULT_OPPORTUNITIES, DEFAULT_SEED
+    from ingestion.sample import DEFAULT_OPPORTUNITIES, DEFAULT_SEED
 
     parser = argparse.ArgumentParser(
         prog="oppwh", description="Opportunity warehouse / 商机数仓: CRM exports -> DuckDB marts."
@@ -541,8 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--as-of",
         type=_iso_date,
-        default=DEFAULT_AS_OF.isoformat(),
-        help="the last day of the sample's history (default %(default)s)",
+        help="the last day of the sample's history (default: today in the business time "
+        "zone, the same day `oppwh run` uses)",
     )
     sample.add_argument(
         "--if-empty", action="store_true", help="write only when the folder holds no files"
@@ -584,6 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
         "on Apache Spark; needs the spark extra and Java 17, see the README)",
     )
     run.add_argument(
+        "--timezone",
+        type=_timezone,
+        help="business time zone of this run (default: oppwh.yml timezone, else Asia/Shanghai)",
+    )
+    run.add_argument(
         "--list-steps",
         action="store_true",
         help="list the named steps OPPWH_CRASH_AT can stop a run at (for tests)",
@@ -594,7 +663,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file")
     inspect.add_argument("--data-dir", default="data", help="for oppwh.yml and mappings/")
     inspect.add_argument("--as-of", type=_iso_date)
-    inspect.add_argument("--timezone", default="Asia/Shanghai")
+    inspect.add_argument(
+        "--timezone",
+        help="business time zone (default: the data folder's oppwh.yml timezone, else Asia/Shanghai)",
+    )
     inspect.add_argument("--rows", type=int, default=5, help="rows of parsed preview")
     inspect.set_defaults(func=cmd_inspect)
 
@@ -642,7 +714,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score past deals as they stood before closing: AUC, lift per grade",
     )
     score.add_argument("--top", type=int, default=10)
-    score.add_argument("--timezone", default="Asia/Shanghai")
+    score.add_argument(
+        "--timezone",
+        help="business time zone (default: the data folder's oppwh.yml timezone, else Asia/Shanghai)",
+    )
     score.set_defaults(func=cmd_score)
 
     sql = sub.add_parser(
@@ -651,7 +726,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", nargs="?", help="the SQL (or -f FILE)")
     sql.add_argument("-f", "--file", help="read the SQL from this file")
     sql.add_argument("--data-dir", default="data")
-    sql.add_argument("--timezone", default="Asia/Shanghai")
+    sql.add_argument(
+        "--timezone",
+        help="business time zone (default: the data folder's oppwh.yml timezone, else Asia/Shanghai)",
+    )
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument(
         "--max-rows", type=int, default=40, help="rows shown in table format (csv/json: all)"

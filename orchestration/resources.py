@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from pydantic import PrivateAttr
 
+from ingestion.config import DataFolderConfig, read_config
 from orchestration.lock import acquire, release
 from orchestration.spark import ENGINES
+from warehouse.settings import DEFAULT_CURRENCY
 
 DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
 # Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
@@ -39,11 +41,13 @@ class WarehouseSettings(dg.ConfigurableResource):
     data_dir: str = DEFAULT_DATA_DIR
     landing_dir: str = ""
     as_of: str = ""
-    business_timezone: str = "Asia/Shanghai"
-    default_currency: str = "CNY"
+    # Empty: the data folder's oppwh.yml `timezone:` / `currency:`, else the shipped
+    # defaults (warehouse.settings). `oppwh run --timezone` sets the time zone here.
+    business_timezone: str = ""
+    default_currency: str = ""
     stale_days: int = 14
     stale_basis: str = "calendar"  # or "business": working days per the holiday calendar
-    reporting_currency: str = "CNY"
+    reporting_currency: str = DEFAULT_CURRENCY
     parquet: bool = False  # also write one Parquet file per mart to DATA_DIR/parquet
     # What happens to processed landing files: moved (default) or copied into
     # DATA_DIR/archive/<as-of>/, or left alone ("off").
@@ -75,6 +79,21 @@ class WarehouseSettings(dg.ConfigurableResource):
         if self._lock is not None:
             release(self._lock)
             self._lock = None
+
+    @property
+    def folder_config(self) -> DataFolderConfig:
+        """The data folder's oppwh.yml (read when asked: it may change between runs)."""
+        return read_config(self.data_path)
+
+    @property
+    def timezone(self) -> str:
+        """The business time zone of this run: it decides every local day."""
+        return self.business_timezone or self.folder_config.timezone
+
+    @property
+    def currency(self) -> str:
+        """The currency of amounts whose export names none."""
+        return self.default_currency or self.folder_config.currency
 
     @property
     def spill_path(self) -> Path:
@@ -148,20 +167,21 @@ class WarehouseSettings(dg.ConfigurableResource):
     def as_of_date(self) -> date:
         if self.as_of:
             return date.fromisoformat(self.as_of)
-        return today_in(self.business_timezone)
+        return today_in(self.timezone)
 
     def as_of_end(self) -> datetime:
         """The instant the as-of day ends in the business time zone."""
         day = self.as_of_date() + timedelta(days=1)
-        return datetime.combine(day, time.min, tzinfo=ZoneInfo(self.business_timezone))
+        return datetime.combine(day, time.min, tzinfo=ZoneInfo(self.timezone))
 
     def dbt_vars(self) -> dict:
         """The vars every dbt invocation of this run gets."""
         return {
             "warehouse_path": str(self.warehouse_path),
             "as_of": self.as_of_date().isoformat(),
-            "business_timezone": self.business_timezone,
-            "default_currency": self.default_currency,
+            "business_timezone": self.timezone,
+            "default_currency": self.currency,
+            "source_currencies": self.folder_config.source_currencies(),
             "stale_days": self.stale_days,
             "stale_basis": self.stale_basis,
             "reporting_currency": self.reporting_currency,
@@ -185,6 +205,7 @@ def run_config_for(
     lock_wait_seconds: float | None = None,
     full_refresh: bool = False,
     engine: str | None = None,
+    timezone: str | None = None,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
     config: dict = {}
@@ -204,4 +225,6 @@ def run_config_for(
         config["full_refresh"] = True
     if engine is not None:
         config["engine"] = engine
+    if timezone:
+        config["business_timezone"] = timezone
     return {"resources": {"warehouse": {"config": config}}} if config else {}

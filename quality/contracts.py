@@ -96,8 +96,9 @@ CHECKS: tuple[Check, ...] = (
         "known_stage",
         "stage",
         "阶段名称未定义（如 签约成交）/ stage name not defined (e.g. 签约成交)",
-        "在 dbt_project/seeds/stages.csv 中加入该阶段及其顺序 / add the stage and its order to "
-        "dbt_project/seeds/stages.csv",
+        "在落地目录放入阶段定义导出（stage_definitions：source_system, stage, stage_order, "
+        "is_closed, is_won）/ drop a stage_definitions export into landing (source_system, "
+        "stage, stage_order, is_closed, is_won; README: Your own stages)",
         {},
         "opportunity_id",
     ),
@@ -190,8 +191,8 @@ CHECKS: tuple[Check, ...] = (
         "known_stage",
         "stage",
         "阶段名称未定义 / stage name not defined",
-        "在 dbt_project/seeds/stages.csv 中加入该阶段 / "
-        "add the stage to dbt_project/seeds/stages.csv",
+        "在落地目录放入阶段定义导出（stage_definitions）/ drop a stage_definitions export "
+        "into landing (README: Your own stages)",
         {},
         "opportunity_id",
     ),

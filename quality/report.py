@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from quality.contracts import BLOCK, CHECKS, WARN, check_by_name
+from warehouse.safe_names import printable
 
 CHECK_RESULTS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.check_results (
@@ -37,6 +38,9 @@ DBT_FIXES = {
     "unique_combination": "上游导出有重复记录，检查该表的导出 / duplicate records upstream: check that export",
     "value_in_seed": "在对应的种子文件中加入该值（dbt_project/seeds/）/ add the value to the seed "
     "in dbt_project/seeds/",
+    "stage_is_defined": "在落地目录放入阶段定义导出（stage_definitions）；未定义的阶段名见导出检查 / "
+    "drop a stage_definitions export into landing; the undefined stage names are in the "
+    "export check above (README: Your own stages)",
     "not_null": "在CRM中补全该字段 / fill in the field in the CRM",
     "accepted_values": "检查导出中的取值 / check the values in the export",
     "expression_is_true": "检查标记的记录（opportunities 的 is_* 列）/ look at the flagged records "
@@ -56,6 +60,13 @@ def _insert(con, rows: list[tuple]) -> None:
             "INSERT INTO quality.check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+def fix_naming(fix: str, values: tuple[str, ...]) -> str:
+    """The check's fix with the values to act on named in it."""
+    if not values:
+        return fix
+    return f"{fix} — {', '.join(values)}"
 
 
 def record_export_checks(con, run_id: str, as_of: date, outcomes) -> int:
@@ -98,8 +109,9 @@ def record_export_checks(con, run_id: str, as_of: date, outcomes) -> int:
                     r.failing_rows,
                     json.dumps(list(r.sample_ids), ensure_ascii=False),
                     r.file_name,
-                    r.check.label,
-                    r.check.fix,
+                    r.check.label
+                    + (f": {', '.join(r.unknown_values)}" if r.unknown_values else ""),
+                    fix_naming(r.check.fix, r.unknown_values),
                     r.engine,
                 )
             )
@@ -214,18 +226,56 @@ def latest_run_id(con) -> str | None:
 
 
 def report_rows(con, run_id: str) -> list[tuple]:
-    """Failing checks of a run, worst first: blocking, then errors, then warnings."""
+    """The standing problems, worst first (blocking, errors, warnings): the latest result
+    of every check, whichever run evaluated it last. A rerun with nothing new still shows
+    what the last export got wrong; a check that passed since is not shown."""
     return con.execute(
         """
         SELECT severity, layer, table_name, check_name, failing_rows, sample_ids, file_name,
-            description, fix
+            description, fix, run_id = ? AS this_run
         FROM quality.check_results
-        WHERE run_id = ? AND NOT passed
+        WHERE engine IS DISTINCT FROM 'none'  -- "no new export": nothing was evaluated
+        QUALIFY row_number() OVER (
+            PARTITION BY layer, coalesce(table_name, ''), check_name ORDER BY checked_at DESC
+        ) = 1 AND NOT passed
         ORDER BY CASE severity WHEN 'block' THEN 0 WHEN 'error' THEN 1 ELSE 2 END,
             failing_rows DESC, table_name, check_name
         """,
         [run_id],
     ).fetchall()
+
+
+# Below this overall data completeness the report never says "all passed".
+COMPLETENESS_GOOD = 0.9
+REJECT_LINES = 20
+
+
+def rejects_by_reason(con, run_id: str) -> tuple[str, list[tuple]]:
+    """Rejected rows grouped by file, column and reason: the run's loads when it loaded
+    any, else the standing ones (every load still in the warehouse)."""
+    scope = "this run / 本次运行"
+    where = "WHERE load_id IN (SELECT load_id FROM raw.load_ledger WHERE run_id = ?)"
+    params = [run_id]
+    if not con.execute(f"SELECT count(*) FROM raw.rejects {where}", params).fetchone()[0]:
+        scope, where, params = "all loads / 全部加载", "", []
+    rows = con.execute(
+        f"SELECT file_name, column_name, reason, count(DISTINCT row_number) AS n, "
+        f"min(row_number) FROM raw.rejects {where} GROUP BY 1, 2, 3 "
+        f"ORDER BY max(load_id) DESC, n DESC, 1, 2",
+        params,
+    ).fetchall()
+    return scope, rows
+
+
+def estimated_counts(con) -> list[tuple]:
+    """Deals whose columns came from a mapping's defaults, per source and columns."""
+    try:
+        return con.execute(
+            "SELECT source_system, estimated_columns, count(*) FROM marts.opportunities "
+            "WHERE estimated_columns IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
 
 
 def completeness_by_owner(con) -> list[tuple]:
@@ -259,52 +309,72 @@ def render_report(con) -> str:
     ).fetchone()
     lines = [
         f"Data quality report / 数据质量报告 — run {run_id[:8]}, as of {as_of}",
-        f"{total} checks, {failing} with problems / 共{total}项检查，{failing}项有问题",
+        f"{total} checks this run, {failing} with problems / 本次共{total}项检查，{failing}项有问题",
+        "Standing problems (the latest result of every check) / 当前存在的问题:",
         "",
     ]
     labels = {"block": "BLOCK 阻断", "error": "ERROR 错误", "warn": "WARN 警告"}
-    for severity, layer, table, name, n, sample, file_name, description, fix in report_rows(
-        con, run_id
-    ):
+    standing = report_rows(con, run_id)
+    for severity, layer, table, name, n, sample, file_name, description, fix, now in standing:
         check = check_by_name(name)
         where = f"{file_name} → raw.{table}" if file_name else f"{layer}: {table or '-'}"
-        lines.append(f"[{labels.get(severity, severity)}] {description or name}")
+        when = "" if now else "   (standing: from an earlier run / 早前运行的结果)"
+        lines.append(f"[{labels.get(severity, severity)}] {description or name}{when}")
         lines.append(f"    where / 位置: {where}   check / 检查: {name}")
         ids = json.loads(sample or "[]")
         lines.append(
             f"    rows / 行数: {n}" + (f"   e.g. / 例如: {', '.join(ids[:5])}" if ids else "")
         )
         lines.append(f"    fix / 处理: {fix or (check.fix if check else '')}")
-    if failing == 0:
+    owners = completeness_by_owner(con)
+    overall = _overall_completeness(owners)
+    if not standing and overall is not None and overall < COMPLETENESS_GOOD:
+        lines.append(
+            f"Every check passed, but data completeness is {overall:.0%} (below "
+            f"{COMPLETENESS_GOOD:.0%}): see the table below / 检查均通过，但数据完整度仅 {overall:.0%}"
+        )
+    elif not standing:
         lines.append("All checks passed / 所有检查通过")
     problems = con.execute(
-        "SELECT file_name, status, message FROM raw.load_ledger WHERE status IN "
-        "('set_aside', 'failed', 'blocked') AND load_id > coalesce((SELECT max(load_id) FROM "
-        "raw.load_ledger WHERE recorded_at < (SELECT min(checked_at) FROM quality.check_results "
-        "WHERE run_id = ?)), 0) ORDER BY load_id",
+        "SELECT file_name, status, message FROM raw.load_ledger WHERE run_id = ? AND status IN "
+        "('set_aside', 'failed', 'blocked', 'deferred', 'vanished') ORDER BY load_id",
         [run_id],
     ).fetchall()
     if problems:
         lines += ["", "Files not loaded this run / 本次未加载的文件:"]
         for file_name, status, message in problems:
-            lines.append(f"  [{status}] {file_name}: {message}")
-    rejects = con.execute(
-        "SELECT file_name, count(*), count(DISTINCT row_number) FROM raw.rejects GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
+            lines.append(f"  [{status}] {printable(file_name)}: {message}")
+    scope, rejects = rejects_by_reason(con, run_id)
     if rejects:
-        lines += ["", "Rejected rows (raw.rejects) / 被拒绝的行:"]
-        for file_name, problems_n, rows in rejects[:20]:
-            lines.append(f"  {file_name}: {rows} rows, {problems_n} problems")
-    owners = completeness_by_owner(con)
+        lines += ["", f"Rejected rows by column and reason ({scope}) / 被拒绝的行（按列和原因）:"]
+        for file_name, column, reason, n, first in rejects[:REJECT_LINES]:
+            lines.append(
+                f"  {printable(file_name)} · {column}: {n} row(s), e.g. row {first} — {reason}"
+            )
+        if len(rejects) > REJECT_LINES:
+            lines.append(f"  … and {len(rejects) - REJECT_LINES} more (raw.rejects)")
+    estimated = estimated_counts(con)
+    if estimated:
+        lines += ["", "Values filled from mapping defaults / 由映射默认值填充:"]
+        for source, columns, n in estimated:
+            lines.append(f"  {source}: {n} deal(s) with {columns} estimated (defaults:)")
     if owners:
         lines += [
             "",
             "Data completeness by owner / 各负责人数据完整度 (amount, close date, industry, "
             "loss reason, overall):",
         ]
-        for name, deals, amount, close, industry, reason, overall in owners:
+        for name, deals, amount, close, industry, reason, overall_ in owners:
             lines.append(
                 f"  {name:<24} {deals:>6} deals  {_pct(amount)} {_pct(close)} "
-                f"{_pct(industry)} {_pct(reason)}  = {_pct(overall)}"
+                f"{_pct(industry)} {_pct(reason)}  = {_pct(overall_)}"
             )
     return "\n".join(lines)
+
+
+def _overall_completeness(owners: list[tuple]) -> float | None:
+    """Deal-weighted completeness over every owner (None when there are no deals)."""
+    deals = sum(row[1] or 0 for row in owners)
+    if not deals:
+        return None
+    return sum((row[1] or 0) * (row[6] or 0) for row in owners) / deals

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -39,6 +39,8 @@ class CheckResult:
     failing_rows: int
     sample_ids: tuple[str, ...]
     engine: str  # great_expectations | sql
+    # The values a value-set check did not know (the stage names to define), for the report.
+    unknown_values: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -239,9 +241,30 @@ def validate_load(
         f"SELECT count(*) FROM raw.{table} WHERE _load_id = ?", [load_id]
     ).fetchone()[0]
     if rows > gx_max_rows:
-        return [check_with_sql(con, c, load_id, file_name, as_of_end) for c in checks]
-    columns = ", ".join(TABLES[table].column_names)
-    frame = con.execute(
-        f"SELECT {columns} FROM raw.{table} WHERE _load_id = ? ORDER BY _row_number", [load_id]
-    ).df()
-    return [check_with_gx(frame, c, con, file_name, as_of_end) for c in checks]
+        results = [check_with_sql(con, c, load_id, file_name, as_of_end) for c in checks]
+    else:
+        columns = ", ".join(TABLES[table].column_names)
+        frame = con.execute(
+            f"SELECT {columns} FROM raw.{table} WHERE _load_id = ? ORDER BY _row_number",
+            [load_id],
+        ).df()
+        results = [check_with_gx(frame, c, con, file_name, as_of_end) for c in checks]
+    return [with_unknown_values(con, r, load_id) for r in results]
+
+
+UNKNOWN_VALUES_SHOWN = 10
+
+
+def with_unknown_values(con, result: CheckResult, load_id: int) -> CheckResult:
+    """A failed value-set check names the values it did not know (the stage names a
+    stage_definitions export should define), most frequent first."""
+    if result.passed or result.check.kind not in ("known_stage", "known_activity_type"):
+        return result
+    col = result.check.column
+    rows = con.execute(
+        f"SELECT {col}, count(*) FROM raw.{result.check.table} WHERE _load_id = $load_id "
+        f"AND lower({col}) NOT IN (SELECT unnest($values)) GROUP BY 1 ORDER BY 2 DESC, 1 "
+        f"LIMIT {UNKNOWN_VALUES_SHOWN}",
+        {"load_id": load_id, "values": _value_set(result.check, con)},
+    ).fetchall()
+    return replace(result, unknown_values=tuple(str(r[0]) for r in rows))

@@ -54,8 +54,13 @@ class ScoringConfig:
     def model_version(self) -> str:
         return f"rules-{self.content_hash}"
 
-    def writeback_fields(self, source_system: str) -> dict[str, str]:
-        return self.writeback.get(source_system) or self.writeback["default"]
+    def writeback_fields(self, source_system: str, chinese: bool = True) -> dict[str, str]:
+        """The source's own field names, else the default in the source's language."""
+        if source_system in self.writeback:
+            return self.writeback[source_system]
+        if chinese or "default_en" not in self.writeback:
+            return self.writeback["default"]
+        return self.writeback["default_en"]
 
 
 def config_path(data_dir: Path | None) -> Path:

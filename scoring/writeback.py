@@ -11,6 +11,7 @@ byte for byte, so the import matches its record (warehouse.spreadsheet_safe).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date
@@ -65,6 +66,18 @@ def _xlsx(
     return paths, message
 
 
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def writes_chinese(rows: pd.DataFrame) -> bool:
+    """Whether a source's users write Chinese: most of its deal names hold Chinese
+    characters (its write-back file then gets Chinese field names)."""
+    names = rows.get("opportunity_name")
+    if names is None or names.dropna().empty:
+        return True
+    return names.dropna().astype(str).str.contains(_CJK).mean() >= 0.5
+
+
 def export_frame(rows: pd.DataFrame, fields: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -96,7 +109,7 @@ def write_exports(
     for source, rows in today.groupby("source_system", sort=True):
         folder = exports_dir / folder_name(str(source))
         folder.mkdir(parents=True, exist_ok=True)
-        fields = config.writeback_fields(str(source))
+        fields = config.writeback_fields(str(source), writes_chinese(rows))
         rows = rows.sort_values(["grade", "score"], ascending=[True, False])
         full = export_frame(rows, fields)
         dated, latest = folder / f"priority_{stamp}.csv", folder / "priority_latest.csv"

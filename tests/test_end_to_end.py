@@ -29,6 +29,7 @@ MARTS = (
     "loss_reasons",
     "loss_reason_summary",
     "funnel_conversion",
+    "funnel_cohorts",
     "pipeline_weekly",
     "owner_performance",
 )
@@ -355,22 +356,60 @@ def furthest_open_stage(sample_data) -> dict[str, int]:
 
 
 def test_funnel_conversion(built_warehouse, sample_data):
+    """Only what the visits show: a won deal reaches the stages it was seen in (not every
+    stage), wins count as going past the last one; closed deals never seen in an open stage
+    are path_unknown and in no conversion."""
     live = live_opportunities(sample_data)
     furthest = furthest_open_stage(sample_data)
     got = {
         r[0]: r[1:]
         for r in query(
             serving(built_warehouse),
-            "SELECT stage, reached, advanced, won FROM marts.funnel_conversion "
-            "ORDER BY stage_order",
+            "SELECT stage, reached, advanced, won, still_open, path_unknown "
+            "FROM marts.funnel_conversion ORDER BY stage_order",
         )
     }
     assert list(got) == list(OPEN_STAGES)
+    won = {i for i, o in live.items() if o["status"] == "赢单"}
+    still_open = {i for i, o in live.items() if o["status"] == "进行中"}
+    unknown = {i for i in live if furthest[i] == 0 and i not in still_open}
     for stage, order in OPEN_STAGES.items():
-        won = {i for i, o in live.items() if o["status"] == "赢单"}
-        reached = {i for i in live if furthest[i] >= order or i in won}
-        advanced = {i for i in live if furthest[i] > order or i in won}
-        assert got[stage] == (len(reached), len(advanced), len(reached & won)), stage
+        reached = {i for i in live if furthest[i] >= order}
+        advanced = {i for i in reached if furthest[i] > order or i in won}
+        expected = (
+            len(reached),
+            len(advanced),
+            len(reached & won),
+            len(reached & still_open),
+            len(unknown),
+        )
+        assert got[stage] == expected, stage
+    first = next(iter(OPEN_STAGES))
+    assert got[first][0] == len(live) - len(unknown), (
+        "every deal with a known path reaches the entry stage"
+    )
+    closed_known = [i for i in live if i not in still_open and i not in unknown]
+    win_rate = len([i for i in closed_known if i in won]) / len(closed_known)
+    conversion = got[first][2] / (got[first][0] - got[first][3])
+    assert conversion == pytest.approx(win_rate), "closed deals' conversion to won = their win rate"
+
+
+def test_funnel_cohorts_add_up_to_the_funnel(built_warehouse):
+    by_cohort = dict(
+        query(
+            serving(built_warehouse),
+            "SELECT stage, sum(reached) FROM marts.funnel_cohorts GROUP BY 1",
+        )
+    )
+    overall = dict(
+        query(serving(built_warehouse), "SELECT stage, reached FROM marts.funnel_conversion")
+    )
+    assert by_cohort == overall
+    quarters = query(
+        serving(built_warehouse),
+        "SELECT DISTINCT cohort_quarter FROM marts.funnel_cohorts ORDER BY 1",
+    )
+    assert all(q.month in (1, 4, 7, 10) and q.day == 1 for (q,) in quarters) and len(quarters) > 1
 
 
 def test_owner_performance_win_rates_and_open_deals(built_warehouse, sample_data):

@@ -125,3 +125,19 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The currency of an amount whose export names none: the source's own (oppwh.yml
+    sources.<name>.currency, var source_currencies) or the installation's default. -#}
+{% macro default_currency_for(source_column) -%}
+    {%- set per_source = var('source_currencies', {}) or {} -%}
+    {%- if per_source -%}
+    case {{ source_column }}
+        {%- for source, code in per_source.items() %}
+        when '{{ source | replace("'", "''") }}' then '{{ code }}'
+        {%- endfor %}
+        else '{{ var("default_currency") }}'
+    end
+    {%- else -%}
+    '{{ var("default_currency") }}'
+    {%- endif -%}
+{%- endmacro %}

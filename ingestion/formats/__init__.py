@@ -40,8 +40,15 @@ def detect_format(
             best, best_score = fmt, score
     if best is not None:
         return best
-    closest = max((*user_formats, *formats), key=lambda f: overlap(f, headers), default=None)
-    if closest is None or overlap(closest, headers) == 0:
+    # The closest format is the one missing the fewest required columns (most overlap on
+    # a tie): a native file lacking only created_at is "native", not whatever shares most.
+    candidates = [f for f in (*user_formats, *formats) if f.outputs and overlap(f, headers) > 0]
+    closest = min(
+        candidates,
+        key=lambda f: (len(missing_for(f, headers)), -overlap(f, headers)),
+        default=None,
+    )
+    if closest is None:
         raise UnrecognisedFileError(file_name, headers, None, [])
     raise UnrecognisedFileError(file_name, headers, closest.name, missing_for(closest, headers))
 

@@ -34,6 +34,12 @@ class Field:
              ``{day:Header}`` its parsed value; a header the file lacks is NULL.
     hash_fallback: when the id is blank or missing, a hash of the whole row (so identical
              rows count once).
+    first_non_blank: with several sources present in the file, the first one whose cell
+             is not blank in the row wins (mapping files); otherwise the first header the
+             file has wins.
+    default: what fills the column when every source is blank in a row: a constant, or
+             ``export_date`` (the export's date: from the file name, else the as-of day).
+             Such rows are flagged as estimated (raw ``_estimated``).
     """
 
     sources: tuple[str, ...] = ()
@@ -41,6 +47,11 @@ class Field:
     values: tuple[tuple[str, str], ...] = ()
     sql: str | None = None
     hash_fallback: bool = False
+    first_non_blank: bool = False
+    default: str | None = None
+
+
+EXPORT_DATE_DEFAULT = "export_date"
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,8 @@ class ResolvedColumn:
     raw_sql: str | None  # the text checked for "unreadable" rejects; None: not checked
     shown: str  # the header as the user wrote it, for messages
     kind: str
+    # True in the rows whose value came from the mapping's default (SQL), else None
+    estimated_sql: str | None = None
 
 
 @dataclass
@@ -112,6 +125,17 @@ class ResolvedOutput:
     where_sql: str | None
     unpivot_headers: list[tuple[int, str]]  # (source index, label) for unpivot outputs
     unpivot: Unpivot | None
+
+    def estimated_sql(self) -> str:
+        """The canonical columns a row took from defaults, comma-separated (NULL: none)."""
+        flags = [
+            f"CASE WHEN {c.estimated_sql} THEN '{name}' END"
+            for name, c in self.columns.items()
+            if c.estimated_sql is not None
+        ]
+        if not flags:
+            return "CAST(NULL AS VARCHAR)"
+        return f"nullif(concat_ws(',', {', '.join(flags)}), '')"
 
 
 def header_index(headers: list[str]) -> dict[str, int]:
@@ -131,6 +155,19 @@ def find_source(field_: Field, index: dict[str, int]) -> int | None:
         if i is not None:
             return i
     return None
+
+
+def present_sources(field_: Field, index: dict[str, int]) -> list[int]:
+    """Every source header of the field that the file has, in order of preference."""
+    found = (index.get(normalise_header(source)) for source in field_.sources)
+    return list(dict.fromkeys(i for i in found if i is not None))
+
+
+def default_text_sql(default: str, params: Params) -> str:
+    """The default's text, parsed like a cell: the export date, or the constant."""
+    if default == EXPORT_DATE_DEFAULT:
+        return "CAST($export_date AS VARCHAR)"
+    return f"CAST({params.add(default)} AS VARCHAR)"
 
 
 _PLACEHOLDER = re.compile(r"\{(?:(bool|ts|date|day|num):)?([^{}]+)\}")
@@ -185,24 +222,31 @@ def resolve_output(
                 kind,
             )
             continue
-        if i is None and not spec.hash_fallback:
+        present = present_sources(spec, index) if spec.first_non_blank else []
+        if i is None and not spec.hash_fallback and spec.default is None:
             continue
-        text = blank_to_null(ref(i)) if i is not None else "NULL"
+        if len(present) > 1:  # the first non-blank cell of the row wins
+            text = f"coalesce({', '.join(blank_to_null(ref(j)) for j in present)})"
+            shown = " / ".join(headers[j] for j in present)
+        else:
+            text = blank_to_null(ref(i)) if i is not None else "NULL"
+            shown = headers[i] if i is not None else name
+        raw = text if len(present) > 1 else (ref(i) if i is not None else None)
+        estimated = None
+        if spec.default is not None:
+            estimated = f"({text}) IS NULL"
+            text = f"coalesce({text}, {default_text_sql(spec.default, params)})"
+            raw = text
         if spec.hash_fallback:
             row_hash = f"md5(concat_ws('|', {', '.join(all_refs)}))"
             typed = f"coalesce({text}, {row_hash})"
             raw = None
         elif kind == TEXT:
             typed = value_map_sql(text, spec.values, params)
-            raw = ref(i)
         else:
             typed = parse_sql(kind, value_map_sql(text, spec.values, params))
-            raw = ref(i)
         columns[name] = ResolvedColumn(
-            f"CAST({typed} AS {_sql_type(table, name)})",
-            raw,
-            headers[i] if i is not None else name,
-            kind,
+            f"CAST({typed} AS {_sql_type(table, name)})", raw, shown, kind, estimated
         )
     unpivot_headers: list[tuple[int, str]] = []
     if output.unpivot is not None:
@@ -241,7 +285,8 @@ def match_format(fmt: Format, headers: list[str], file_name: str) -> Match | Non
     if fmt.outputs:
         first = fmt.outputs[0]
         for column in fmt.required:
-            if find_source(first.fields[column], index) is None:
+            spec = first.fields[column]
+            if find_source(spec, index) is None and spec.default is None:
                 return None
         for output in fmt.outputs:
             score += sum(1 for f in output.fields.values() if find_source(f, index) is not None)
@@ -265,7 +310,7 @@ def missing_for(fmt: Format, headers: list[str]) -> list[str]:
         first = fmt.outputs[0]
         for column in fmt.required:
             spec = first.fields[column]
-            if find_source(spec, index) is None:
+            if find_source(spec, index) is None and spec.default is None:
                 missing.append(" / ".join(spec.sources) or column)
     return list(dict.fromkeys(missing))
 

@@ -14,10 +14,13 @@ Example (``DATA_DIR/mappings/pipedrive_deals.yml``)::
       created_at: Deal - Deal created
       stage: Deal - Stage
       status: Deal - Status
-      amount: [Deal - Value, Value]      # first header present wins
+      amount: [Deal - Value, Value]      # several headers: the first non-blank cell wins
     values:
       status: {Won: won, Lost: lost, Open: open}
       stage: {Qualified: 需求确认}
+    defaults:                  # when every header of a column is blank in a row
+      created_at: export_date  # the export's date (file name, else the as-of day)
+      currency: USD            # or a constant
 
 Only header names and words are taken from the file: no SQL.
 """
@@ -60,7 +63,19 @@ def parse_mapping(data: dict, origin: str) -> Format:
     if not isinstance(columns, dict):
         raise MappingFileError(f"{origin}: 'columns' must map canonical columns to headers")
     values = data.get("values") or {}
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise MappingFileError(f"{origin}: 'defaults' must map canonical columns to a value")
+    for column in defaults:
+        if column not in table.column_names:
+            raise MappingFileError(
+                f"{origin}: defaults.{column} is not a column of {table_name} "
+                f"(one of: {', '.join(table.column_names)})"
+            )
     fields = {}
+    for column in defaults:
+        if column not in columns:  # a column only ever filled by its default
+            columns = {**columns, column: []}
     for column, sources in columns.items():
         if column not in table.column_names:
             raise MappingFileError(
@@ -70,9 +85,16 @@ def parse_mapping(data: dict, origin: str) -> Format:
         words = values.get(column) or {}
         if not isinstance(words, dict):
             raise MappingFileError(f"{origin}: values.{column} must map source words to words")
+        default = defaults.get(column)
+        if isinstance(default, bool | dict | list):
+            raise MappingFileError(
+                f"{origin}: defaults.{column} must be a value or export_date, not {default!r}"
+            )
         fields[column] = Field(
-            _as_tuple(sources, f"{origin}: columns.{column}"),
+            _as_tuple(sources, f"{origin}: columns.{column}") if sources != [] else (),
             values=tuple((str(k), str(v)) for k, v in words.items()),
+            first_non_blank=True,
+            default=None if default is None else str(default),
         )
     missing = [c for c in table.required if c not in fields]
     if missing:
@@ -80,7 +102,7 @@ def parse_mapping(data: dict, origin: str) -> Format:
     export = data.get("export", "full")
     if export not in ("full", "partial"):
         raise MappingFileError(f"{origin}: export must be 'full' or 'partial', not {export!r}")
-    match = data.get("match") or [fields[c].sources[0] for c in table.required]
+    match = data.get("match") or [fields[c].sources[0] for c in table.required if fields[c].sources]
     return Format(
         name=f"mapping {data['name']}",
         label=f"{data['name']} (mapping {Path(origin).name})",

@@ -112,20 +112,21 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     warehouse.data_path.mkdir(parents=True, exist_ok=True)
     as_of = warehouse.as_of_date()
     as_of_end = warehouse.as_of_end()
-    settings = load_settings(warehouse.data_path, as_of, warehouse.business_timezone)
+    settings = load_settings(warehouse.data_path, as_of, warehouse.timezone)
     folder_config = read_config(warehouse.data_path)
     clear_intake(warehouse.intake_path)
     settings = replace(
         settings,
         settle_seconds=folder_config.settle_seconds,
         intake_dir=warehouse.intake_path,
+        run_id=context.run.run_id,
         validator=lambda con, table, load_id, name: validate_load(
             con, table, load_id, name, as_of_end
         ),
         before_commit=lambda name: crash_point("ingest:mid_file"),
     )
     with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
-        con.execute("SET TimeZone = ?", [warehouse.business_timezone])
+        con.execute("SET TimeZone = ?", [warehouse.timezone])
         outcomes = load_landing(con, warehouse.landing_path, settings)
         ensure_quality_schema(con)
         record_export_checks(con, context.run.run_id, as_of, outcomes)

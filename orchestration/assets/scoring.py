@@ -59,7 +59,7 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
     """Grade every open deal; score past deals as they stood before closing to calibrate."""
     config = load_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
-        con.execute("SET TimeZone = ?", [warehouse.business_timezone])
+        con.execute("SET TimeZone = ?", [warehouse.timezone])
         scorer = build_scorer(con, config)
         report(context, f"model {scorer.model_version}: {scorer.note}")
         scored = score_open_deals(con, scorer, warehouse.as_of_end())
@@ -123,8 +123,8 @@ def crm_writeback(context: dg.AssetExecutionContext, warehouse: WarehouseSetting
     config = load_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path), read_only=True) as con:
         today = con.execute(
-            "SELECT source_system, opportunity_id, score, grade, reasons, previous_grade "
-            "FROM marts.opportunity_priority"
+            "SELECT source_system, opportunity_id, opportunity_name, score, grade, reasons, "
+            "previous_grade FROM marts.opportunity_priority"
         ).df()
     result = write_exports(
         today,

@@ -177,6 +177,7 @@ select
     coalesce(r._export_date < f.export_date, false) as is_no_longer_exported,
     r.merged_from_ids is not null as has_merged_records,
     r.extra,
+    r.estimated_columns,
     r._file_name,
     r._export_date
 from resolved as r

@@ -2,9 +2,20 @@
 --   * history rows of open stages up to the close; consecutive rows with the same
 --     stage are one visit;
 --   * a deal with no history gets one visit of its current stage from creation;
---   * a closed deal's last visit is its closing stage (won/lost), entered at the close.
+--   * a closed deal's last visit is its closing stage (won/lost), entered at the close;
+--     a close given as a day (Salesforce CloseDate: local midnight) covers that whole
+--     day, so a stage entered later that day is kept and the closing visit starts at
+--     that entry instead: no visit is ever lost.
 with opportunities as (
-    select * from {{ ref('int_opportunities_deduplicated') }}
+    select
+        *,
+        -- the last instant a stage change can belong to the open part of the deal
+        case
+            when closed_at = {{ local_timestamp_to_tz("cast(" ~ local_date('closed_at') ~ " as timestamp)") }}
+                then {{ local_timestamp_to_tz("cast(" ~ local_date('closed_at') ~ " + 1 as timestamp)") }}
+            else closed_at
+        end as open_until
+    from {{ ref('int_opportunities_deduplicated') }}
     where not is_deleted
 ),
 
@@ -26,7 +37,13 @@ open_stage_rows as (
         on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
     left join stages as s on s.source_system = h.source_system and s.stage = h.stage
     where not coalesce(s.is_closed, false)
-      and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.closed_at)
+      and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.open_until)
+),
+
+last_open_entry as (
+    select source_system, opportunity_id, max(entered_at) as entered_at
+    from open_stage_rows
+    group by 1, 2
 ),
 
 closing_history as (
@@ -53,12 +70,18 @@ closing_rows as (
             c.stage,
             o.status
         ) as stage,
-        coalesce(o.closed_at, c.entered_at) as entered_at,
+        -- never before the last open-stage entry (a close given as a day)
+        case
+            when e.entered_at > coalesce(o.closed_at, c.entered_at) then e.entered_at
+            else coalesce(o.closed_at, c.entered_at)
+        end as entered_at,
         true as is_closing
     from opportunities as o
     left join stages as s on s.source_system = o.source_system and s.stage = o.stage
     left join closing_history as c
         on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
+    left join last_open_entry as e
+        on e.source_system = o.source_system and e.opportunity_id = o.opportunity_id
     where o.status in ('won', 'lost')
       and coalesce(o.closed_at, c.entered_at) is not null
 ),
@@ -113,6 +136,9 @@ select
     ) as exited_at,
     lag(s.stage_order) over (
         partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
-    ) as previous_stage_order
+    ) as previous_stage_order,
+    lag(v.stage) over (
+        partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
+    ) as previous_stage
 from visits as v
 left join stages as s on s.source_system = v.source_system and s.stage = v.stage

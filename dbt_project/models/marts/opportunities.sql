@@ -71,6 +71,9 @@ select
     o.created_at > {{ as_of_end() }} as is_created_after_as_of,
     o.is_no_longer_exported,
     o.has_merged_records,
+    o.estimated_columns,
+    coalesce(o.estimated_columns like '%created_at%', false) as is_created_at_estimated,
+    coalesce(o.estimated_columns like '%amount%', false) as is_amount_estimated,
     o._file_name as source_file
 from opportunities as o
 left join accounts as a on a.source_system = o.source_system and a.account_id = o.account_id

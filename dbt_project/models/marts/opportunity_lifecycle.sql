@@ -20,6 +20,7 @@ select
     n.source_system,
     n.stage,
     n.stage_order,
+    n.previous_stage,
     n.visit_number,
     n.entered_at,
     n.exited_at,

@@ -8,7 +8,7 @@ select
     {{ normalise_status('status') }} as status,
     nullif(trim(status), '') as status_raw,
     amount,
-    coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    coalesce(upper(nullif(trim(currency), '')), {{ default_currency_for('source_system') }}) as currency,
     probability,
     created_at,
     closed_at,
@@ -21,5 +21,6 @@ select
     _load_id,
     _file_name,
     _row_number,
-    _export_date
+    _export_date,
+    nullif(trim(_estimated), '') as estimated_columns
 from {{ source('raw', 'opportunities') }}

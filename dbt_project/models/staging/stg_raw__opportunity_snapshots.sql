@@ -9,7 +9,7 @@ select
     nullif(trim(stage), '') as stage,
     {{ normalise_status('status') }} as status,
     amount,
-    coalesce(upper(nullif(trim(currency), '')), '{{ var("default_currency") }}') as currency,
+    coalesce(upper(nullif(trim(currency), '')), {{ default_currency_for('source_system') }}) as currency,
     created_at,
     closed_at,
     expected_close_date,
