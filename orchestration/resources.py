@@ -17,7 +17,7 @@ from pydantic import PrivateAttr
 from ingestion.config import DataFolderConfig, read_config
 from orchestration.lock import acquire, release
 from orchestration.spark import ENGINES
-from warehouse.settings import DEFAULT_CURRENCY
+from warehouse.settings import DEFAULT_CURRENCY, has_daylight_saving
 
 DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
 # Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
@@ -180,6 +180,7 @@ class WarehouseSettings(dg.ConfigurableResource):
             "warehouse_path": str(self.warehouse_path),
             "as_of": self.as_of_date().isoformat(),
             "business_timezone": self.timezone,
+            "timezone_has_dst": has_daylight_saving(self.timezone),
             "default_currency": self.currency,
             "source_currencies": self.folder_config.source_currencies(),
             "stale_days": self.stale_days,

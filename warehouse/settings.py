@@ -21,6 +21,16 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
+def has_daylight_saving(name: str, year: int = 2025) -> bool:
+    """Whether the zone's UTC offset changes within a year (then local day arithmetic must
+    use its wall clock: a day can have 23 or 25 hours)."""
+    from datetime import datetime
+
+    zone = ZoneInfo(name)
+    offsets = {datetime(y, m, 15, tzinfo=zone).utcoffset() for y in (year, year + 1) for m in range(1, 13)}
+    return len(offsets) > 1
+
+
 def valid_currency(code: str) -> bool:
     """An ISO 4217-shaped code (three letters): the reporting rates seed keys on it."""
     return isinstance(code, str) and len(code) == 3 and code.isalpha()

@@ -18,18 +18,34 @@
     cast({{ expr }} as timestamp)
 {%- endmacro %}
 
-{#- Fractional days from one timestamp to another (negative when b is before a), from
-    whole microseconds so that both engines divide the same integer by the same number. -#}
+{#- Fractional days from one timestamp to another (negative when b is before a), counted
+    on the business time zone's wall clock: from local midnight to local midnight is a
+    whole number of days even across a daylight-saving change (a day of 23 or 25 hours
+    is one day, as a person counts). From whole microseconds, so that both engines
+    divide the same integer by the same number. -#}
 {% macro days_between(a, b) -%}
     {{ return(adapter.dispatch('days_between')(a, b)) }}
 {%- endmacro %}
 
+{#- (A zone without daylight saving, var timezone_has_dst false, skips the conversion:
+    its wall clock and its instants differ by a constant.) -#}
 {% macro default__days_between(a, b) -%}
+    {%- if var('timezone_has_dst', true) -%}
+    (cast(epoch_us(timezone('{{ var("business_timezone") }}', {{ b }}))
+        - epoch_us(timezone('{{ var("business_timezone") }}', {{ a }})) as double) / 86400000000.0)
+    {%- else -%}
     (cast(epoch_us({{ b }}) - epoch_us({{ a }}) as double) / 86400000000.0)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro spark__days_between(a, b) -%}
+    {%- if var('timezone_has_dst', true) -%}
+    (cast(unix_micros(from_utc_timestamp({{ b }}, '{{ var("business_timezone") }}'))
+        - unix_micros(from_utc_timestamp({{ a }}, '{{ var("business_timezone") }}')) as double)
+        / 86400000000.0)
+    {%- else -%}
     (cast(unix_micros({{ b }}) - unix_micros({{ a }}) as double) / 86400000000.0)
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A figure rounded half up to n decimals, as a double. The value is first made an exact
