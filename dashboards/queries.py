@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from warehouse.query import read_frame
+from warehouse.settings import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,23 @@ filtered AS (
 )"""
 
 
+def published_timezone(serving: Path) -> str:
+    """The business time zone the serving copy was built in (its days are that zone's)."""
+    try:
+        frame = read_frame(serving, "SELECT * FROM main.publication", DEFAULT_TIMEZONE)
+    except (duckdb.Error, FileNotFoundError):  # no copy yet, or an unreadable one
+        return DEFAULT_TIMEZONE
+    if "timezone" not in frame or frame.empty or not frame["timezone"].iloc[0]:
+        return DEFAULT_TIMEZONE
+    return str(frame["timezone"].iloc[0])
+
+
 def read(
-    serving: Path, sql: str, params: dict | None = None, timezone: str = "Asia/Shanghai"
+    serving: Path, sql: str, params: dict | None = None, timezone: str | None = None
 ) -> pd.DataFrame:
-    """Through the locked read-only door every reader uses (warehouse.query)."""
-    return read_frame(serving, sql, timezone, params)
+    """Through the locked read-only door every reader uses (warehouse.query), in the time
+    zone the serving copy was built in."""
+    return read_frame(serving, sql, timezone or published_timezone(serving), params)
 
 
 def filtered(sql: str) -> str:

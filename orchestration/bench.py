@@ -24,6 +24,7 @@ from ingestion.load import ensure_raw_schema
 from ingestion.sample_at_scale import generate_at_scale, generate_increment
 from ingestion.schema import TABLES
 from orchestration.resources import WarehouseSettings
+from warehouse.settings import DEFAULT_TIMEZONE
 
 
 class TreeMemorySampler:
@@ -193,7 +194,7 @@ def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
     models = compiled_models(data_dir, as_of)
     started = time.monotonic()
     with TreeMemorySampler() as memory, duckdb.connect(str(db_dir / "warehouse.duckdb")) as con:
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        con.execute("SET TimeZone = ?", [DEFAULT_TIMEZONE])
         ensure_raw_schema(con)
         for name in ("owners", "accounts", "opportunities", "stage_history", "activities"):
             table = TABLES[name]

@@ -1,11 +1,27 @@
 """Run the daily job every morning in the business time zone, as of that day."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
 
+from ingestion.config import read_config
+from ingestion.formats.mapping_file import MappingFileError
 from orchestration.jobs import daily_job
 from orchestration.resources import run_config_for
+from warehouse.settings import DEFAULT_TIMEZONE
 
-BUSINESS_TIMEZONE = "Asia/Shanghai"
+
+# The data folder's time zone (oppwh.yml), read when the code location loads: `oppwh ui`
+# and the daemon point OPPWH_DATA_DIR at the data folder.
+def schedule_timezone() -> str:
+    try:
+        return read_config(Path(os.environ.get("OPPWH_DATA_DIR", "data"))).timezone
+    except MappingFileError:  # a broken oppwh.yml fails the run, with its message, not the UI
+        return DEFAULT_TIMEZONE
+
+
+BUSINESS_TIMEZONE = schedule_timezone()
 
 
 @dg.schedule(

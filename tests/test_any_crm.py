@@ -343,3 +343,59 @@ def test_a_run_long_after_the_data_warns_naming_both_dates():
     warning = stale_data_warning(date(2025, 6, 30), date(2025, 11, 29))
     assert "2025-06-30" in warning and "2025-11-29" in warning and "152 days" in warning
     assert stale_data_warning(date(2025, 6, 30), date(2025, 7, 15)) is None
+
+
+def test_inspect_names_the_closest_format_counts_problems_and_says_blank(tmp_path, capsys):
+    native = tmp_path / "deals.csv"
+    write(
+        native,
+        [[f"N-{i}", f"deal {i}", "Prospecting", "100"] for i in range(3)],
+        ["opportunity_id", "opportunity_name", "stage", "amount"],
+    )
+    assert main(["inspect", str(native), "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "Closest format: native opportunities" in out and "created_at" in out
+    assert "hubspot" not in out.lower()
+    blanks = tmp_path / "blanks.csv"
+    write(
+        blanks,
+        [[f"B-{i}", "x", ""] for i in range(60)],
+        ["opportunity_id", "opportunity_name", "created_at"],
+    )
+    main(["inspect", str(blanks), "--data-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "value blank / 空" in out and "None" not in out
+    assert "… and 10 more" in out
+    stages = tmp_path / "stage_definitions.csv"
+    write(
+        stages,
+        [["mycrm", "Engaging", 2, "false", "false"]],
+        ["source_system", "stage", "stage_order", "is_closed", "is_won"],
+    )
+    assert main(["inspect", str(stages), "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "stage_definitions" in out and "source_system (per row" in out
+    assert "Kept in `extra`" not in out
+
+
+def test_settings_are_checked_and_name_the_file_and_key(tmp_path):
+    from ingestion.config import read_config
+    from ingestion.formats.mapping_file import MappingFileError
+
+    (tmp_path / "oppwh.yml").write_text(
+        "timezone: Europe/Berlin\ncurrency: eur\nsources:\n  hubspot: {timezone: America/Chicago}\n"
+    )
+    config = read_config(tmp_path)
+    assert (config.timezone, config.currency) == ("Europe/Berlin", "EUR")
+    assert config.timezone_for("hubspot") == "America/Chicago"
+    assert config.timezone_for("salesforce") == "Europe/Berlin"
+    assert config.currency_for("hubspot") == "EUR"
+    (tmp_path / "oppwh.yml").write_text("sources:\n  hubspot: {timezone: Mars/Olympus}\n")
+    with pytest.raises(
+        MappingFileError, match="oppwh.yml: sources.hubspot.timezone 'Mars/Olympus'"
+    ):
+        read_config(tmp_path)
+    (tmp_path / "oppwh.yml").write_text("currency: dollars\n")
+    with pytest.raises(MappingFileError, match="currency 'dollars' is not a 3-letter ISO code"):
+        read_config(tmp_path)
+    assert read_config(tmp_path / "none").timezone == "Asia/Shanghai", "the shipped default"

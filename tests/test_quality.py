@@ -353,3 +353,56 @@ def test_a_blocked_file_left_in_a_users_own_folder_does_not_block_again(tmp_path
     capsys.readouterr()
     assert main(args) == 0
     assert "[skipped] deals.csv blocked earlier" in capsys.readouterr().out
+
+
+def test_report_lists_the_runs_set_aside_files_rejects_by_reason_and_standing_problems(tmp_path):
+    """The report of a run names the files it set aside and why, sums rejects by column
+    and reason; a later run with nothing new still shows the standing problems instead of
+    'all checks passed'."""
+    from dataclasses import replace
+
+    from quality.report import ensure_quality_schema, record_export_checks, render_report
+
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "opportunities_20250630.csv",
+        OPP_HEADER,
+        [
+            ["R-1", "ok", "U1", "初步接触", "进行中", "100", "2025-06-01 10:00", "", "", "A1"],
+            ["R-2", "bad", "U1", "初步接触", "进行中", "一百", "2025-06-01 10:00", "", "", "A1"],
+            ["R-3", "bad", "U1", "初步接触", "进行中", "二百", "2025-06-01 10:00", "", "", "A1"],
+            [
+                "R-4",
+                "lost",
+                "U1",
+                "输单",
+                "输单",
+                "5",
+                "2025-06-01 10:00",
+                "2025-06-02 10:00",
+                "",
+                "A1",
+            ],
+        ],
+    )
+    (landing / "notes.txt").write_text("just some notes\nnothing tabular\n", encoding="utf-8")
+    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    settings = replace(
+        load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai"),
+        validator=lambda con, t, load_id, name: validate_load(con, t, load_id, name, end),
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        outcomes = load_landing(con, landing, replace(settings, run_id="run-1"))
+        ensure_quality_schema(con)
+        record_export_checks(con, "run-1", date(2025, 6, 30), outcomes)
+        first = render_report(con)
+        outcomes = load_landing(con, tmp_path / "empty", replace(settings, run_id="run-2"))
+        record_export_checks(con, "run-2", date(2025, 7, 1), outcomes)
+        second = render_report(con)
+    assert "Files not loaded this run" in first and "notes.txt" in first
+    assert "no known export format" in first
+    assert "opportunities_20250630.csv · amount: 2 row(s)" in first and "expected" in first
+    assert "输单未填写原因" in first
+    assert "All checks passed" not in second
+    assert "输单未填写原因" in second and "standing" in second
+    assert "notes.txt" not in second, "set-aside files are the run's own"

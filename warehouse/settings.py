@@ -27,7 +27,9 @@ def has_daylight_saving(name: str, year: int = 2025) -> bool:
     from datetime import datetime
 
     zone = ZoneInfo(name)
-    offsets = {datetime(y, m, 15, tzinfo=zone).utcoffset() for y in (year, year + 1) for m in range(1, 13)}
+    offsets = {
+        datetime(y, m, 15, tzinfo=zone).utcoffset() for y in (year, year + 1) for m in range(1, 13)
+    }
     return len(offsets) > 1
 
 

@@ -15,6 +15,7 @@ from orchestration.assets.dbt import MART_KEYS
 from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.crash import crash_point
 from orchestration.resources import WarehouseSettings
+from warehouse.settings import DEFAULT_TIMEZONE
 
 PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS]
 
@@ -89,7 +90,7 @@ def remove_stale_copies(serving: Path) -> None:
 
 
 def publish_serving_copy(
-    warehouse: Path, serving: Path, as_of: str, before_swap=None
+    warehouse: Path, serving: Path, as_of: str, before_swap=None, timezone: str = DEFAULT_TIMEZONE
 ) -> dict[str, int]:
     """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
     remove_stale_copies(serving)
@@ -108,8 +109,8 @@ def publish_serving_copy(
         publish_quality(con)
         con.execute(
             "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
-            "CAST(? AS TIMESTAMPTZ) AS published_at",
-            [as_of, datetime.now(UTC)],
+            "CAST(? AS TIMESTAMPTZ) AS published_at, CAST(? AS VARCHAR) AS timezone",
+            [as_of, datetime.now(UTC), timezone],
         )
         con.execute("DETACH warehouse")
         con.execute("USE memory")
@@ -153,6 +154,7 @@ def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
         warehouse.serving_path,
         warehouse.as_of_date().isoformat(),
         before_swap=lambda: crash_point("publish:before_swap"),
+        timezone=warehouse.timezone,
     )
     crash_point("publish:after_swap")
     parquet = (
