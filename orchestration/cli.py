@@ -411,47 +411,68 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_backtest(data_dir: Path, timezone: str) -> int:
+    """Per source: AUC with its bootstrap interval, win rate and deals per grade, verdict."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    import duckdb
+
+    from orchestration.resources import today_in
+    from scoring.config import load_config
+    from scoring.model import score_and_calibrate
+
+    warehouse = data_dir / "warehouse.duckdb"
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    config = load_config(data_dir)
+    end = datetime.combine(today_in(timezone) + timedelta(days=1), time.min, ZoneInfo(timezone))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute("SET TimeZone = ?", [timezone])
+        run = score_and_calibrate(con, config, end)
+    if run.graded.empty:
+        print("No closed deals to backtest on / 没有已关闭的商机可供回测")
+        return 1
+    print(f"Backtest / 回测 ({run.scorer.model_version}; {run.scorer.note})")
+    print(f"  past deals scored as they stood {config.horizon_days} days before they closed")
+    for v in run.verdicts:
+        past = run.graded[run.graded["source_system"] == v.source_system]
+        table = run.calibration[
+            (run.calibration["source_system"] == v.source_system)
+            & (run.calibration["period"] == "all")
+        ].set_index("grade")
+        area = "–" if v.auc is None else f"{v.auc:.3f}"
+        interval = "" if v.auc_low is None else f" (90% interval {v.auc_low:.3f}–{v.auc_high:.3f})"
+        lift_a = table.loc["A", "lift"] if "A" in table.index else None
+        print(f"\nSource / 来源: {v.source_system} — {len(past):,} closed deals scored")
+        if len(past):
+            print(f"  base win rate / 基准赢率: {past['won'].mean():.1%}")
+        print(f"  AUC: {area}{interval}")
+        print(f"  lift of A over base rate / A级提升: {'–' if lift_a is None else lift_a}")
+        print("  grade  deals   won  win rate   lift")
+        for grade in "ABCD":
+            row = table.loc[grade] if grade in table.index else None
+            n = 0 if row is None else int(row["closed_deals"])
+            won = 0 if row is None else int(row["won_deals"])
+            rate = (
+                "–"
+                if row is None or row["win_rate"] is None or not n
+                else f"{row['win_rate']:6.1%}"
+            )
+            lift = "–" if row is None or row["lift"] is None or not n else f"{row['lift']:5.2f}"
+            print(f"  {grade:>5}  {n:>5}  {won:>4}  {rate:>8}  {lift:>5}")
+        print(f"  verdict / 结论: {v.line()}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Today's grades from the serving copy; with --backtest, how well grades predict wins."""
     import duckdb
 
     data_dir = Path(args.data_dir)
     if args.backtest:
-        from scoring.config import load_config
-        from scoring.model import auc, build_scorer, calibrate, calibration_table
-
-        warehouse = data_dir / "warehouse.duckdb"
-        if not warehouse.exists():
-            print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
-            return 1
-        config = load_config(data_dir)
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            con.execute("SET TimeZone = ?", [business_timezone(args)])
-            scorer = build_scorer(con, config)
-            graded = calibrate(con, scorer)
-        if graded.empty:
-            print("No closed deals to backtest on / 没有已关闭的商机可供回测")
-            return 1
-        table = calibration_table(graded, scorer.model_version)
-        overall = table[table["period"] == "all"]
-        area = auc(graded["score"].to_numpy(), graded["won"].to_numpy())
-        base = graded["won"].mean()
-        lift_a = overall.set_index("grade").loc["A", "lift"]
-        print(f"Backtest / 回测 ({scorer.model_version}; {scorer.note})")
-        print(
-            f"  closed deals scored {config.horizon_days} days before they closed: {len(graded):,}"
-        )
-        print(f"  base win rate / 基准赢率: {base:.1%}")
-        print(f"  AUC: {area:.3f}")
-        print(f"  lift of A over base rate / A级提升: {lift_a if lift_a == lift_a else 'n/a'}")
-        print("  grade  deals   won  win rate   lift")
-        for row in overall.itertuples():
-            rate = "  n/a" if row.win_rate is None else f"{row.win_rate:6.1%}"
-            lift = "  n/a" if row.lift is None else f"{row.lift:5.2f}"
-            print(
-                f"  {row.grade:>5}  {row.closed_deals:>5}  {row.won_deals:>4}  {rate:>8}  {lift:>5}"
-            )
-        return 0
+        return print_backtest(data_dir, business_timezone(args))
     serving = data_dir / "serving.duckdb"
     if not serving.exists():
         print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)

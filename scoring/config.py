@@ -49,6 +49,11 @@ class ScoringConfig:
     writeback: dict[str, dict[str, str]]
     content_hash: str
     path: Path
+    # The gate before write-back: grades are written for the CRM only when their backtest
+    # is better than chance (AUC >= min_auc on >= min_closed_deals), unless "always".
+    min_auc: float = 0.55
+    min_closed_deals: int = 100
+    writeback_gate: str = "auto"
 
     @property
     def model_version(self) -> str:
@@ -92,6 +97,12 @@ def load_config(data_dir: Path | None = None) -> ScoringConfig:
     if mode not in ("rules", "learned"):
         raise ScoringConfigError(f"{path}: mode must be 'rules' or 'learned', not {mode!r}")
     learned = data.get("learned") or {}
+    gate = data.get("gate") or {}
+    writeback_gate = str(data.get("writeback_gate", "auto"))
+    if writeback_gate not in ("auto", "always"):
+        raise ScoringConfigError(
+            f"{path}: writeback_gate must be 'auto' or 'always', not {writeback_gate!r}"
+        )
     default = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))["writeback"]
     return ScoringConfig(
         mode=mode,
@@ -105,4 +116,7 @@ def load_config(data_dir: Path | None = None) -> ScoringConfig:
         writeback={**default, **(data.get("writeback") or {})},
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()[:10],
         path=path,
+        min_auc=float(gate.get("min_auc", 0.55)),
+        min_closed_deals=int(gate.get("min_closed_deals", 100)),
+        writeback_gate=writeback_gate,
     )

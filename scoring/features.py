@@ -100,6 +100,14 @@ pushes AS (
      AND s.expected_close_date > s.previous_close_date
     GROUP BY 1, 2
 ),
+close_history AS (
+    SELECT d.source_system, d.opportunity_id, count(*) >= 2 AS has_close_date_history
+    FROM deal AS d
+    JOIN staging.stg_raw__opportunity_snapshots AS s
+      ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
+     AND s.snapshot_date < CAST(d.cutoff AS DATE) AND s.expected_close_date IS NOT NULL
+    GROUP BY 1, 2
+),
 amounts AS (
     SELECT source_system, median(amount_reporting) AS typical_amount
     FROM marts.opportunities GROUP BY 1
@@ -120,7 +128,8 @@ SELECT
     coalesce(a.account_won_value, 0) AS account_won_value,
     i.industry_recent_win_rate, coalesce(i.industry_recent_closed, 0) AS industry_recent_closed,
     i.industry_longrun_win_rate,
-    coalesce(p.close_date_pushes, 0) AS close_date_pushes
+    coalesce(p.close_date_pushes, 0) AS close_date_pushes,
+    coalesce(ch.has_close_date_history, false) AS has_close_date_history
 FROM deal AS d
 LEFT JOIN touch AS t USING (source_system, opportunity_id)
 LEFT JOIN visit AS v USING (source_system, opportunity_id)
@@ -129,6 +138,7 @@ LEFT JOIN span AS sp ON sp.source_system = d.source_system
 LEFT JOIN account AS a USING (source_system, opportunity_id)
 LEFT JOIN industry AS i USING (source_system, opportunity_id)
 LEFT JOIN pushes AS p USING (source_system, opportunity_id)
+LEFT JOIN close_history AS ch USING (source_system, opportunity_id)
 LEFT JOIN amounts AS am ON am.source_system = d.source_system
 ORDER BY d.source_system, d.opportunity_id
 """

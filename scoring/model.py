@@ -2,12 +2,15 @@
 
 Rules mode (the default) needs no training. Learned mode fits on past deals with the
 features they had before they closed, and only when there are enough of them; otherwise
-the run falls back to the rules and says so.
+the run falls back to the rules and says so. In both modes each source uses only the
+signals its data supports (scoring.validation), scores are calibrated into win
+probabilities on past deals scored as of their cutoff, and grades come from those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -23,20 +26,40 @@ from scoring.signals import (
     scores_from_contributions,
     top_reasons,
 )
+from scoring.validation import (
+    GRADES,
+    Calibration,
+    SignalUse,
+    Verdict,
+    auc,
+    fit_calibration,
+    known_signals,
+    leaking_fields,
+    signal_use,
+    signals_frame,
+    validation_frame,
+    verdict,
+)
 
-GRADES = ("A", "B", "C", "D")
+__all__ = ["GRADES", "auc"]
 
 
 @dataclass
 class Scorer:
-    """What turns signals into scores: the rules, or a fitted model."""
+    """What turns signals into scores: the rules, or a fitted model, over the signals each
+    source's data supports."""
 
     config: ScoringConfig
     model: LogisticModel | None = None
     note: str = ""
     # (features, signals) of the closed deals, when building the scorer already computed
-    # them (learned mode): calibration reuses them instead of querying again.
+    # them: calibration reuses them instead of querying again.
     training_set: tuple | None = None
+    # Per source and signal: its coverage, whether it is used, and why not.
+    uses: list[SignalUse] = field(default_factory=list)
+    sources_with_activities: set[str] = field(default_factory=set)
+    # Per source: scores -> calibrated win probability (set by calibrate()).
+    calibrations: dict[str, Calibration] = field(default_factory=dict)
 
     @property
     def model_version(self) -> str:
@@ -44,16 +67,49 @@ class Scorer:
             return self.config.model_version
         return f"learned-{self.config.content_hash}"
 
-    def score(self, signals: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    @property
+    def mode(self) -> str:
+        return "learned" if self.model is not None else "rules"
+
+    def used(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Deal x signal: the signal is used for the deal's source (all, before any use is
+        known), and the deal has the data it is computed from."""
+        known = known_signals(features, self.sources_with_activities)
+        if not self.uses:
+            return known.set_index(features.index)
+        per_source = (
+            pd.DataFrame(
+                [(u.source_system, u.signal, u.used) for u in self.uses],
+                columns=["source_system", "signal", "used"],
+            )
+            .pivot(index="source_system", columns="signal", values="used")
+            .reindex(columns=list(SIGNALS))
+        )
+        mask = (
+            per_source.reindex(features["source_system"].astype(str).to_numpy())
+            .fillna(True)
+            .astype(bool)
+            .set_axis(features.index)
+        )
+        return mask & known.set_index(features.index)
+
+    def score(
+        self, signals: pd.DataFrame, features: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """Scores 0-100 and per-signal contributions (for reasons)."""
+        used = self.used(features) if features is not None else None
+        if used is not None:
+            signals = signals.where(used.to_numpy(), 0.0)
         if self.model is None:
-            contributions = rule_contributions(signals, self.config)
+            contributions = rule_contributions(signals, self.config, used)
             return scores_from_contributions(contributions), contributions
         x = signals.to_numpy(dtype=float)
         scores = np.round(self.model.probability(x) * 100, 1)
         contributions = pd.DataFrame(
             self.model.contributions(x), columns=list(SIGNALS), index=signals.index
         )
+        if used is not None:
+            contributions = contributions.where(used.to_numpy(), 0.0)
         return scores, contributions * 10  # logit units -> about points, for the reason threshold
 
 
@@ -70,58 +126,108 @@ def closed_deal_training_set(con: duckdb.DuckDBPyConnection, config: ScoringConf
     return features, compute_signals(features, config)
 
 
-def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig) -> Scorer:
-    """The rules, or in learned mode a model fitted on enough past deals."""
-    if config.mode != "learned":
-        return Scorer(config, note="rules mode (scoring.yml)")
+def sources_with_activities(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Sources that exported any activity: for the others, engagement is unknown, not zero."""
+    rows = con.execute(
+        "SELECT DISTINCT source_system FROM intermediate.int_opportunity_touches"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def signal_uses(
+    config: ScoringConfig, closed: pd.DataFrame, open_: pd.DataFrame, activities: set[str]
+) -> list[SignalUse]:
+    """Per source: each signal's coverage on open and closed deals, and whether it is used."""
+    uses: list[SignalUse] = []
+    sources = sorted(
+        set(open_.get("source_system", pd.Series(dtype=str)))
+        | set(closed.get("source_system", pd.Series(dtype=str)))
+    )
+    for source in sources:
+        o = open_[open_["source_system"] == source] if len(open_) else open_
+        c = closed[closed["source_system"] == source] if len(closed) else closed
+        known_o = known_signals(o, activities) if len(o) else pd.DataFrame(columns=list(SIGNALS))
+        known_c = known_signals(c, activities) if len(c) else pd.DataFrame(columns=list(SIGNALS))
+        uses += signal_use(source, known_o, known_c, leaking_fields(c, o), config.weights)
+    return uses
+
+
+def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end=None) -> Scorer:
+    """The rules, or in learned mode a model fitted on enough past deals; either way over
+    the signals each source's data supports."""
     features, signals = closed_deal_training_set(con, config)
+    cutoffs = open_deal_cutoffs(con, as_of_end or datetime.now(UTC))
+    open_features = features_at(con, cutoffs) if len(cutoffs) else pd.DataFrame()
+    activities = sources_with_activities(con)
+    uses = signal_uses(config, features, open_features, activities)
+    base = Scorer(
+        config, training_set=(features, signals), uses=uses, sources_with_activities=activities
+    )
+    if config.mode != "learned":
+        base.note = "rules mode (scoring.yml)"
+        return base
     won = int((features.get("outcome") == "won").sum()) if len(features) else 0
     lost = int((features.get("outcome") == "lost").sum()) if len(features) else 0
     if won < config.min_won or lost < config.min_lost:
-        return Scorer(
-            config,
-            training_set=(features, signals),
-            note=(
-                f"learned mode needs at least {config.min_won} won and {config.min_lost} lost "
-                f"deals; found {won} won and {lost} lost, so the rules are used "
-                f"/ 已成交样本不足，使用规则评分"
-            ),
+        base.note = (
+            f"learned mode needs at least {config.min_won} won and {config.min_lost} lost "
+            f"deals; found {won} won and {lost} lost, so the rules are used "
+            f"/ 已成交样本不足，使用规则评分"
         )
+        return base
+    x = _masked(base, features, signals)
     y = (features["outcome"] == "won").to_numpy(dtype=float)
-    model = fit_logistic(signals.to_numpy(dtype=float), y)
-    return Scorer(
-        config,
-        model,
-        note=f"learned mode: fitted on {won} won and {lost} lost deals",
-        training_set=(features, signals),
-    )
+    base.model = fit_logistic(x, y)
+    base.note = f"learned mode: fitted on {won} won and {lost} lost deals"
+    return base
+
+
+def _masked(scorer: Scorer, features: pd.DataFrame, signals: pd.DataFrame) -> np.ndarray:
+    """Signals with the ones a deal's source does not use, or the deal lacks, at 0."""
+    return signals.where(scorer.used(features).to_numpy(), 0.0).to_numpy(dtype=float)
 
 
 def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) -> pd.DataFrame:
-    """One row per open deal: score, grade, reasons."""
+    """One row per open deal: score, calibrated win probability, grade, reasons."""
     cutoffs = open_deal_cutoffs(con, as_of_end)
-    columns = ["source_system", "opportunity_id", "score", "grade", "reasons"]
+    columns = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
     if cutoffs.empty:
         return pd.DataFrame(columns=columns)
     features = features_at(con, cutoffs)
     signals = compute_signals(features, scorer.config)
-    scores, contributions = scorer.score(signals)
+    scores, contributions = scorer.score(signals, features)
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
-    out["grade"] = grades_for(scores, scorer.config)
-    out["reasons"] = top_reasons(features, contributions)
-    return out
+    out["win_probability"], out["grade"] = calibrated_grades(scorer, out["source_system"], scores)
+    out["reasons"] = top_reasons(features, contributions, allowed=scorer.used(features))
+    return out[columns]
+
+
+def calibrated_grades(
+    scorer: Scorer, sources: pd.Series, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Win probability and grade per deal: from its source's calibration when there is one
+    (cut-offs ordered on its past deals), else no probability and scoring.yml's cut-offs."""
+    probability = np.full(len(scores), np.nan)
+    grades = np.asarray(grades_for(np.asarray(scores), scorer.config), dtype=object)
+    source_values = sources.astype(str).to_numpy()
+    for source, calibration in scorer.calibrations.items():
+        mask = source_values == source
+        if mask.any():
+            probability[mask] = calibration.probability(np.asarray(scores)[mask])
+            grades[mask] = calibration.grades(np.asarray(scores)[mask])
+    return np.round(probability, 4), grades
 
 
 def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
-    """Past deals scored as they stood before they closed: one row per deal with its grade,
-    outcome and period (quarter of the close). In learned mode only the later 30% of deals
-    (by close), which the model was not fitted on, are graded."""
+    """Past deals scored as they stood before they closed: one row per deal with its score,
+    grade, outcome and period (quarter of the close). In learned mode only the later 30%
+    of deals (by close), which the model was not fitted on, are graded. Fits each source's
+    calibration on these deals (kept on the scorer for today's grades)."""
     features, signals = scorer.training_set or closed_deal_training_set(con, scorer.config)
+    columns = ["source_system", "opportunity_id", "score", "grade", "won", "period"]
     if features.empty:
-        return pd.DataFrame(
-            columns=["source_system", "opportunity_id", "score", "grade", "won", "period"]
-        )
+        return pd.DataFrame(columns=[*columns, "win_probability"])
     scorer_for_backtest = scorer
     keep = np.ones(len(features), dtype=bool)
     if scorer.model is not None:
@@ -129,48 +235,138 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
         split = order > 0.7 * len(features)
         train = ~split
         y = (features["outcome"] == "won").to_numpy(dtype=float)
-        model = fit_logistic(signals.to_numpy(dtype=float)[train], y[train])
-        scorer_for_backtest = Scorer(scorer.config, model)
+        model = fit_logistic(_masked(scorer, features, signals)[train], y[train])
+        scorer_for_backtest = Scorer(
+            scorer.config,
+            model,
+            uses=scorer.uses,
+            sources_with_activities=scorer.sources_with_activities,
+        )
         keep = split
-    scores, _ = scorer_for_backtest.score(signals)
+    scores, _ = scorer_for_backtest.score(signals, features)
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
-    out["grade"] = grades_for(scores, scorer.config)
     out["won"] = (features["outcome"] == "won").to_numpy()
     closed = pd.to_datetime(features["closed_at"], utc=True)
     out["period"] = closed.dt.year.astype(str) + "-Q" + closed.dt.quarter.astype(str)
-    return out[keep].reset_index(drop=True)
+    out = out[keep].reset_index(drop=True)
+    scorer.calibrations = {
+        source: calibration
+        for source, group in out.groupby("source_system")
+        if (
+            calibration := fit_calibration(
+                group["score"].to_numpy(), group["won"].to_numpy(), scorer.config.grade_cutoffs
+            )
+        )
+        is not None
+    }
+    out["win_probability"], out["grade"] = calibrated_grades(
+        scorer, out["source_system"], out["score"].to_numpy()
+    )
+    return out[[*columns, "win_probability"]]
 
 
 def calibration_table(graded: pd.DataFrame, model_version: str) -> pd.DataFrame:
-    """Win rate per grade, and lift over the base rate, overall ('all') and per quarter."""
+    """Win rate per grade, and lift over the base rate, per source, overall ('all') and
+    per quarter."""
     rows = []
-    for period, group in [("all", graded), *graded.groupby("period")]:
-        base = group["won"].mean() if len(group) else np.nan
-        for grade in GRADES:
-            deals = group[group["grade"] == grade]
-            n, won = len(deals), int(deals["won"].sum())
-            rate = won / n if n else np.nan
-            rows.append(
-                {
-                    "grade": grade,
-                    "period": period,
-                    "closed_deals": n,
-                    "won_deals": won,
-                    "win_rate": round(rate, 4) if n else None,
-                    "base_win_rate": round(base, 4) if len(group) else None,
-                    "lift": round(rate / base, 3) if n and base else None,
-                    "model_version": model_version,
-                }
+    for source, by_source in graded.groupby("source_system") if len(graded) else []:
+        for period, group in [("all", by_source), *by_source.groupby("period")]:
+            base = group["won"].mean() if len(group) else np.nan
+            for grade in GRADES:
+                deals = group[group["grade"] == grade]
+                n, won = len(deals), int(deals["won"].sum())
+                rate = won / n if n else np.nan
+                rows.append(
+                    {
+                        "source_system": source,
+                        "grade": grade,
+                        "period": period,
+                        "closed_deals": n,
+                        "won_deals": won,
+                        "win_rate": round(rate, 4) if n else None,
+                        "base_win_rate": round(base, 4) if len(group) else None,
+                        "lift": round(rate / base, 3) if n and base else None,
+                        "model_version": model_version,
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "source_system",
+            "grade",
+            "period",
+            "closed_deals",
+            "won_deals",
+            "win_rate",
+            "base_win_rate",
+            "lift",
+            "model_version",
+        ],
+    )
+
+
+@dataclass
+class ScoringRun:
+    """Everything one run of scoring produces."""
+
+    scorer: Scorer
+    scored: pd.DataFrame  # open deals
+    graded: pd.DataFrame  # past deals, scored as of their cutoff
+    calibration: pd.DataFrame  # win rate per grade
+    signals: pd.DataFrame  # marts.scoring_signals
+    validation: pd.DataFrame  # marts.scoring_validation
+    verdicts: list[Verdict]
+
+    def withheld(self) -> dict[str, str]:
+        """Sources whose grades are not written for the CRM, with why."""
+        return {v.source_system: v.why for v in self.verdicts if v.writeback_status == "withheld"}
+
+    def messages(self) -> list[str]:
+        """What the run says, bilingually: signals left out, and the verdict per source."""
+        lines = []
+        for source, rows in self.signals.groupby("source_system"):
+            out = rows[~rows["used"]]
+            if len(out):
+                lines.append(
+                    f"{source}: signals left out / 未使用的信号: "
+                    + "; ".join(f"{r.signal} ({r.left_out_because})" for r in out.itertuples())
+                )
+        return lines + [v.line() for v in self.verdicts]
+
+
+def score_and_calibrate(
+    con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end
+) -> ScoringRun:
+    """The one scoring path of the daily job and `oppwh score --backtest`: build the scorer
+    over the signals each source supports, backtest and calibrate it on past deals, grade
+    today's open deals, and give each source its verdict."""
+    scorer = build_scorer(con, config, as_of_end)
+    graded = calibrate(con, scorer)
+    scored = score_open_deals(con, scorer, as_of_end)
+    verdicts = []
+    sources = sorted(set(scored["source_system"]) | set(graded["source_system"]))
+    for source in sources:
+        past = graded[graded["source_system"] == source]
+        verdicts.append(
+            verdict(
+                source,
+                scorer.mode,
+                scorer.model_version,
+                past["score"].to_numpy(dtype=float),
+                past["grade"].to_numpy(),
+                past["won"].to_numpy(dtype=bool),
+                config.min_auc,
+                config.min_closed_deals,
+                config.writeback_gate,
             )
-    return pd.DataFrame(rows)
-
-
-def auc(scores: np.ndarray, won: np.ndarray) -> float:
-    """Probability that a random won deal scored above a random lost one (ties count half)."""
-    won = np.asarray(won, dtype=bool)
-    if won.all() or not won.any():
-        return float("nan")
-    ranks = pd.Series(scores).rank().to_numpy()
-    n_won, n_lost = won.sum(), (~won).sum()
-    return float((ranks[won].sum() - n_won * (n_won + 1) / 2) / (n_won * n_lost))
+        )
+    return ScoringRun(
+        scorer,
+        scored,
+        graded,
+        calibration_table(graded, scorer.model_version),
+        signals_frame(scorer.uses),
+        validation_frame(verdicts),
+        verdicts,
+    )

@@ -76,11 +76,22 @@ def compute_signals(f: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     return out[list(SIGNALS)].fillna(0.0)
 
 
-def rule_contributions(signals: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
-    """Points each signal adds to or takes from 50; all signals at +1 make 100."""
+def rule_contributions(
+    signals: pd.DataFrame, config: ScoringConfig, used: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Points each signal adds to or takes from 50; all used signals at +1 make 100.
+
+    `used` (deal x signal, from the deal's source) leaves signals out: the weight of those
+    left out is shared among the rest, row by row."""
     weights = np.array([config.weights[s] for s in SIGNALS])
-    scale = 50.0 / weights.sum() if weights.sum() > 0 else 0.0
-    return signals * (weights * scale)
+    if used is None:
+        scale = 50.0 / weights.sum() if weights.sum() > 0 else 0.0
+        return signals * (weights * scale)
+    mask = used[list(SIGNALS)].to_numpy(dtype=float)
+    totals = mask @ weights
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(totals > 0, 50.0 / totals, 0.0)
+    return signals * mask * weights * scale[:, None]
 
 
 def scores_from_contributions(contributions: pd.DataFrame) -> np.ndarray:
@@ -230,17 +241,29 @@ def reason_texts(f: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return texts
 
 
+NO_REASON = "数据中无可用信号 / no usable signal in the data"
+
+
 def top_reasons(
-    features: pd.DataFrame, contributions: pd.DataFrame, top: int = 3, min_points: float = 1.0
+    features: pd.DataFrame,
+    contributions: pd.DataFrame,
+    top: int = 3,
+    min_points: float = 1.0,
+    allowed: pd.DataFrame | None = None,
 ) -> list[str]:
     """Each deal's strongest signed reasons, strongest first ('▲ ...; ▼ ...').
 
-    At least one reason per deal, even when every signal is weak."""
+    At least one reason per deal, even when every signal is weak; but never one about data
+    the deal does not have (`allowed`: deal x signal, known and used), so a deal without
+    an account hears nothing about its account, one without activities nothing about
+    follow-up."""
     values = contributions.to_numpy()
     names = list(contributions.columns)
     texts = reason_texts(features.reset_index(drop=True))
     n = len(values)
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top]
+    ok = np.ones_like(values, dtype=bool) if allowed is None else allowed.to_numpy(dtype=bool)
+    priority = np.where(ok, np.abs(values), -1.0)
+    order = np.argsort(-priority, axis=1, kind="stable")[:, :top]
     rows = np.arange(n)
     parts = []
     for rank in range(min(top, len(names))):
@@ -256,5 +279,8 @@ def top_reasons(
                 )
         if rank > 0:
             chosen[np.abs(points) < min_points] = None
+        chosen[~ok[rows, j]] = None
         parts.append(chosen)
-    return ["; ".join(p for p in row if p is not None) for row in zip(*parts, strict=True)]
+    return [
+        "; ".join(p for p in row if p is not None) or NO_REASON for row in zip(*parts, strict=True)
+    ]

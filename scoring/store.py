@@ -26,6 +26,43 @@ CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
 )"""
 
 
+# Column types of the tables written from frames: a column that is NULL on every row must
+# still have a plain type for BI tools.
+TYPES = {
+    "scoring_signals": {
+        "source_system": "VARCHAR",
+        "signal": "VARCHAR",
+        "coverage_open": "DOUBLE",
+        "coverage_closed": "DOUBLE",
+        "used": "BOOLEAN",
+        "weight": "DOUBLE",
+        "left_out_because": "VARCHAR",
+    },
+    "scoring_validation": {
+        "source_system": "VARCHAR",
+        "mode": "VARCHAR",
+        "model_version": "VARCHAR",
+        "closed_deals_scored": "BIGINT",
+        "auc": "DOUBLE",
+        "auc_low": "DOUBLE",
+        "auc_high": "DOUBLE",
+        "win_rate_by_grade": "VARCHAR",
+        "is_better_than_chance": "BOOLEAN",
+        "writeback_status": "VARCHAR",
+        "why": "VARCHAR",
+    },
+}
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    columns = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in TYPES[name].items())
+    con.register("frame_df", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT {columns} FROM frame_df")
+    finally:
+        con.unregister("frame_df")
+
+
 def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarray:
     """improving / steady / declining against the previous scoring day, or new."""
     delta = scores.to_numpy(dtype=float) - previous.to_numpy(dtype=float)
@@ -36,6 +73,24 @@ def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarr
     )
 
 
+VALIDATION_HISTORY_DDL = """
+CREATE TABLE IF NOT EXISTS marts.scoring_validation_history (
+    scored_on DATE,
+    source_system VARCHAR,
+    mode VARCHAR,
+    model_version VARCHAR,
+    closed_deals_scored BIGINT,
+    auc DOUBLE,
+    auc_low DOUBLE,
+    auc_high DOUBLE,
+    win_rate_by_grade VARCHAR,
+    is_better_than_chance BOOLEAN,
+    writeback_status VARCHAR,
+    why VARCHAR,
+    scored_at TIMESTAMPTZ
+)"""
+
+
 def save_priority(
     con: duckdb.DuckDBPyConnection,
     scored: pd.DataFrame,
@@ -44,9 +99,12 @@ def save_priority(
     model_version: str,
     trend_threshold: float,
     before_commit=None,
+    signals: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Write opportunity_priority, its history and grade_calibration; return today's table
-    (with the previous grade, for the write-back delta)."""
+    """Write opportunity_priority, its history, grade_calibration and (when given) the
+    scoring_signals and scoring_validation tables; return today's table (with the previous
+    grade, for the write-back delta)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(HISTORY_DDL)
     previous = con.execute(
@@ -65,8 +123,11 @@ def save_priority(
     today["scored_on"] = pd.Timestamp(as_of).date()
     today["scored_at"] = datetime.now(UTC)
     today["model_version"] = model_version
+    if "win_probability" not in today:
+        today["win_probability"] = np.nan
     con.register("today_df", today)
     con.register("calibration_df", calibration)
+    con.execute(VALIDATION_HISTORY_DDL)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM marts.opportunity_priority_history WHERE scored_on = ?", [as_of])
@@ -79,8 +140,10 @@ def save_priority(
             CREATE OR REPLACE TABLE marts.opportunity_priority AS
             SELECT t.opportunity_id, t.source_system, o.opportunity_name, o.owner_id, o.owner_name,
                 o.team, o.stage, o.amount_reporting, o.industry,
-                CAST(t.score AS DOUBLE) AS score, t.grade, t.reasons, t.trend,
-                t.previous_grade, CAST(t.scored_on AS DATE) AS scored_on,
+                CAST(t.score AS DOUBLE) AS score,
+                CAST(t.win_probability AS DOUBLE) AS win_probability, t.grade, t.reasons, t.trend,
+                CAST(t.previous_grade AS VARCHAR) AS previous_grade,
+                CAST(t.scored_on AS DATE) AS scored_on,
                 CAST(t.scored_at AS TIMESTAMPTZ) AS scored_at, t.model_version
             FROM today_df AS t
             JOIN marts.opportunities AS o USING (source_system, opportunity_id)
@@ -90,6 +153,16 @@ def save_priority(
         con.execute(
             "CREATE OR REPLACE TABLE marts.grade_calibration AS SELECT * FROM calibration_df"
         )
+        if signals is not None:
+            _replace_table(con, "scoring_signals", signals)
+        if validation is not None:
+            _replace_table(con, "scoring_validation", validation)
+            con.execute("DELETE FROM marts.scoring_validation_history WHERE scored_on = ?", [as_of])
+            con.execute(
+                "INSERT INTO marts.scoring_validation_history SELECT CAST(? AS DATE), *, now() "
+                "FROM marts.scoring_validation",
+                [as_of],
+            )
         if before_commit is not None:
             before_commit()
         con.execute("COMMIT")

@@ -27,6 +27,23 @@ from warehouse.spreadsheet_safe import neutralise, safe_rows, write_safe_csv
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit, header included
 
 
+NOT_WRITTEN = "NOT_WRITTEN.txt"
+
+
+def not_written_text(source: str, why: str, as_of: date) -> str:
+    """Why a source's grades were not written, and how to write them anyway."""
+    return (
+        f"Priority grades for source '{source}' were not written on {as_of}.\n"
+        f"商机优先级未回写（{as_of}，来源 {source}）。\n\n"
+        f"Why / 原因: the backtest on past deals is no better than chance: {why}\n"
+        "The scores are still in marts.opportunity_priority; marts.scoring_validation has the "
+        "figures (oppwh score --backtest prints them).\n"
+        "评分仍在 marts.opportunity_priority 中；回测数据见 marts.scoring_validation。\n\n"
+        "To write them anyway / 如仍需回写: copy scoring/scoring.yml to DATA_DIR/scoring.yml "
+        "and set\n    writeback_gate: always\n"
+    )
+
+
 @dataclass
 class WritebackResult:
     files: list[Path]
@@ -102,13 +119,25 @@ def write_exports(
     config: ScoringConfig,
     xlsx_max_rows: int = XLSX_MAX_ROWS,
     after_file=None,
+    withheld: dict[str, str] | None = None,
 ) -> WritebackResult:
+    """Per source, the files its CRM imports; for a source whose grades did not pass their
+    backtest (`withheld`: source -> why), NOT_WRITTEN.txt instead, and no current file."""
     files: list[Path] = []
     messages: list[str] = []
     stamp = as_of.strftime("%Y%m%d")
+    withheld = withheld or {}
     for source, rows in today.groupby("source_system", sort=True):
         folder = exports_dir / folder_name(str(source))
         folder.mkdir(parents=True, exist_ok=True)
+        note = folder / NOT_WRITTEN
+        if str(source) in withheld:
+            (folder / "priority_latest.csv").unlink(missing_ok=True)
+            note.write_text(not_written_text(str(source), withheld[str(source)], as_of), "utf-8")
+            files.append(note)
+            messages.append(f"{source}: write-back withheld / 未回写 ({withheld[str(source)]})")
+            continue
+        note.unlink(missing_ok=True)
         fields = config.writeback_fields(str(source), writes_chinese(rows))
         rows = rows.sort_values(["grade", "score"], ascending=[True, False])
         full = export_frame(rows, fields)

@@ -9,7 +9,7 @@ from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from orchestration.spark import SCORING_INPUTS
 from scoring.config import load_config
-from scoring.model import auc, build_scorer, calibrate, calibration_table, score_open_deals
+from scoring.model import auc, score_and_calibrate
 from scoring.store import save_priority
 from scoring.writeback import write_exports
 
@@ -17,7 +17,10 @@ PRIORITY = dg.AssetKey(["marts", "opportunity_priority"])
 HISTORY = dg.AssetKey(["marts", "opportunity_priority_history"])
 CALIBRATION = dg.AssetKey(["marts", "grade_calibration"])
 WRITEBACK = dg.AssetKey(["exports", "crm_writeback"])
-SCORING_KEYS = [PRIORITY, HISTORY, CALIBRATION]
+SIGNALS = dg.AssetKey(["marts", "scoring_signals"])
+VALIDATION = dg.AssetKey(["marts", "scoring_validation"])
+VALIDATION_HISTORY = dg.AssetKey(["marts", "scoring_validation_history"])
+SCORING_KEYS = [PRIORITY, HISTORY, CALIBRATION, SIGNALS, VALIDATION, VALIDATION_HISTORY]
 MART_INPUTS = [
     key
     for key in warehouse_models.keys
@@ -52,6 +55,27 @@ MART_INPUTS = [
             kinds={"duckdb"},
             description="Win rate and lift per grade on past deals scored before they closed",
         ),
+        dg.AssetSpec(
+            SIGNALS,
+            deps=MART_INPUTS,
+            group_name="scoring",
+            kinds={"duckdb"},
+            description="Per source and signal: coverage, used or left out and why, weight",
+        ),
+        dg.AssetSpec(
+            VALIDATION,
+            deps=MART_INPUTS,
+            group_name="scoring",
+            kinds={"duckdb"},
+            description="Per source: backtest AUC, win rate by grade, the verdict, write-back",
+        ),
+        dg.AssetSpec(
+            VALIDATION_HISTORY,
+            deps=MART_INPUTS,
+            group_name="scoring",
+            kinds={"duckdb"},
+            description="Every scoring day's validation per source",
+        ),
     ],
     can_subset=False,
 )
@@ -60,25 +84,26 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
     config = load_config(warehouse.data_path)
     with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
         con.execute("SET TimeZone = ?", [warehouse.timezone])
-        scorer = build_scorer(con, config)
+        run = score_and_calibrate(con, config, warehouse.as_of_end())
+        scorer, graded, calibration = run.scorer, run.graded, run.calibration
         report(context, f"model {scorer.model_version}: {scorer.note}")
-        scored = score_open_deals(con, scorer, warehouse.as_of_end())
-        graded = calibrate(con, scorer)
-        calibration = calibration_table(graded, scorer.model_version)
+        for line in run.messages():
+            report(context, line)
         today = save_priority(
             con,
-            scored,
+            run.scored,
             calibration,
             warehouse.as_of_date(),
             scorer.model_version,
             config.trend_threshold,
             before_commit=lambda: crash_point("scoring:mid_save"),
+            signals=run.signals,
+            validation=run.validation,
         )
         history_rows = con.execute(
             "SELECT count(*) FROM marts.opportunity_priority_history"
         ).fetchone()[0]
     grades = today["grade"].value_counts().reindex(["A", "B", "C", "D"], fill_value=0)
-    overall = calibration[calibration["period"] == "all"].set_index("grade")
     area = (
         auc(graded["score"].to_numpy(), graded["won"].to_numpy()) if len(graded) else float("nan")
     )
@@ -99,19 +124,28 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
     )
     yield dg.MaterializeResult(asset_key=HISTORY, metadata={"dagster/row_count": history_rows})
     yield dg.MaterializeResult(
+        asset_key=SIGNALS,
+        metadata={
+            "dagster/row_count": len(run.signals),
+            "left_out": int((~run.signals["used"]).sum()) if len(run.signals) else 0,
+        },
+    )
+    verdicts = {v.source_system: v.writeback_status for v in run.verdicts}
+    yield dg.MaterializeResult(
+        asset_key=VALIDATION,
+        metadata={
+            "dagster/row_count": len(run.validation),
+            "writeback": dg.MetadataValue.json(verdicts),
+        },
+    )
+    yield dg.MaterializeResult(asset_key=VALIDATION_HISTORY)
+    yield dg.MaterializeResult(
         asset_key=CALIBRATION,
         metadata={
             "dagster/row_count": len(calibration),
             "auc": None if area != area else round(area, 3),
             "win_rate_by_grade": dg.MetadataValue.json(
-                {
-                    g: (
-                        None
-                        if overall.loc[g, "win_rate"] != overall.loc[g, "win_rate"]
-                        else overall.loc[g, "win_rate"]
-                    )
-                    for g in overall.index
-                }
+                {v.source_system: v.win_rate_by_grade for v in run.verdicts}
             ),
         },
     )
@@ -126,12 +160,19 @@ def crm_writeback(context: dg.AssetExecutionContext, warehouse: WarehouseSetting
             "SELECT source_system, opportunity_id, opportunity_name, score, grade, reasons, "
             "previous_grade FROM marts.opportunity_priority"
         ).df()
+        withheld = dict(
+            con.execute(
+                "SELECT source_system, why FROM marts.scoring_validation "
+                "WHERE writeback_status = 'withheld'"
+            ).fetchall()
+        )
     result = write_exports(
         today,
         warehouse.exports_path,
         warehouse.as_of_date(),
         config,
         after_file=lambda _: crash_point("writeback:mid_files"),
+        withheld=withheld,
     )
     for message in result.messages:
         report(context, message)
