@@ -129,6 +129,8 @@ def signal_use(
             why = "weight 0 in scoring.yml / 权重为0"
         elif name in ENGAGEMENT and not (cov_open or cov_closed):
             why = "no activities exported / 未导出跟进记录"
+        elif name in leaks:
+            why = leaks[name]
         elif cov_open is not None and cov_open < MIN_COVERAGE:
             why = f"data on {cov_open:.0%} of open deals / 仅{cov_open:.0%}的进行中商机有数据"
         elif cov_closed is not None and cov_closed < MIN_COVERAGE:
@@ -136,8 +138,6 @@ def signal_use(
                 f"data on {cov_closed:.0%} of closed deals as of their cutoff "
                 f"/ 仅{cov_closed:.0%}的已关闭商机有数据"
             )
-        elif name in leaks:
-            why = leaks[name]
         rows.append(SignalUse(source, name, cov_open, cov_closed, not why, 0.0, why))
     total = sum(weights[r.signal] for r in rows if r.used)
     return [

@@ -269,12 +269,121 @@ def test_own_stages_are_known_and_the_funnel_is_not_biased(us_warehouse):
     assert funnel["Engaging"][2] == 0, "a won deal never seen in an open stage inflates nothing"
 
 
-def test_write_back_speaks_english_for_an_english_crm(us_warehouse):
+def test_write_back_speaks_english_for_an_english_crm(us_warehouse, tmp_path):
+    import pandas as pd
+
+    from scoring.config import load_config
+    from scoring.writeback import write_exports
+
     data, _ = us_warehouse
-    [folder] = list((data / "exports").iterdir())
-    with (folder / "priority_latest.csv").open(encoding="utf-8-sig") as handle:
+    today = pd.DataFrame(
+        query(
+            data / "serving.duckdb",
+            "SELECT source_system, opportunity_id, opportunity_name, score, grade, reasons, "
+            "previous_grade FROM marts.opportunity_priority",
+        ),
+        columns=[
+            "source_system",
+            "opportunity_id",
+            "opportunity_name",
+            "score",
+            "grade",
+            "reasons",
+            "previous_grade",
+        ],
+    )
+    result = write_exports(today, tmp_path, AS_OF, load_config(None))
+    latest = next(p for p in result.files if p.name == "priority_latest.csv")
+    with latest.open(encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle))
     assert header == ["Opportunity ID", "Priority Grade", "Priority Score", "Priority Reasons"]
+
+
+# --- grades on an export whose outcomes carry no signal -----------------------------------
+
+
+def test_no_signal_means_near_chance_and_no_write_back(us_warehouse):
+    data, deals = us_warehouse
+    [(auc_value, better, status, scored)] = query(
+        data / "serving.duckdb",
+        "SELECT auc, is_better_than_chance, writeback_status, closed_deals_scored "
+        "FROM marts.scoring_validation WHERE source_system = 'maven'",
+    )
+    closed = sum(d["deal_stage"] in ("Won", "Lost") for d in deals)
+    assert scored == closed >= 100
+    assert abs(auc_value - 0.5) < 0.1 and better is False and status == "withheld"
+    folder = data / "exports" / "maven"
+    assert not (folder / "priority_latest.csv").exists()
+    note = (folder / "NOT_WRITTEN.txt").read_text(encoding="utf-8")
+    assert "no better than chance" in note and "writeback_gate: always" in note
+    # the scores stay in the marts
+    assert query(data / "serving.duckdb", "SELECT count(*) FROM marts.opportunity_priority") == [
+        (sum(d["deal_stage"] in ("Prospecting", "Engaging") for d in deals),)
+    ]
+    history = query(
+        data / "serving.duckdb", "SELECT count(*) FROM marts.scoring_validation_history"
+    )
+    assert history == [(1,)]
+
+
+def test_signals_without_data_or_filled_by_the_outcome_are_left_out(us_warehouse):
+    data, _ = us_warehouse
+    signals = {
+        r[0]: r[1:]
+        for r in query(
+            data / "serving.duckdb",
+            "SELECT signal, used, left_out_because, coverage_open, weight "
+            "FROM marts.scoring_signals WHERE source_system = 'maven'",
+        )
+    }
+    for engagement in ("recency", "frequency", "engagement_trend"):
+        assert signals[engagement][0] is False
+        assert "no activities exported" in signals[engagement][1]
+    # close_value: 0 on every lost deal, blank on every open one: the outcome, not a signal
+    assert (
+        signals["deal_amount"][0] is False and "filled by the outcome" in signals["deal_amount"][1]
+    )
+    assert signals["deal_amount"][2] == 0.0
+    used = [s for s, r in signals.items() if r[0]]
+    assert used and sum(signals[s][3] for s in used) == pytest.approx(100.0, abs=0.1)
+
+
+def test_reasons_never_speak_of_data_the_deal_does_not_have(us_warehouse):
+    data, deals = us_warehouse
+    reasons = dict(
+        query(
+            data / "serving.duckdb",
+            "SELECT opportunity_id, reasons FROM marts.opportunity_priority",
+        )
+    )
+    no_account = {d["opportunity_id"] for d in deals if not d["account"]}
+    assert no_account & set(reasons)
+    for opp_id, text in reasons.items():
+        assert "follow" not in text and "跟进" not in text, text  # no activities exported
+        assert "typical deal" not in text, text  # no amount on open deals
+        if opp_id in no_account:
+            assert "account won" not in text and "existing customer" not in text, text
+
+
+def test_learned_mode_does_not_learn_the_outcome_from_the_amount(us_warehouse, tmp_path):
+    import duckdb
+
+    from scoring.config import DEFAULT_CONFIG, load_config
+    from scoring.model import score_and_calibrate
+
+    data, _ = us_warehouse
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace("mode: rules", "mode: learned")
+    text = text.replace("min_won: 200", "min_won: 30").replace("min_lost: 200", "min_lost: 30")
+    (tmp_path / "scoring.yml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path)
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'America/New_York'")
+        run = score_and_calibrate(con, config, datetime(2025, 1, 1, tzinfo=NY))
+    assert run.scorer.mode == "learned"
+    [verdict] = [v for v in run.verdicts if v.source_system == "maven"]
+    assert verdict.auc is not None and abs(verdict.auc - 0.5) < 0.15, verdict
+    assert verdict.writeback_status == "withheld"
+    assert any("deal_amount" in m and "filled by the outcome" in m for m in run.messages())
 
 
 def test_lifecycle_keeps_a_stage_entered_on_the_close_day(tmp_path):
