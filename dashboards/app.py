@@ -233,7 +233,23 @@ def loss_reasons(t, f: Filters):
         )
 
 
+def verdicts(t) -> None:
+    """Each source's backtest verdict: whether its grades beat chance and went to the CRM."""
+    for row in query(SERVING, "validation").itertuples():
+        auc = "–" if pd.isna(row.auc) else f"{row.auc:.2f}"
+        if row.is_better_than_chance:
+            st.success(
+                t("verdict_ok").format(source=row.source_system, auc=auc, n=row.closed_deals_scored)
+            )
+        else:
+            status = t("withheld") if row.writeback_status == "withheld" else t("written_anyway")
+            st.warning(
+                t("verdict_bad").format(source=row.source_system, why=row.why or "", status=status)
+            )
+
+
 def priority(t, f: Filters):
+    verdicts(t)
     data = query(SERVING, "priority", f)
     st.subheader(t("deals_by_grade"))
     counts = data.groupby("grade", as_index=False).size().rename(columns={"size": "deals"})
@@ -248,13 +264,17 @@ def priority(t, f: Filters):
 
 
 def calibration(t, f: Filters):
+    verdicts(t)
     data = query(SERVING, "calibration")
-    overall = data[data["period"] == "all"]
-    st.subheader(t("win_rate_by_grade"))
-    bar(overall, "grade", "win_rate", t("grade"), t("win_rate"))
-    cols = st.columns(4)
-    for col, row in zip(cols, overall.itertuples(), strict=False):
-        col.metric(f"{row.grade} · {t('lift')}", "-" if pd.isna(row.lift) else f"{row.lift:.2f}")
+    for source, rows in data.groupby("source_system"):
+        overall = rows[rows["period"] == "all"]
+        st.subheader(f"{t('win_rate_by_grade')} · {source}")
+        bar(overall, "grade", "win_rate", t("grade"), t("win_rate"))
+        cols = st.columns(4)
+        for col, row in zip(cols, overall.itertuples(), strict=False):
+            col.metric(
+                f"{row.grade} · {t('lift')}", "-" if pd.isna(row.lift) else f"{row.lift:.2f}"
+            )
     table(data, t.lang)
 
 

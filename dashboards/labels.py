@@ -68,6 +68,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "download": ("下载CSV", "Download CSV"),
     "win_rate_by_grade": ("各等级历史赢率", "Win rate by grade on past deals"),
     "lift": ("提升倍数", "Lift"),
+    "verdict_ok": (
+        "{source}：评级通过回测（AUC {auc}，{n} 个历史商机），已回写CRM",
+        "{source}: grades validated on {n} past deals (AUC {auc}); written back to the CRM",
+    ),
+    "verdict_bad": (
+        "{source}：评级未优于随机（{why}）；评分保留在数据集中，{status}",
+        "{source}: grades no better than chance ({why}); scores stay in the marts, {status}",
+    ),
+    "withheld": ("未回写CRM", "nothing written back to the CRM"),
+    "written_anyway": (
+        "仍已回写（writeback_gate: always）",
+        "written anyway (writeback_gate: always)",
+    ),
     "period": ("期间", "Period"),
     "latest_report": ("最新质量报告", "Latest quality report"),
     "completeness": ("各负责人数据完整度", "Data completeness by owner"),
@@ -113,6 +126,19 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "win_rate": ("赢率", "Win rate"),
     "base_win_rate": ("基准赢率", "Base win rate"),
     "lift": ("提升倍数", "Lift"),
+    "verdict_ok": (
+        "{source}：评级通过回测（AUC {auc}，{n} 个历史商机），已回写CRM",
+        "{source}: grades validated on {n} past deals (AUC {auc}); written back to the CRM",
+    ),
+    "verdict_bad": (
+        "{source}：评级未优于随机（{why}）；评分保留在数据集中，{status}",
+        "{source}: grades no better than chance ({why}); scores stay in the marts, {status}",
+    ),
+    "withheld": ("未回写CRM", "nothing written back to the CRM"),
+    "written_anyway": (
+        "仍已回写（writeback_gate: always）",
+        "written anyway (writeback_gate: always)",
+    ),
     "severity": ("严重程度", "Severity"),
     "check_name": ("检查", "Check"),
     "table_name": ("表", "Table"),

@@ -153,8 +153,12 @@ QUERIES = {
         FROM marts.opportunity_priority AS p JOIN filtered USING (source_system, opportunity_id)
         ORDER BY p.grade, p.score DESC"""),
     "calibration": """
-        SELECT grade, period, closed_deals, won_deals, win_rate, base_win_rate, lift
-        FROM marts.grade_calibration ORDER BY period, grade""",
+        SELECT source_system, grade, period, closed_deals, won_deals, win_rate, base_win_rate, lift
+        FROM marts.grade_calibration ORDER BY source_system, period, grade""",
+    "validation": """
+        SELECT source_system, closed_deals_scored, auc, is_better_than_chance,
+            writeback_status, why
+        FROM marts.scoring_validation ORDER BY source_system""",
     "quality_report": """
         SELECT severity, check_name, table_name, file_name, failing_rows, description, fix
         FROM quality.check_results

@@ -487,6 +487,17 @@ def cmd_score(args: argparse.Namespace) -> int:
             "FROM marts.opportunity_priority ORDER BY score DESC LIMIT ?",
             params=[args.top],
         ).show(max_width=220)
+        rows = con.execute(
+            "SELECT source_system, closed_deals_scored, auc, is_better_than_chance, "
+            "writeback_status, why FROM marts.scoring_validation ORDER BY 1"
+        ).fetchall()
+    for source, n, area, better, status, why in rows:
+        shown = "–" if area is None else f"{area:.3f}"
+        verdict = "better than chance / 优于随机" if better else f"no better than chance ({why})"
+        print(
+            f"Verdict / 结论 {source}: AUC {shown} on {n} past deals, {verdict}; "
+            f"write-back / 回写: {status}"
+        )
     return 0
 
 
