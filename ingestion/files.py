@@ -60,9 +60,13 @@ def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
                     "landing folder",
                 )
             )
+        elif path.is_dir():
+            # A folder named like an export (deals.csv/) is a mistake worth a word; other
+            # sub-folders are the user's own organisation and not the landing folder's.
+            if path.suffix.lower() in DATA_SUFFIXES:
+                refused.append((path, "set aside: not a regular file (a folder)"))
         elif not path.is_file():
-            kind = "a folder" if path.is_dir() else "a pipe, socket or device"
-            refused.append((path, f"set aside: not a regular file ({kind})"))
+            refused.append((path, "set aside: not a regular file (a pipe, socket or device)"))
     return refused
 
 
@@ -264,6 +268,7 @@ def read_csv_layout(path: Path, work_dir: Path) -> CsvLayout:
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+DATA_SUFFIXES = (*SUPPORTED_SUFFIXES, *SPREADSHEET_SUFFIXES, *JSON_LINES_SUFFIXES)
 JSON_KEY_SAMPLE_LINES = 1000
 
 
