@@ -177,17 +177,20 @@ STALE_DATA_DAYS = 30
 
 
 def newest_data_day(serving: Path, timezone: str) -> date | None:
-    """The latest local day any deal was created, closed, changed stage or touched."""
-    from warehouse.query import run_query
+    """The latest local day any deal was created, closed, changed stage or touched.
 
-    _, _, rows = run_query(
-        serving,
-        "SELECT CAST(greatest(max(created_at), max(closed_at), max(current_stage_entered_at), "
-        "max(last_activity_at)) AS DATE) FROM marts.opportunities "
-        "WHERE NOT coalesce(is_created_after_as_of, false)",
-        timezone,
-    )
-    return rows[0][0] if rows else None
+    A plain read-only connection like any BI tool's (our own fixed query): a reader holding
+    the serving copy open in this process keeps its connection settings."""
+    import duckdb
+
+    with duckdb.connect(str(serving), read_only=True) as con:
+        row = con.execute(
+            "SELECT CAST(timezone(?, greatest(max(created_at), max(closed_at), "
+            "max(current_stage_entered_at), max(last_activity_at))) AS DATE) "
+            "FROM marts.opportunities WHERE NOT coalesce(is_created_after_as_of, false)",
+            [timezone],
+        ).fetchone()
+    return row[0] if row else None
 
 
 def stale_data_warning(newest: date | None, as_of: date) -> str | None:

@@ -177,7 +177,9 @@ def test_warnings_leave_the_run_green_and_are_reported(data_dir, capsys):
     report = capsys.readouterr().out
     assert "[WARN 警告] 阶段名称未定义" in report
     assert "opportunities_20250630.csv → raw.opportunities" in report
-    assert "dbt_project/seeds/stages.csv" in report  # the fix
+    # the fix: a stage_definitions export, naming the stage to define
+    assert "stage_definitions" in report and "W-3" in report
+    assert "stage name not defined (e.g. 签约成交): 签约成交" in report
     assert "Data completeness by owner" in report
 
 
