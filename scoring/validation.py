@@ -128,7 +128,7 @@ def signal_use(
         if weights.get(name, 0) <= 0:
             why = "weight 0 in scoring.yml / 权重为0"
         elif name in ENGAGEMENT and not (cov_open or cov_closed):
-            why = "no activities exported / 未导出跟进记录"
+            why = "no activities linked to a deal exported / 未导出关联商机的跟进记录"
         elif name in leaks:
             why = leaks[name]
         elif cov_open is not None and cov_open < MIN_COVERAGE:
@@ -314,7 +314,7 @@ class Verdict:
             )
         return (
             f"! warn: {self.source_system}: grades no better than chance ({self.why}); "
-            f"write-back {self.writeback_status} / 评级未优于随机（{self.why}），"
+            f"write-back {self.writeback_status} / 评级未优于随机，"
             f"{'仍已回写' if self.writeback_status == 'written' else '不回写CRM'}"
         )
 

@@ -338,7 +338,7 @@ def test_signals_without_data_or_filled_by_the_outcome_are_left_out(us_warehouse
     }
     for engagement in ("recency", "frequency", "engagement_trend"):
         assert signals[engagement][0] is False
-        assert "no activities exported" in signals[engagement][1]
+        assert "no activities linked to a deal exported" in signals[engagement][1]
     # close_value: 0 on every lost deal, blank on every open one: the outcome, not a signal
     assert (
         signals["deal_amount"][0] is False and "filled by the outcome" in signals["deal_amount"][1]
