@@ -126,19 +126,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "win_rate": ("赢率", "Win rate"),
     "base_win_rate": ("基准赢率", "Base win rate"),
     "lift": ("提升倍数", "Lift"),
-    "verdict_ok": (
-        "{source}：评级通过回测（AUC {auc}，{n} 个历史商机），已回写CRM",
-        "{source}: grades validated on {n} past deals (AUC {auc}); written back to the CRM",
-    ),
-    "verdict_bad": (
-        "{source}：评级未优于随机（{why}）；评分保留在数据集中，{status}",
-        "{source}: grades no better than chance ({why}); scores stay in the marts, {status}",
-    ),
-    "withheld": ("未回写CRM", "nothing written back to the CRM"),
-    "written_anyway": (
-        "仍已回写（writeback_gate: always）",
-        "written anyway (writeback_gate: always)",
-    ),
+    "source_system": ("来源系统", "Source"),
     "severity": ("严重程度", "Severity"),
     "check_name": ("检查", "Check"),
     "table_name": ("表", "Table"),

@@ -13,6 +13,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring.validation import SIGNAL_COLUMNS, VALIDATION_COLUMNS
+
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
     source_system VARCHAR,
@@ -26,32 +28,8 @@ CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
 )"""
 
 
-# Column types of the tables written from frames: a column that is NULL on every row must
-# still have a plain type for BI tools.
-TYPES = {
-    "scoring_signals": {
-        "source_system": "VARCHAR",
-        "signal": "VARCHAR",
-        "coverage_open": "DOUBLE",
-        "coverage_closed": "DOUBLE",
-        "used": "BOOLEAN",
-        "weight": "DOUBLE",
-        "left_out_because": "VARCHAR",
-    },
-    "scoring_validation": {
-        "source_system": "VARCHAR",
-        "mode": "VARCHAR",
-        "model_version": "VARCHAR",
-        "closed_deals_scored": "BIGINT",
-        "auc": "DOUBLE",
-        "auc_low": "DOUBLE",
-        "auc_high": "DOUBLE",
-        "win_rate_by_grade": "VARCHAR",
-        "is_better_than_chance": "BOOLEAN",
-        "writeback_status": "VARCHAR",
-        "why": "VARCHAR",
-    },
-}
+# The types of the tables written from frames.
+TYPES = {"scoring_signals": SIGNAL_COLUMNS, "scoring_validation": VALIDATION_COLUMNS}
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:

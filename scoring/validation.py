@@ -13,7 +13,7 @@ chance keeps its scores but writes nothing for the CRM to import.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -365,65 +365,50 @@ def verdict(
     )
 
 
+# The columns of the two tables scoring writes about itself, with their SQL types (a column
+# NULL on every row must still get a plain type for BI tools).
+VALIDATION_COLUMNS = {
+    "source_system": "VARCHAR",
+    "mode": "VARCHAR",
+    "model_version": "VARCHAR",
+    "closed_deals_scored": "BIGINT",
+    "auc": "DOUBLE",
+    "auc_low": "DOUBLE",
+    "auc_high": "DOUBLE",
+    "win_rate_by_grade": "VARCHAR",
+    "is_better_than_chance": "BOOLEAN",
+    "writeback_status": "VARCHAR",
+    "why": "VARCHAR",
+}
+SIGNAL_COLUMNS = {
+    "source_system": "VARCHAR",
+    "signal": "VARCHAR",
+    "coverage_open": "DOUBLE",
+    "coverage_closed": "DOUBLE",
+    "used": "BOOLEAN",
+    "weight": "DOUBLE",
+    "left_out_because": "VARCHAR",
+}
+
+
 def validation_frame(verdicts: list[Verdict]) -> pd.DataFrame:
     """marts.scoring_validation: one row per source for this run."""
-    return pd.DataFrame(
-        [
-            {
-                "source_system": v.source_system,
-                "mode": v.mode,
-                "model_version": v.model_version,
-                "closed_deals_scored": v.closed_deals_scored,
-                "auc": v.auc,
-                "auc_low": v.auc_low,
-                "auc_high": v.auc_high,
-                "win_rate_by_grade": json.dumps(v.win_rate_by_grade),
-                "is_better_than_chance": v.is_better_than_chance,
-                "writeback_status": v.writeback_status,
-                "why": v.why or None,
-            }
-            for v in verdicts
-        ],
-        columns=[
-            "source_system",
-            "mode",
-            "model_version",
-            "closed_deals_scored",
-            "auc",
-            "auc_low",
-            "auc_high",
-            "win_rate_by_grade",
-            "is_better_than_chance",
-            "writeback_status",
-            "why",
-        ],
-    )
+    rows = [
+        {**asdict(v), "win_rate_by_grade": json.dumps(v.win_rate_by_grade), "why": v.why or None}
+        for v in verdicts
+    ]
+    return pd.DataFrame(rows, columns=list(VALIDATION_COLUMNS))
 
 
 def signals_frame(uses: list[SignalUse]) -> pd.DataFrame:
     """marts.scoring_signals: one row per source and signal for this run."""
-    return pd.DataFrame(
-        [
-            {
-                "source_system": u.source_system,
-                "signal": u.signal,
-                "coverage_open": None if u.coverage_open is None else round(u.coverage_open, 4),
-                "coverage_closed": None
-                if u.coverage_closed is None
-                else round(u.coverage_closed, 4),
-                "used": u.used,
-                "weight": u.weight,
-                "left_out_because": u.why or None,
-            }
-            for u in uses
-        ],
-        columns=[
-            "source_system",
-            "signal",
-            "coverage_open",
-            "coverage_closed",
-            "used",
-            "weight",
-            "left_out_because",
-        ],
-    )
+    rows = [
+        {
+            **asdict(u),
+            "coverage_open": None if u.coverage_open is None else round(u.coverage_open, 4),
+            "coverage_closed": None if u.coverage_closed is None else round(u.coverage_closed, 4),
+            "left_out_because": u.why or None,
+        }
+        for u in uses
+    ]
+    return pd.DataFrame(rows, columns=list(SIGNAL_COLUMNS))

@@ -32,50 +32,27 @@ MART_INPUTS = [
 ]
 
 
+# What scoring writes into marts, each described once.
+SCORING_TABLES = {
+    PRIORITY: "Open opportunities graded A-D with reasons, trend and win probability",
+    HISTORY: "One row per opportunity per scoring day",
+    CALIBRATION: "Win rate and lift per grade on past deals scored before they closed",
+    SIGNALS: "Per source and signal: coverage, used or left out and why, weight",
+    VALIDATION: "Per source: backtest AUC, win rate by grade, the verdict, write-back",
+    VALIDATION_HISTORY: "Every scoring day's validation per source",
+}
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            PRIORITY,
+            key,
             deps=MART_INPUTS,
             group_name="scoring",
-            kinds={"python", "duckdb"},
-            description="Open opportunities graded A-D with reasons and trend",
-        ),
-        dg.AssetSpec(
-            HISTORY,
-            deps=MART_INPUTS,
-            group_name="scoring",
-            kinds={"duckdb"},
-            description="One row per opportunity per scoring day",
-        ),
-        dg.AssetSpec(
-            CALIBRATION,
-            deps=MART_INPUTS,
-            group_name="scoring",
-            kinds={"duckdb"},
-            description="Win rate and lift per grade on past deals scored before they closed",
-        ),
-        dg.AssetSpec(
-            SIGNALS,
-            deps=MART_INPUTS,
-            group_name="scoring",
-            kinds={"duckdb"},
-            description="Per source and signal: coverage, used or left out and why, weight",
-        ),
-        dg.AssetSpec(
-            VALIDATION,
-            deps=MART_INPUTS,
-            group_name="scoring",
-            kinds={"duckdb"},
-            description="Per source: backtest AUC, win rate by grade, the verdict, write-back",
-        ),
-        dg.AssetSpec(
-            VALIDATION_HISTORY,
-            deps=MART_INPUTS,
-            group_name="scoring",
-            kinds={"duckdb"},
-            description="Every scoring day's validation per source",
-        ),
+            kinds={"python", "duckdb"} if key == PRIORITY else {"duckdb"},
+            description=description,
+        )
+        for key, description in SCORING_TABLES.items()
     ],
     can_subset=False,
 )
