@@ -508,3 +508,14 @@ def test_settings_are_checked_and_name_the_file_and_key(tmp_path):
     with pytest.raises(MappingFileError, match="currency 'dollars' is not a 3-letter ISO code"):
         read_config(tmp_path)
     assert read_config(tmp_path / "none").timezone == "Asia/Shanghai", "the shipped default"
+
+
+def test_sample_and_run_share_today_in_the_business_time_zone(tmp_path, capsys):
+    from orchestration.resources import today_in
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "oppwh.yml").write_text("timezone: Pacific/Auckland\n", encoding="utf-8")
+    assert main(["sample", "--out", str(data / "landing"), "--opportunities", "12"]) == 0
+    out = capsys.readouterr().out
+    assert f"as of {today_in('Pacific/Auckland')}" in out

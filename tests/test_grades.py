@@ -115,9 +115,7 @@ def test_follow_up_driven_wins_give_ordered_validated_grades(follow_up_warehouse
             "WHERE period = 'all' AND closed_deals > 0",
         )
     )
-    ordered = [rates[g] for g in "ABCD" if g in rates]
-    assert len(ordered) >= 3 and ordered == sorted(ordered, reverse=True), rates
-    assert len(set(ordered)) == len(ordered), "strictly falling"
+    assert rates["A"] > rates["B"] > rates["C"] > rates["D"], rates
     [(area, better, status)] = query(
         data / "serving.duckdb",
         "SELECT auc, is_better_than_chance, writeback_status FROM marts.scoring_validation",
