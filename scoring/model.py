@@ -94,10 +94,10 @@ class Scorer:
         return mask & known.set_index(features.index)
 
     def score(
-        self, signals: pd.DataFrame, features: pd.DataFrame | None = None
+        self, signals: pd.DataFrame, used: pd.DataFrame | None = None
     ) -> tuple[np.ndarray, pd.DataFrame]:
-        """Scores 0-100 and per-signal contributions (for reasons)."""
-        used = self.used(features) if features is not None else None
+        """Scores 0-100 and per-signal contributions (for reasons); `used` (self.used of the
+        deals' features) leaves out what a deal's source does not use or the deal lacks."""
         if used is not None:
             signals = signals.where(used.to_numpy(), 0.0)
         if self.model is None:
@@ -175,16 +175,16 @@ def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_en
             f"/ 已成交样本不足，使用规则评分"
         )
         return base
-    x = _masked(base, features, signals)
+    x = _masked(signals, base.used(features))
     y = (features["outcome"] == "won").to_numpy(dtype=float)
     base.model = fit_logistic(x, y)
     base.note = f"learned mode: fitted on {won} won and {lost} lost deals"
     return base
 
 
-def _masked(scorer: Scorer, features: pd.DataFrame, signals: pd.DataFrame) -> np.ndarray:
+def _masked(signals: pd.DataFrame, used: pd.DataFrame) -> np.ndarray:
     """Signals with the ones a deal's source does not use, or the deal lacks, at 0."""
-    return signals.where(scorer.used(features).to_numpy(), 0.0).to_numpy(dtype=float)
+    return signals.where(used.to_numpy(), 0.0).to_numpy(dtype=float)
 
 
 def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) -> pd.DataFrame:
@@ -195,11 +195,12 @@ def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) 
         return pd.DataFrame(columns=columns)
     features = features_at(con, cutoffs)
     signals = compute_signals(features, scorer.config)
-    scores, contributions = scorer.score(signals, features)
+    used = scorer.used(features)
+    scores, contributions = scorer.score(signals, used)
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
     out["win_probability"], out["grade"] = calibrated_grades(scorer, out["source_system"], scores)
-    out["reasons"] = top_reasons(features, contributions, allowed=scorer.used(features))
+    out["reasons"] = top_reasons(features, contributions, allowed=used)
     return out[columns]
 
 
@@ -230,12 +231,13 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
         return pd.DataFrame(columns=[*columns, "win_probability"])
     scorer_for_backtest = scorer
     keep = np.ones(len(features), dtype=bool)
+    used = scorer.used(features)
     if scorer.model is not None:
         order = features["closed_at"].rank(method="first").to_numpy()
         split = order > 0.7 * len(features)
         train = ~split
         y = (features["outcome"] == "won").to_numpy(dtype=float)
-        model = fit_logistic(_masked(scorer, features, signals)[train], y[train])
+        model = fit_logistic(_masked(signals, used)[train], y[train])
         scorer_for_backtest = Scorer(
             scorer.config,
             model,
@@ -243,7 +245,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
             sources_with_activities=scorer.sources_with_activities,
         )
         keep = split
-    scores, _ = scorer_for_backtest.score(signals, features)
+    scores, _ = scorer_for_backtest.score(signals, used)
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
     out["won"] = (features["outcome"] == "won").to_numpy()

@@ -51,22 +51,12 @@ def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarr
     )
 
 
-VALIDATION_HISTORY_DDL = """
-CREATE TABLE IF NOT EXISTS marts.scoring_validation_history (
-    scored_on DATE,
-    source_system VARCHAR,
-    mode VARCHAR,
-    model_version VARCHAR,
-    closed_deals_scored BIGINT,
-    auc DOUBLE,
-    auc_low DOUBLE,
-    auc_high DOUBLE,
-    win_rate_by_grade VARCHAR,
-    is_better_than_chance BOOLEAN,
-    writeback_status VARCHAR,
-    why VARCHAR,
-    scored_at TIMESTAMPTZ
-)"""
+# Every run's validation rows, under the day they were scored (columns as the latest table).
+VALIDATION_HISTORY_DDL = (
+    "CREATE TABLE IF NOT EXISTS marts.scoring_validation_history (scored_on DATE, "
+    + ", ".join(f"{name} {sql_type}" for name, sql_type in VALIDATION_COLUMNS.items())
+    + ", scored_at TIMESTAMPTZ)"
+)
 
 
 def save_priority(
