@@ -5,7 +5,6 @@ Start with `oppwh dashboard`; the data folder comes from OPPWH_DATA_DIR (default
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboards.labels import LANGUAGES, PAGES, column_label, label, value_label  # noqa: E402
 from dashboards.queries import Filters, query  # noqa: E402
+from warehouse.layout import DataFolder  # noqa: E402
 from warehouse.spreadsheet_safe import safe_csv_bytes, safe_rows  # noqa: E402
 
-SERVING = Path(os.environ.get("OPPWH_DATA_DIR", "data")).resolve() / "serving.duckdb"
+SERVING = DataFolder.from_env().serving
 
 st.set_page_config(page_title="商机数仓 / Opportunity warehouse", layout="wide")
 

@@ -23,11 +23,9 @@ from ingestion.files import MAX_WORKBOOK_MB
 from ingestion.formats import builtin_formats
 from ingestion.formats.mapping_file import MappingFileError, load_mappings
 from ingestion.load import LoadSettings
+from warehouse.layout import CONFIG_FILE, MAPPINGS_FOLDER
 from warehouse.settings import DEFAULT_CURRENCY, DEFAULT_TIMEZONE, valid_currency, valid_timezone
 from warehouse.user_yaml import UserYamlError, load_yaml_file
-
-CONFIG_FILE = "oppwh.yml"
-MAPPINGS_FOLDER = "mappings"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import dagster as dg
 
 from ingestion.config import read_config
 from quality.notify import notify_failure
+from warehouse.layout import DataFolder
 
 
 def failed_step(events) -> tuple[str, str]:
@@ -35,7 +36,10 @@ def post_run_failure(data_dir: Path, events, run_id: str) -> str:
 
 def data_dir_of(run_config: dict) -> Path:
     settings = run_config.get("resources", {}).get("warehouse", {}).get("config", {})
-    return Path(settings.get("data_dir") or "data").resolve()
+    folder = (
+        DataFolder.at(settings["data_dir"]) if settings.get("data_dir") else DataFolder.from_env()
+    )
+    return folder.root
 
 
 @dg.run_failure_sensor(name="notify_on_failure", default_status=dg.DefaultSensorStatus.RUNNING)

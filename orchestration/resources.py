@@ -7,28 +7,28 @@ so that every step of a run agrees on the same as-of date and paths.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from ingestion.config import DataFolderConfig, read_config
-from orchestration.lock import acquire, release
-from orchestration.spark import ENGINES
-from warehouse.settings import DEFAULT_CURRENCY, has_daylight_saving
-
-DEFAULT_DATA_DIR = os.environ.get("OPPWH_DATA_DIR", "data")
-# Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
-SPARK_LOG_CONFIG = (
-    Path(__file__).resolve().parents[1] / "dbt_project" / "spark" / "log4j2.properties"
+from warehouse.database import (
+    Database,
+    Limits,
+    memory_limit_from_env,
+    spill_folder,
+    spill_folder_from_env,
 )
+from warehouse.engines import ENGINES, SPARK_LOG_CONFIG, default_engine
+from warehouse.layout import DataFolder
+from warehouse.lock import acquire, release
+from warehouse.settings import DEFAULT_CURRENCY, end_of_day, has_daylight_saving, today_in
 
-
-def today_in(timezone: str) -> date:
-    """Today's date in the business time zone (not the machine's)."""
-    return datetime.now(ZoneInfo(timezone)).date()
+# Environment variables that set a run's defaults (read when a run starts, not at import).
+DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
+SPARK_MEMORY_ENV = "OPPWH_SPARK_DRIVER_MEMORY"
 
 
 class WarehouseSettings(dg.ConfigurableResource):
@@ -36,9 +36,11 @@ class WarehouseSettings(dg.ConfigurableResource):
 
     Setting it up for a run takes the data folder's writer lock, held until the run ends:
     one writer at a time, whichever way the run was started (CLI, schedule, sensor, UI).
+    Empty fields take their value when the run starts: from the environment or the data
+    folder's oppwh.yml, else the shipped defaults.
     """
 
-    data_dir: str = DEFAULT_DATA_DIR
+    data_dir: str = ""  # empty: OPPWH_DATA_DIR, else ./data
     landing_dir: str = ""
     as_of: str = ""
     # Empty: the data folder's oppwh.yml `timezone:` / `currency:`, else the shipped
@@ -56,19 +58,19 @@ class WarehouseSettings(dg.ConfigurableResource):
     # Rebuild the incremental models from every load instead of only the new ones (gives
     # the same marts; for after a change to their SQL or to repair a damaged table).
     full_refresh: bool = False
-    # dbt threads: 1 is fastest on big data with 2 cores; tiny builds gain from more.
-    dbt_threads: int = int(os.environ.get("OPPWH_DBT_THREADS", "1"))
-    # DuckDB's memory limit for every step; above it, queries spill to disk. 4GB leaves room
-    # for the Python and dbt processes around DuckDB within a 6 GiB budget for the run.
-    memory_limit: str = os.environ.get("OPPWH_MEMORY_LIMIT", "4GB")
-    # Where DuckDB spills (default: warehouse.duckdb.tmp beside the warehouse); point it at
-    # a disk with room when the data folder's disk is small.
-    temp_directory: str = os.environ.get("OPPWH_TEMP_DIRECTORY", "")
-    # Which engine builds the marts: "duckdb" (default) or "spark" (the same dbt project on
-    # Apache Spark, PySpark in local mode; needs the `spark` extra and Java 17).
-    engine: str = os.environ.get("OPPWH_ENGINE", "duckdb")
-    # The Spark driver's memory (local mode runs everything in that one JVM).
-    spark_driver_memory: str = os.environ.get("OPPWH_SPARK_DRIVER_MEMORY", "4g")
+    # dbt threads (0: OPPWH_DBT_THREADS, else 1): 1 is fastest on big data with 2 cores;
+    # tiny builds gain from more.
+    dbt_threads: int = 0
+    # DuckDB's memory limit (empty: OPPWH_MEMORY_LIMIT, else warehouse.database's default).
+    memory_limit: str = ""
+    # Where DuckDB spills (empty: OPPWH_TEMP_DIRECTORY, else beside the warehouse).
+    temp_directory: str = ""
+    # Which engine builds the marts (empty: OPPWH_ENGINE, else duckdb): "duckdb" or "spark"
+    # (the same dbt project on Apache Spark, PySpark in local mode; needs the `spark` extra
+    # and Java 17).
+    engine: str = ""
+    # The Spark driver's memory (empty: OPPWH_SPARK_DRIVER_MEMORY, else 4g).
+    spark_driver_memory: str = ""
 
     _lock = PrivateAttr(default=None)
 
@@ -79,6 +81,11 @@ class WarehouseSettings(dg.ConfigurableResource):
         if self._lock is not None:
             release(self._lock)
             self._lock = None
+
+    @property
+    def folder(self) -> DataFolder:
+        """The data folder's layout (warehouse.layout)."""
+        return DataFolder.at(self.data_dir) if self.data_dir else DataFolder.from_env()
 
     @property
     def folder_config(self) -> DataFolderConfig:
@@ -96,73 +103,53 @@ class WarehouseSettings(dg.ConfigurableResource):
         return self.default_currency or self.folder_config.currency
 
     @property
+    def threads(self) -> int:
+        return self.dbt_threads or int(os.environ.get(DBT_THREADS_ENV) or 1)
+
+    @property
+    def engine_name(self) -> str:
+        """The engine that builds the marts (a typo never silently means DuckDB)."""
+        name = self.engine or default_engine()
+        if name not in ENGINES:
+            raise ValueError(f"engine must be duckdb or spark (OPPWH_ENGINE), got {name!r}")
+        return name
+
+    @property
     def spill_path(self) -> Path:
-        if self.temp_directory:
-            return Path(self.temp_directory).expanduser().resolve()
-        return self.warehouse_path.with_name(self.warehouse_path.name + ".tmp")
-
-    def duckdb_config(self) -> dict:
-        """Settings for every DuckDB connection a step opens on the warehouse: bounded
-        memory, and where to spill beyond it (set when connecting, never changed after)."""
-        return {"memory_limit": self.memory_limit, "temp_directory": str(self.spill_path)}
+        return spill_folder(self.warehouse_path, self.temp_directory or spill_folder_from_env())
 
     @property
-    def spark_path(self) -> Path:
-        """Spark's folder: raw/ (Parquet from ingestion), warehouse/ (its tables), metastore."""
-        return self.data_path / "spark"
+    def limits(self) -> Limits:
+        """Bounded memory and the spill folder of every connection a step opens."""
+        return Limits(self.memory_limit or memory_limit_from_env(), self.spill_path)
 
     @property
-    def spark_raw_path(self) -> Path:
-        """The raw tables as Parquet, one folder per table, that Spark's sources read."""
-        return self.spark_path / "raw"
-
-    @property
-    def spark_warehouse_path(self) -> Path:
-        """spark.sql.warehouse.dir: Spark's tables, one folder per <schema>.db/<table>."""
-        return self.spark_path / "warehouse"
+    def database(self) -> Database:
+        """The warehouse file with this run's time zone and limits: what stages connect to."""
+        return Database(self.warehouse_path, self.timezone, self.limits)
 
     @property
     def dbt_target(self) -> str:
-        """The dbt profile output the engine builds with (a typo never silently means DuckDB)."""
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be duckdb or spark (OPPWH_ENGINE), got {self.engine!r}")
-        return self.engine
-
-    @property
-    def archive_path(self) -> Path:
-        return self.data_path / "archive"
-
-    @property
-    def dbt_runs_path(self) -> Path:
-        """dbt's per-run output (artifacts and log), one folder per run, the newest kept."""
-        return self.data_path / "dbt"
-
-    @property
-    def intake_path(self) -> Path:
-        """Where landing files are copied before being read (emptied after archiving)."""
-        return self.data_path / "intake"
+        """The dbt profile output the engine builds with."""
+        return self.engine_name
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir).expanduser().resolve()
+        return self.folder.root
 
     @property
     def landing_path(self) -> Path:
         if self.landing_dir:
             return Path(self.landing_dir).expanduser().resolve()
-        return self.data_path / "landing"
+        return self.folder.landing
 
     @property
     def warehouse_path(self) -> Path:
-        return self.data_path / "warehouse.duckdb"
+        return self.folder.warehouse
 
     @property
     def serving_path(self) -> Path:
-        return self.data_path / "serving.duckdb"
-
-    @property
-    def exports_path(self) -> Path:
-        return self.data_path / "exports"
+        return self.folder.serving
 
     def as_of_date(self) -> date:
         if self.as_of:
@@ -171,11 +158,11 @@ class WarehouseSettings(dg.ConfigurableResource):
 
     def as_of_end(self) -> datetime:
         """The instant the as-of day ends in the business time zone."""
-        day = self.as_of_date() + timedelta(days=1)
-        return datetime.combine(day, time.min, tzinfo=ZoneInfo(self.timezone))
+        return end_of_day(self.as_of_date(), self.timezone)
 
     def dbt_vars(self) -> dict:
         """The vars every dbt invocation of this run gets."""
+        folder = self.folder
         return {
             "warehouse_path": str(self.warehouse_path),
             "as_of": self.as_of_date().isoformat(),
@@ -186,14 +173,15 @@ class WarehouseSettings(dg.ConfigurableResource):
             "stale_days": self.stale_days,
             "stale_basis": self.stale_basis,
             "reporting_currency": self.reporting_currency,
-            "dbt_threads": self.dbt_threads,
-            "memory_limit": self.memory_limit,
+            "dbt_threads": self.threads,
+            "memory_limit": self.limits.memory_limit,
             "temp_directory": str(self.spill_path),
-            "spark_dir": str(self.spark_path),
-            "spark_raw_dir": str(self.spark_raw_path),
-            "spark_warehouse_dir": str(self.spark_warehouse_path),
+            "spark_dir": str(folder.spark),
+            "spark_raw_dir": str(folder.spark_raw),
+            "spark_warehouse_dir": str(folder.spark_warehouse),
             "spark_log_config": str(SPARK_LOG_CONFIG),
-            "spark_driver_memory": self.spark_driver_memory,
+            "spark_driver_memory": self.spark_driver_memory
+            or os.environ.get(SPARK_MEMORY_ENV, "4g"),
         }
 
 

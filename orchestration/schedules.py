@@ -1,14 +1,12 @@
 """Run the daily job every morning in the business time zone, as of that day."""
 
-import os
-from pathlib import Path
-
 import dagster as dg
 
 from ingestion.config import read_config
 from ingestion.formats.mapping_file import MappingFileError
 from orchestration.jobs import daily_job
 from orchestration.resources import run_config_for
+from warehouse.layout import data_dir_from_env
 from warehouse.settings import DEFAULT_TIMEZONE
 
 
@@ -16,7 +14,7 @@ from warehouse.settings import DEFAULT_TIMEZONE
 # and the daemon point OPPWH_DATA_DIR at the data folder.
 def schedule_timezone() -> str:
     try:
-        return read_config(Path(os.environ.get("OPPWH_DATA_DIR", "data"))).timezone
+        return read_config(data_dir_from_env()).timezone
     except MappingFileError:  # a broken oppwh.yml fails the run, with its message, not the UI
         return DEFAULT_TIMEZONE
 

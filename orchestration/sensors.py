@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import dagster as dg
 
 from ingestion.files import landing_files
 from orchestration.jobs import daily_job
+from warehouse.layout import DataFolder
 
 # A file modified within this many seconds may still be being copied: wait for it.
 SETTLE_SECONDS = 30
@@ -35,7 +35,7 @@ def landing_fingerprint(
 )
 def landing_sensor(context: dg.SensorEvaluationContext):
     # Read at evaluation time: `oppwh ui` and the daemon point it at the data folder.
-    landing = Path(os.environ.get("OPPWH_DATA_DIR", "data")).resolve() / "landing"
+    landing = DataFolder.from_env().landing
     fingerprint = landing_fingerprint(landing, time.time())
     if fingerprint is None or fingerprint == context.cursor:
         return dg.SkipReason(f"no new settled files in {landing}")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from scoring.config import ScoringConfig
 from scoring.xlsx import write_xlsx
+from warehouse.database import Database
 from warehouse.safe_names import folder_name
 from warehouse.spreadsheet_safe import neutralise, safe_rows, write_safe_csv
 
@@ -161,3 +162,19 @@ def write_exports(
         if message:
             messages.append(message)
     return WritebackResult(files, messages)
+
+
+def read_grades(db: Database) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Today's grades to write back, and the sources withheld by their backtest (with why)."""
+    with db.connect(read_only=True) as con:
+        today = con.execute(
+            "SELECT source_system, opportunity_id, opportunity_name, score, grade, reasons, "
+            "previous_grade FROM marts.opportunity_priority"
+        ).df()
+        withheld = dict(
+            con.execute(
+                "SELECT source_system, why FROM marts.scoring_validation "
+                "WHERE writeback_status = 'withheld'"
+            ).fetchall()
+        )
+    return today, withheld

@@ -447,7 +447,7 @@ def test_lifecycle_keeps_a_stage_entered_on_the_close_day(tmp_path):
 
 
 def test_a_run_long_after_the_data_warns_naming_both_dates():
-    from orchestration.cli import stale_data_warning
+    from orchestration.cli.run import stale_data_warning
 
     warning = stale_data_warning(date(2025, 6, 30), date(2025, 11, 29))
     assert "2025-06-30" in warning and "2025-11-29" in warning and "152 days" in warning
@@ -511,7 +511,7 @@ def test_settings_are_checked_and_name_the_file_and_key(tmp_path):
 
 
 def test_sample_and_run_share_today_in_the_business_time_zone(tmp_path, capsys):
-    from orchestration.resources import today_in
+    from warehouse.settings import today_in
 
     data = tmp_path / "data"
     data.mkdir()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 from datetime import date
 
+from benchmark.bench import TreeMemorySampler, render
 from ingestion.sample_at_scale import generate_at_scale, generate_increment
-from orchestration.bench import TreeMemorySampler, render
 
 
 def test_generator_writes_native_files_with_the_expected_shape(tmp_path):

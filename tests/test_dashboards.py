@@ -15,7 +15,8 @@ import pytest
 
 from dashboards.labels import PAGES
 from dashboards.queries import Filters, query
-from orchestration.cli import dashboard_command, main
+from orchestration.cli import main
+from orchestration.cli.admin import dashboard_command
 from tests.conftest import SAMPLE_AS_OF
 from tests.conftest import query as sql
 

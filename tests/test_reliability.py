@@ -22,12 +22,12 @@ from ingestion.config import load_settings
 from ingestion.load import load_landing
 from orchestration.cli import main
 from orchestration.crash import CRASH_STEPS
-from orchestration.lock import writer_lock
 from quality.validate import validate_load
 from scoring.config import DEFAULT_CONFIG
 from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
 from tests.hostile import write_corpus
+from warehouse.lock import writer_lock
 
 pytestmark = pytest.mark.e2e
 AS_OF = "2025-07-01"
@@ -352,7 +352,7 @@ def test_a_run_that_skips_steps_is_reported_as_failed():
     (no grades, no serving copy): the CLI, replay and bench report it as failed."""
     from types import SimpleNamespace
 
-    from orchestration.cli import run_failed
+    from orchestration.launch import run_failed
 
     skipped = SimpleNamespace(event_type_value="STEP_SKIPPED", step_key="priority_grades")
     problem = run_failed(SimpleNamespace(success=True, all_events=[skipped]))

@@ -29,11 +29,11 @@ from ingestion.formats.mapping_file import MappingFileError, load_mappings
 from ingestion.load import LoadSettings, files_loaded, load_landing
 from orchestration.assets.ingestion import outcome_lines
 from orchestration.cli import main
-from orchestration.lock import LOCK_NAME
 from quality.notify import WebhookError, post_webhook
 from tests.conftest import query
 from tests.exports import write_csv
 from warehouse.folders import prune_old_folders
+from warehouse.lock import LOCK_NAME
 from warehouse.safe_names import folder_name
 from warehouse.spreadsheet_safe import safe_csv_bytes
 from warehouse.user_yaml import UserYamlError, load_yaml_text

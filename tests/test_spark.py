@@ -22,10 +22,10 @@ import duckdb
 import pytest
 
 from orchestration.assets.dbt import mart_names
-from orchestration.spark import spark_unavailable_reason
 from quality.fingerprint import differing_rows, fingerprint
 from tests.conftest import SAMPLE_AS_OF
 from tests.exports import write_cn_crm, write_hubspot, write_salesforce
+from warehouse.engines import spark_unavailable_reason
 
 REASON = spark_unavailable_reason()
 needs_spark = pytest.mark.skipif(
@@ -214,7 +214,7 @@ def test_spark_write_back_files_are_the_same(duckdb_warehouse, spark_warehouse):
 
 def test_without_spark_the_engine_is_refused_with_the_reason(tmp_path, monkeypatch, capsys):
     """`oppwh run --engine spark` on a machine without Spark says what to install."""
-    import orchestration.spark as spark
+    import warehouse.engines as spark
 
     monkeypatch.setattr(spark.shutil, "which", lambda name: None)
     monkeypatch.delenv("JAVA_HOME", raising=False)
@@ -227,7 +227,7 @@ def test_without_spark_the_engine_is_refused_with_the_reason(tmp_path, monkeypat
 
 
 def test_java_version_is_read_from_both_version_styles(tmp_path):
-    from orchestration.spark import java_major_version
+    from warehouse.engines import java_major_version
 
     for text, major in (
         ('openjdk version "17.0.15" 2025-04-15', 17),
@@ -243,11 +243,11 @@ def test_java_version_is_read_from_both_version_styles(tmp_path):
 def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     """Each Spark run replaces the warehouse's copies, whether a DuckDB build left a table
     or a view there; a folder Spark did not write fails the step and changes nothing."""
-    from orchestration.spark import SCORING_INPUTS, import_spark_tables
+    from warehouse.engines import RELATIONS_BESIDE_MARTS, import_spark_tables
 
     spark_warehouse = tmp_path / "spark" / "warehouse"
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    relations = [("marts", "opportunities"), *SCORING_INPUTS]
+    relations = [("marts", "opportunities"), *RELATIONS_BESIDE_MARTS]
 
     def spark_writes(rows: int) -> None:
         for schema, table in relations:

@@ -4,6 +4,7 @@ overrides the file."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The business time zone: a timestamp without a zone is local time there, and it decides
@@ -24,8 +25,6 @@ def valid_timezone(name: str) -> bool:
 def has_daylight_saving(name: str, year: int = 2025) -> bool:
     """Whether the zone's UTC offset changes within a year (then local day arithmetic must
     use its wall clock: a day can have 23 or 25 hours)."""
-    from datetime import datetime
-
     zone = ZoneInfo(name)
     offsets = {
         datetime(y, m, 15, tzinfo=zone).utcoffset() for y in (year, year + 1) for m in range(1, 13)
@@ -36,3 +35,13 @@ def has_daylight_saving(name: str, year: int = 2025) -> bool:
 def valid_currency(code: str) -> bool:
     """An ISO 4217-shaped code (three letters): the reporting rates seed keys on it."""
     return isinstance(code, str) and len(code) == 3 and code.isalpha()
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in the business time zone (not the machine's)."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def end_of_day(day: date, timezone: str) -> datetime:
+    """The instant `day` ends in the business time zone: what "as of that day" includes."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=ZoneInfo(timezone))

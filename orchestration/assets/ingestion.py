@@ -5,23 +5,17 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 import dagster as dg
-import duckdb
 
 from ingestion.archive import archive_files, clear_intake
 from ingestion.config import load_settings, read_config
-from ingestion.load import FileOutcome, files_loaded, load_landing
-from ingestion.raw_parquet import export_raw_tables
+from ingestion.load import FileOutcome, files_loaded
 from ingestion.schema import TABLES
+from ingestion.step import load_into, raw_table_counts, write_raw_parquet
 from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.contracts import BLOCK, CHECKS
-from quality.report import (
-    ensure_quality_schema,
-    landing_freshness,
-    record_export_checks,
-    record_freshness,
-)
+from quality.step import record_intake
 from quality.validate import validate_load
 from warehouse.safe_names import printable
 
@@ -58,10 +52,6 @@ def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
             if not r.passed
         )
     return lines
-
-
-def raw_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}
 
 
 def check_results(outcomes: list[FileOutcome]) -> Iterable[dg.AssetCheckResult]:
@@ -114,41 +104,38 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     as_of_end = warehouse.as_of_end()
     settings = load_settings(warehouse.data_path, as_of, warehouse.timezone)
     folder_config = read_config(warehouse.data_path)
-    clear_intake(warehouse.intake_path)
+    clear_intake(warehouse.folder.intake)
     settings = replace(
         settings,
         settle_seconds=folder_config.settle_seconds,
-        intake_dir=warehouse.intake_path,
+        intake_dir=warehouse.folder.intake,
         run_id=context.run.run_id,
         validator=lambda con, table, load_id, name: validate_load(
             con, table, load_id, name, as_of_end
         ),
         before_commit=lambda name: crash_point("ingest:mid_file"),
     )
-    with duckdb.connect(str(warehouse.warehouse_path), config=warehouse.duckdb_config()) as con:
-        con.execute("SET TimeZone = ?", [warehouse.timezone])
-        outcomes = load_landing(con, warehouse.landing_path, settings)
-        ensure_quality_schema(con)
-        record_export_checks(con, context.run.run_id, as_of, outcomes)
-        freshness = landing_freshness(con, as_of, folder_config.max_days_without_export)
-        record_freshness(con, context.run.run_id, as_of, freshness)
-        counts = raw_row_counts(con)
-        ledger_rows = con.execute("SELECT count(*) FROM raw.load_ledger").fetchone()[0]
-        crash_point("ingest:after_load")
-        if warehouse.engine == "spark":
-            # Spark reads the raw tables from Parquet (dbt source tables on Spark)
-            export_raw_tables(con, warehouse.spark_raw_path)
-    archived = archive_files(
-        files_loaded(outcomes), warehouse.archive_path / as_of.isoformat(), warehouse.archive_mode
+    db = warehouse.database
+    outcomes = load_into(db, warehouse.landing_path, settings)
+    freshness = record_intake(
+        db, context.run.run_id, as_of, outcomes, folder_config.max_days_without_export
     )
-    clear_intake(warehouse.intake_path)
+    counts, ledger_rows = raw_table_counts(db)
+    crash_point("ingest:after_load")
+    if warehouse.engine_name == "spark":
+        # Spark reads the raw tables from Parquet (dbt source tables on Spark)
+        write_raw_parquet(db, warehouse.folder.spark_raw)
+    archived = archive_files(
+        files_loaded(outcomes), warehouse.folder.archive / as_of.isoformat(), warehouse.archive_mode
+    )
+    clear_intake(warehouse.folder.intake)
     for line in outcome_lines(outcomes) or ["landing folder holds no files"]:
         report(context, line)
     if archived:
         verb = "copied" if warehouse.archive_mode == "copy" else "moved"
         report(
             context,
-            f"{len(archived)} file(s) {verb} to {warehouse.archive_path / as_of.isoformat()}",
+            f"{len(archived)} file(s) {verb} to {warehouse.folder.archive / as_of.isoformat()}",
         )
     if not freshness.passed:
         report(

@@ -18,12 +18,16 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from ingestion.load import ensure_raw_schema
 from ingestion.sample_at_scale import generate_at_scale, generate_increment
 from ingestion.schema import TABLES
-from orchestration.resources import WarehouseSettings
+from orchestration.launch import run_daily_job, run_failed
+from warehouse.database import connect, memory_limit_from_env, spill_folder, spill_folder_from_env
+from warehouse.dbt_cli import DBT_PROJECT_DIR, dbt_executable
+from warehouse.layout import DataFolder
 from warehouse.settings import DEFAULT_TIMEZONE
 
 
@@ -118,13 +122,9 @@ STEP_NAMES = {
 
 
 def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb") -> dict:
-    import dagster as dg
-
-    from orchestration.cli import run_daily_job, run_failed
-
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
-    spill_dir = WarehouseSettings(data_dir=str(data_dir)).spill_path
+    spill_dir = spill_folder(DataFolder.at(data_dir).warehouse, spill_folder_from_env())
     with TreeMemorySampler(spill_dir=spill_dir) as memory:
         result = run_daily_job(
             data_dir, landing, as_of, archive_mode="off", instance=instance, engine=engine
@@ -144,8 +144,6 @@ def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb")
 
 def compiled_models(data_dir: Path, as_of: str) -> list[tuple[str, str, str, str]]:
     """(schema, name, materialization, compiled SQL) of every model, in build order."""
-    from orchestration.assets.dbt import DBT_PROJECT_DIR, dbt_executable
-
     target = data_dir / "floor_target"
     subprocess.run(
         [
@@ -187,14 +185,14 @@ def compiled_models(data_dir: Path, as_of: str) -> list[tuple[str, str, str, str
 
 def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
     """DuckDB alone: load the CSVs with explicit types, then run the compiled models."""
-    from orchestration.assets.dbt import DBT_PROJECT_DIR
-
     db_dir = data_dir / "floor"
     db_dir.mkdir(parents=True, exist_ok=True)
     models = compiled_models(data_dir, as_of)
     started = time.monotonic()
-    with TreeMemorySampler() as memory, duckdb.connect(str(db_dir / "warehouse.duckdb")) as con:
-        con.execute("SET TimeZone = ?", [DEFAULT_TIMEZONE])
+    with (
+        TreeMemorySampler() as memory,
+        connect(db_dir / "warehouse.duckdb", timezone=DEFAULT_TIMEZONE) as con,
+    ):
         ensure_raw_schema(con)
         for name in ("owners", "accounts", "opportunities", "stage_history", "activities"):
             table = TABLES[name]
@@ -212,9 +210,7 @@ def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
                 for c in table.columns
             }
             path = str(landing / f"{name}.csv")
-            header = duckdb.sql(
-                f"SELECT * FROM read_csv('{path}', all_varchar=true) LIMIT 0"
-            ).columns
+            header = con.sql(f"SELECT * FROM read_csv('{path}', all_varchar=true) LIMIT 0").columns
             cols = ", ".join(c if c in header else f"NULL AS {c}" for c in table.column_names)
             con.execute(
                 f"INSERT INTO raw.{name} SELECT {cols}, 'native', NULL, 1, '{name}.csv', 0, "
@@ -241,7 +237,7 @@ def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
 
 
 def row_counts(data_dir: Path) -> dict[str, int]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with connect(DataFolder.at(data_dir).warehouse, read_only=True) as con:
         tables = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
             "WHERE table_schema IN ('raw', 'marts') AND table_type = 'BASE TABLE' ORDER BY 1"
@@ -269,7 +265,7 @@ def run_bench(
         "machine": f"{os.cpu_count()} cores",
         "python": sys.version.split()[0],
         "duckdb": duckdb.__version__,
-        "memory_limit": WarehouseSettings().memory_limit,
+        "memory_limit": memory_limit_from_env(),
     }
     started = time.monotonic()
     figures["generated"] = generate_at_scale(out / "landing", opportunities, as_of)

@@ -1,4 +1,4 @@
-"""The Spark engine: what it needs, and bringing the marts it built back to DuckDB.
+"""The engines that build the marts (DuckDB, Spark). The Spark engine: what it needs, and bringing the marts it built back to DuckDB.
 
 With `--engine spark` the same dbt project builds the marts on Apache Spark (dbt-spark's
 `session` method, PySpark in local mode) from the raw tables ingestion writes as Parquet.
@@ -19,11 +19,23 @@ from pathlib import Path
 
 import duckdb
 
+from scoring.inputs import INPUT_RELATIONS
+from warehouse.database import Database
+
 ENGINES = ("duckdb", "spark")
-# Relations Spark builds that the steps after dbt read, besides every mart.
-SCORING_INPUTS = (
-    ("intermediate", "int_opportunity_touches"),
-    ("staging", "stg_raw__opportunity_snapshots"),
+# The engine of runs that do not name one (the Dagster UI's schedule and sensor, `oppwh run`).
+ENGINE_ENV = "OPPWH_ENGINE"
+
+
+def default_engine() -> str:
+    return os.environ.get(ENGINE_ENV) or "duckdb"
+
+
+# Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
+# Relations the steps after dbt read besides the marts (scoring declares them).
+RELATIONS_BESIDE_MARTS = tuple(r for r in INPUT_RELATIONS if r[0] != "marts")
+SPARK_LOG_CONFIG = (
+    Path(__file__).resolve().parents[1] / "dbt_project" / "spark" / "log4j2.properties"
 )
 INSTALL_HINT = (
     "install the optional extra (pip install -c constraints.txt -e '.[spark]': PySpark and "
@@ -85,7 +97,7 @@ def require_spark() -> None:
 def spark_tables(warehouse: Path, marts: list[str]) -> list[tuple[str, str, Path]]:
     """(schema, table, folder) of the given marts and the scoring inputs Spark wrote under
     its warehouse folder (spark.sql.warehouse.dir)."""
-    relations = [("marts", name) for name in marts] + list(SCORING_INPUTS)
+    relations = [("marts", name) for name in marts] + list(RELATIONS_BESIDE_MARTS)
     return [(schema, table, warehouse / f"{schema}.db" / table) for schema, table in relations]
 
 
@@ -138,3 +150,9 @@ def import_spark_tables(
         con.execute("ROLLBACK")
         raise
     return counts
+
+
+def import_spark_build(db: Database, spark_warehouse: Path, marts: list[str]) -> dict[str, int]:
+    """After a Spark build: its marts and scoring inputs replace the warehouse's copies."""
+    with db.connect() as con:
+        return import_spark_tables(con, spark_warehouse, marts)

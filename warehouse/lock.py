@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-LOCK_NAME = ".oppwh.lock"
+from warehouse.layout import LOCK_FILE as LOCK_NAME
 
 
 class WarehouseBusyError(RuntimeError):

@@ -12,13 +12,19 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from ingestion.files import content_hash
-from orchestration.lock import writer_lock
+from warehouse.database import connect
+from warehouse.layout import (
+    ARCHIVE_FOLDER,
+    CONFIG_FILE,
+    MAPPINGS_FOLDER,
+    SCORING_FILE,
+    WAREHOUSE_FILE,
+)
+from warehouse.lock import writer_lock
 
-CONFIG_FILES = ("oppwh.yml", "scoring.yml")
-CONFIG_FOLDERS = ("mappings", "archive")
+CONFIG_FILES = (CONFIG_FILE, SCORING_FILE)
+CONFIG_FOLDERS = (MAPPINGS_FOLDER, ARCHIVE_FOLDER)
 
 
 class BackupError(RuntimeError):
@@ -37,15 +43,15 @@ def backup(data_dir: Path, target_root: Path) -> Path:
     """Copy the warehouse (checkpointed, with the writer lock held), archive and config into
     a new dated folder with a manifest of checksums."""
     data_dir = data_dir.resolve()
-    warehouse = data_dir / "warehouse.duckdb"
+    warehouse = data_dir / WAREHOUSE_FILE
     if not warehouse.exists():
         raise BackupError(f"no warehouse at {warehouse}: nothing to back up")
     target = target_root.resolve() / f"oppwh-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     with writer_lock(data_dir, purpose="backup"):
-        with duckdb.connect(str(warehouse)) as con:
+        with connect(warehouse) as con:
             con.execute("CHECKPOINT")  # everything in the file, nothing left in the WAL
         target.mkdir(parents=True)
-        shutil.copy2(warehouse, target / "warehouse.duckdb")
+        shutil.copy2(warehouse, target / WAREHOUSE_FILE)
         for name in CONFIG_FILES:
             if (data_dir / name).exists():
                 shutil.copy2(data_dir / name, target / name)
@@ -68,7 +74,7 @@ def _entry_problem(backup_dir: Path, name: str) -> str | None:
     parts = Path(name).parts
     if not parts or Path(name).is_absolute() or ".." in parts or "\\" in name:
         return "an absolute path or one with '..'"
-    if parts[0] not in ("warehouse.duckdb", *CONFIG_FILES, *CONFIG_FOLDERS):
+    if parts[0] not in (WAREHOUSE_FILE, *CONFIG_FILES, *CONFIG_FOLDERS):
         return "not something a backup holds"
     if parts[0] in CONFIG_FOLDERS and len(parts) < 2:
         return "a folder, not a file"
@@ -107,7 +113,7 @@ def verify(backup_dir: Path) -> dict:
         name = path.relative_to(backup_dir).as_posix()
         if name != "manifest.json" and name not in files:
             raise BackupError(f"{backup_dir}: {name!r} is not in the manifest; nothing restored")
-    if "warehouse.duckdb" not in files:
+    if WAREHOUSE_FILE not in files:
         raise BackupError(f"{backup_dir}: the backup holds no warehouse")
     return manifest
 
@@ -133,10 +139,10 @@ def restore(backup_dir: Path, data_dir: Path) -> None:
     with writer_lock(data_dir, purpose="restore"):
         (data_dir / "warehouse.duckdb.wal").unlink(missing_ok=True)
         _restore_file(
-            backup_dir / "warehouse.duckdb",
-            data_dir / "warehouse.duckdb",
-            files["warehouse.duckdb"],
+            backup_dir / WAREHOUSE_FILE,
+            data_dir / WAREHOUSE_FILE,
+            files[WAREHOUSE_FILE],
         )
         for name, digest in files.items():
-            if name != "warehouse.duckdb":
+            if name != WAREHOUSE_FILE:
                 _restore_file(backup_dir / name, data_dir / name, digest)

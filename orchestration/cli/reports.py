@@ -1,0 +1,121 @@
+"""`oppwh quality | score | sql`: the commands that read what a run produced."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orchestration.cli.options import add_data_dir, add_timezone, business_timezone
+from quality.step import latest_report
+from scoring.backtest import backtest_lines
+from scoring.config import load_config
+from scoring.step import backtest
+from serving.reads import print_grades
+from warehouse.database import Database, DatabaseBusyError
+from warehouse.layout import DataFolder
+from warehouse.query import QueryRefusedError, ServingCopyMissingError, run_query
+from warehouse.settings import end_of_day, today_in
+from warehouse.sql_output import render_rows
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    """The latest data-quality report, worst first, in Chinese and English."""
+    warehouse = DataFolder.at(args.data_dir).warehouse
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    try:
+        print(latest_report(warehouse))
+    except DatabaseBusyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_backtest(data_dir: Path, timezone: str) -> int:
+    """Score past deals as they stood before closing: AUC, lift per grade, the verdict."""
+    warehouse = DataFolder.at(data_dir).warehouse
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    config = load_config(data_dir)
+    run = backtest(Database(warehouse, timezone), config, end_of_day(today_in(timezone), timezone))
+    if run.graded.empty:
+        print("No closed deals to backtest on / 没有已关闭的商机可供回测")
+        return 1
+    print("\n".join(backtest_lines(run, config)))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Today's grades from the serving copy; with --backtest, how well grades predict wins."""
+    data_dir = Path(args.data_dir)
+    if args.backtest:
+        return print_backtest(data_dir, business_timezone(args))
+    serving = DataFolder.at(data_dir).serving
+    if not serving.exists():
+        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    rows = print_grades(serving, args.top)
+    for source, n, area, better, status, why in rows:
+        shown = "–" if area is None else f"{area:.3f}"
+        verdict = "better than chance / 优于随机" if better else f"no better than chance ({why})"
+        print(
+            f"Verdict / 结论 {source}: AUC {shown} on {n} past deals, {verdict}; "
+            f"write-back / 回写: {status}"
+        )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """One read-only query on the serving copy (never the warehouse), printed as a table,
+    CSV or JSON. Anything but one reading statement is refused in one line."""
+    if args.file:
+        sql = Path(args.file).read_text(encoding="utf-8")
+    elif args.query:
+        sql = args.query
+    else:
+        print("Give a query or -f FILE / 请提供查询语句或 -f 文件", file=sys.stderr)
+        return 2
+    serving = DataFolder.at(args.data_dir).serving
+    try:
+        columns, types, rows = run_query(serving, sql, business_timezone(args))
+    except ServingCopyMissingError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except QueryRefusedError as exc:
+        print(f"Query refused / 查询被拒绝: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_rows(columns, types, rows, args.format, args.max_rows))
+    return 0
+
+
+def register(sub) -> None:
+    quality = sub.add_parser("quality", help="print the latest data-quality report")
+    add_data_dir(quality)
+    quality.set_defaults(func=cmd_quality)
+
+    score = sub.add_parser("score", help="show today's priority grades; --backtest measures them")
+    add_data_dir(score)
+    score.add_argument(
+        "--backtest",
+        action="store_true",
+        help="score past deals as they stood before closing: AUC, lift per grade",
+    )
+    score.add_argument("--top", type=int, default=10)
+    add_timezone(score)
+    score.set_defaults(func=cmd_score)
+
+    sql = sub.add_parser(
+        "sql", help="one read-only query on the serving copy (SELECT, DESCRIBE, SHOW, ...)"
+    )
+    sql.add_argument("query", nargs="?", help="the SQL (or -f FILE)")
+    sql.add_argument("-f", "--file", help="read the SQL from this file")
+    add_data_dir(sql)
+    add_timezone(sql)
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument(
+        "--max-rows", type=int, default=40, help="rows shown in table format (csv/json: all)"
+    )
+    sql.set_defaults(func=cmd_sql)

@@ -1,0 +1,96 @@
+"""The one way to open DuckDB: every stage connects through `connect`, so the business time
+zone, the memory limit and the spill folder are applied the same way everywhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+# DuckDB's memory limit for each step of a run; above it, queries spill to disk. 4GB leaves
+# room for the Python and dbt processes around DuckDB within a 6 GiB budget for the run.
+DEFAULT_MEMORY_LIMIT = "4GB"
+MEMORY_LIMIT_ENV = "OPPWH_MEMORY_LIMIT"
+# Where DuckDB spills (default: warehouse.duckdb.tmp beside the warehouse); point it at a
+# disk with room when the data folder's disk is small.
+SPILL_FOLDER_ENV = "OPPWH_TEMP_DIRECTORY"
+
+
+def memory_limit_from_env() -> str:
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+
+
+def spill_folder_from_env() -> str:
+    return os.environ.get(SPILL_FOLDER_ENV, "")
+
+
+def spill_folder(warehouse: Path, temp_directory: str = "") -> Path:
+    """Where queries on `warehouse` spill beyond the memory limit."""
+    if temp_directory:
+        return Path(temp_directory).expanduser().resolve()
+    return warehouse.with_name(warehouse.name + ".tmp")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounded memory and where to spill beyond it (fixed when connecting, never after)."""
+
+    memory_limit: str
+    temp_directory: Path
+
+    def config(self) -> dict:
+        return {"memory_limit": self.memory_limit, "temp_directory": str(self.temp_directory)}
+
+
+def connect(
+    path: str | Path | None = None,
+    *,
+    read_only: bool = False,
+    timezone: str | None = None,
+    limits: Limits | None = None,
+    config: dict | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection: `path` None is an in-memory database.
+
+    `timezone` sets the session's TimeZone (so local days are the business's days);
+    `limits` bounds memory. A reader of a file another connection of this process holds
+    passes neither limits nor config: DuckDB refuses a second, differently configured
+    connection to the same file.
+    """
+    settings = {**(limits.config() if limits else {}), **(config or {})}
+    con = duckdb.connect(
+        ":memory:" if path is None else str(path), read_only=read_only, config=settings
+    )
+    if timezone:
+        con.execute("SET TimeZone = ?", [timezone])
+    return con
+
+
+@dataclass(frozen=True)
+class Database:
+    """One DuckDB file with the settings every connection to it gets: what orchestration
+    hands to a stage, so the stage opens its own connection the one way."""
+
+    path: Path
+    timezone: str | None = None
+    limits: Limits | None = None
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        return connect(self.path, read_only=read_only, timezone=self.timezone, limits=self.limits)
+
+
+class DatabaseBusyError(RuntimeError):
+    """A run holds the warehouse file for writing; a reader has to wait for it to end."""
+
+
+def open_for_reading(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a file a run may be writing: busy is a clear error."""
+    try:
+        return connect(path, read_only=True)
+    except duckdb.IOException as exc:
+        raise DatabaseBusyError(
+            "A run is writing the warehouse right now; try again when it ends. "
+            "/ 正在运行，请稍后再试。"
+        ) from exc
