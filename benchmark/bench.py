@@ -26,7 +26,7 @@ from ingestion.sample_at_scale import generate_at_scale, generate_increment
 from ingestion.schema import TABLES
 from orchestration.launch import run_daily_job, run_failed
 from warehouse.database import connect, memory_limit_from_env, spill_folder, spill_folder_from_env
-from warehouse.dbt_cli import DBT_PROJECT_DIR, dbt_executable
+from warehouse.dbt_cli import DBT_PROJECT_DIR, SEEDS_DIR, dbt_executable
 from warehouse.layout import DataFolder
 from warehouse.settings import DEFAULT_TIMEZONE
 
@@ -218,7 +218,7 @@ def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
                 f"columns={{{', '.join(repr(k) + ': ' + repr(v) for k, v in types.items() if k in header)}}})"
             )
         load_seconds = time.monotonic() - started
-        for seed in (DBT_PROJECT_DIR / "seeds").glob("*.csv"):
+        for seed in SEEDS_DIR.glob("*.csv"):
             con.execute("CREATE SCHEMA IF NOT EXISTS seeds")
             con.execute(
                 f"CREATE OR REPLACE TABLE seeds.{seed.stem} AS SELECT * FROM read_csv('{seed}', header=true)"

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pydantic import Field, field_validator
+
 from ingestion.files import MAX_WORKBOOK_MB
 from ingestion.formats import builtin_formats
 from ingestion.formats.mapping_file import MappingFileError, load_mappings
 from ingestion.load import LoadSettings
 from warehouse.layout import CONFIG_FILE, MAPPINGS_FOLDER
 from warehouse.settings import DEFAULT_CURRENCY, DEFAULT_TIMEZONE, valid_currency, valid_timezone
+from warehouse.user_settings import SettingsModel, validated
 from warehouse.user_yaml import UserYamlError, load_yaml_file
 
 
@@ -62,72 +65,120 @@ def default_settle_seconds() -> float:
     return float(os.environ.get("OPPWH_SETTLE_SECONDS", DataFolderConfig.settle_seconds))
 
 
+WEBHOOK_FORMATS = ("wecom", "dingtalk", "slack", "json")
+
+
+class Place(SettingsModel):
+    """`timezone:` and `currency:` of the folder, or of one source under `sources:`."""
+
+    timezone: str | None = None
+    currency: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and not valid_timezone(value):
+            raise ValueError(
+                f"{value!r} is not a time zone name "
+                "(IANA names such as America/New_York, Europe/Berlin, Asia/Tokyo, UTC)"
+            )
+        return value
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value) -> str | None:
+        if value is None:
+            return None
+        code = str(value).strip().upper()
+        if not valid_currency(code):
+            raise ValueError(f"{value!r} is not a 3-letter ISO code (USD, EUR, CNY …)")
+        return code
+
+
+class SalesforceSection(SettingsModel):
+    loss_reason_field: str | list[str] | None = None
+    loss_reason_fields: str | list[str] | None = None
+
+    def fields(self) -> tuple[str, ...]:
+        value = self.loss_reason_field or self.loss_reason_fields or ()
+        return (value,) if isinstance(value, str) else tuple(value)
+
+
+class QualitySection(SettingsModel):
+    max_days_without_export: int = Field(3, ge=0)
+
+
+class NotifySection(SettingsModel):
+    webhook_url: str | None = None
+    format: str = "json"
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value) -> str:
+        text = str(value).lower()
+        if text not in WEBHOOK_FORMATS:
+            raise ValueError(f"must be wecom, dingtalk, slack or json, not {text!r}")
+        return text
+
+
+class LandingSection(SettingsModel):
+    settle_seconds: float | None = None
+    max_workbook_mb: float = MAX_WORKBOOK_MB
+
+    @field_validator("settle_seconds", mode="before")
+    @classmethod
+    def _settle(cls, value):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600
+        ):
+            raise ValueError("must be a number of seconds from 0 to 600")
+        return value
+
+    @field_validator("max_workbook_mb", mode="before")
+    @classmethod
+    def _workbook(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError("must be a positive number of MB")
+        return value
+
+
+class OppwhFile(Place):
+    """The whole of oppwh.yml; every section is optional."""
+
+    salesforce: SalesforceSection = SalesforceSection()
+    quality: QualitySection = QualitySection()
+    notify: NotifySection = NotifySection()
+    landing: LandingSection = LandingSection()
+    sources: dict[str, Place] = {}
+
+    @field_validator("salesforce", "quality", "notify", "landing", "sources", mode="before")
+    @classmethod
+    def _blank_section(cls, value):
+        return {} if value is None else value
+
+
 def read_config(data_dir: Path) -> DataFolderConfig:
+    """The data folder's oppwh.yml, validated (MappingFileError names the file and key)."""
     path = data_dir / CONFIG_FILE
     if not path.exists():
         return DataFolderConfig(settle_seconds=default_settle_seconds())
     try:
-        data = load_yaml_file(path) or {}
+        data = load_yaml_file(path)
     except UserYamlError as exc:
         raise MappingFileError(str(exc)) from exc
-    salesforce = data.get("salesforce") or {}
-    fields = salesforce.get("loss_reason_field") or salesforce.get("loss_reason_fields") or ()
-    if isinstance(fields, str):
-        fields = (fields,)
-    if not all(isinstance(f, str) for f in fields):
-        raise MappingFileError(f"{path}: salesforce.loss_reason_field must be a field name")
-    quality = data.get("quality") or {}
-    notify = data.get("notify") or {}
-    webhook_format = str(notify.get("format", "json")).lower()
-    if webhook_format not in ("wecom", "dingtalk", "slack", "json"):
-        raise MappingFileError(
-            f"{path}: notify.format must be wecom, dingtalk, slack or json, not {webhook_format!r}"
-        )
-    landing = data.get("landing") or {}
-    settle_seconds = landing.get("settle_seconds", default_settle_seconds())
-    if not isinstance(settle_seconds, int | float) or not 0 <= settle_seconds <= 600:
-        raise MappingFileError(
-            f"{path}: landing.settle_seconds must be a number of seconds from 0 to 600"
-        )
-    max_workbook_mb = landing.get("max_workbook_mb", MAX_WORKBOOK_MB)
-    if not isinstance(max_workbook_mb, int | float) or max_workbook_mb <= 0:
-        raise MappingFileError(f"{path}: landing.max_workbook_mb must be a positive number of MB")
-    timezone, currency = _place(data, path, "")
-    sources = []
-    for name, settings in (data.get("sources") or {}).items():
-        if not isinstance(settings, dict):
-            raise MappingFileError(f"{path}: sources.{name} must hold timezone: and/or currency:")
-        tz, cur = _place(settings, path, f"sources.{name}.")
-        sources.append((str(name), tz, cur))
+    file = validated(OppwhFile, data, str(path), MappingFileError)
+    settle = file.landing.settle_seconds
     return DataFolderConfig(
-        tuple(fields),
-        int(quality.get("max_days_without_export", 3)),
-        notify.get("webhook_url"),
-        webhook_format,
-        float(settle_seconds),
-        float(max_workbook_mb),
-        timezone or DEFAULT_TIMEZONE,
-        currency or DEFAULT_CURRENCY,
-        tuple(sources),
+        file.salesforce.fields(),
+        file.quality.max_days_without_export,
+        file.notify.webhook_url,
+        file.notify.format,
+        float(default_settle_seconds() if settle is None else settle),
+        float(file.landing.max_workbook_mb),
+        file.timezone or DEFAULT_TIMEZONE,
+        file.currency or DEFAULT_CURRENCY,
+        tuple((str(name), p.timezone, p.currency) for name, p in file.sources.items()),
     )
-
-
-def _place(data: dict, path: Path, prefix: str) -> tuple[str | None, str | None]:
-    """`timezone:` and `currency:` of one level of oppwh.yml, checked (key named on error)."""
-    timezone, currency = data.get("timezone"), data.get("currency")
-    if timezone is not None and not valid_timezone(timezone):
-        raise MappingFileError(
-            f"{path}: {prefix}timezone {timezone!r} is not a time zone name "
-            "(IANA names such as America/New_York, Europe/Berlin, Asia/Shanghai, UTC)"
-        )
-    if currency is not None:
-        currency = str(currency).strip().upper()
-        if not valid_currency(currency):
-            raise MappingFileError(
-                f"{path}: {prefix}currency {data.get('currency')!r} is not a 3-letter ISO code "
-                "(USD, EUR, CNY …)"
-            )
-    return (str(timezone) if timezone is not None else None), currency
 
 
 def load_settings(data_dir: Path, as_of: date, business_tz: str | None = None) -> LoadSettings:

@@ -22,6 +22,7 @@ from datetime import time as dt_time
 from pathlib import Path
 
 from ingestion.errors import UnreadableFileError
+from warehouse.database import connect
 
 SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv")
 SNIFF_BYTES = 1 << 20
@@ -163,15 +164,6 @@ def take_snapshot(path: Path, state: tuple[int, int], intake_dir: Path) -> tuple
         target.unlink(missing_ok=True)
         raise FileChangedError(str(path))
     return target, digest.hexdigest()
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of the file's bytes: the ledger's key for 'already loaded'."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_date_from_name(name: str) -> date | None:
@@ -420,7 +412,7 @@ def _all_json_keys(path: Path) -> list[str]:
     """Every top-level key of a JSON-lines file, in order of first appearance (DuckDB)."""
     import duckdb
 
-    with duckdb.connect() as con:
+    with connect() as con:
         try:
             rows = con.execute(
                 "SELECT key FROM (SELECT unnest(json_keys(json)) AS key, "

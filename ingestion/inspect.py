@@ -11,14 +11,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from ingestion.errors import IngestionError
 from ingestion.files import source_units
 from ingestion.formats import detect_format
 from ingestion.formats.base import Params, normalise_header, ref, resolve_output
 from ingestion.load import FileOutcome, LoadSettings, ensure_raw_schema, load_file, outputs_for
 from ingestion.schema import TABLES
+from warehouse.database import connect
 
 
 @dataclass
@@ -96,7 +95,7 @@ def describe_mapping(headers: list[str], settings: LoadSettings, name: str):
 
 def inspect_file(path: Path, settings: LoadSettings, preview_rows: int = 5) -> list[UnitReport]:
     reports: list[UnitReport] = []
-    with duckdb.connect(":memory:") as con, tempfile.TemporaryDirectory() as work:
+    with connect() as con, tempfile.TemporaryDirectory() as work:
         con.execute("SET TimeZone = ?", [settings.business_tz])
         ensure_raw_schema(con)
         try:

@@ -27,7 +27,6 @@ from ingestion.files import (
     FileChangedError,
     FileVanishedError,
     SourceUnit,
-    content_hash,
     export_date_from_name,
     landing_files,
     refused_entries,
@@ -50,6 +49,7 @@ from ingestion.formats.base import (
 )
 from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES
 from ingestion.values import EXPECTED, parse_sql
+from warehouse.folders import content_hash
 from warehouse.settings import DEFAULT_TIMEZONE
 
 LEDGER_DDL = """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
+from warehouse.database import connect
 
 STAGES = "['初步接触', '需求确认', '方案报价', '商务谈判']"
 TYPES = "['电话', '电话', '微信', '微信', '拜访', '邮件', '会议']"
@@ -31,7 +31,7 @@ def generate_at_scale(
     out.mkdir(parents=True, exist_ok=True)
     accounts = max(10, opportunities // 3)
     counts = {}
-    with duckdb.connect() as con:
+    with connect() as con:
         con.execute("SET enable_progress_bar = false")
         params = f"{seed} AS seed, DATE '{as_of.isoformat()}' AS as_of"
         con.execute(f"CREATE TEMP TABLE p AS SELECT {params}")
@@ -134,7 +134,7 @@ def generate_increment(
     stamp = as_of.strftime("%Y%m%d")
     new_touches = max(1, opportunities * activities_per_deal // 1000)
     counts = {}
-    with duckdb.connect() as con:
+    with connect() as con:
         con.execute("SET enable_progress_bar = false")
         counts["activities"] = _copy(
             con,

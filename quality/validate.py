@@ -11,20 +11,20 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from ingestion.schema import TABLES
 from quality.contracts import BLOCK, LOST_WORDS, Check, checks_for
+from warehouse.dbt_cli import SEEDS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-SEEDS = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
 # Above this many rows a load is checked in SQL: GX on a pandas copy of a million-row
 # export takes ~30 s on 2 cores, the same predicates in DuckDB well under 1 s.
 GX_MAX_ROWS = 100_000
@@ -52,7 +52,7 @@ class CheckResult:
 
 
 def _seed_column(name: str, column: str) -> set[str]:
-    with (SEEDS / f"{name}.csv").open(encoding="utf-8") as handle:
+    with (SEEDS_DIR / f"{name}.csv").open(encoding="utf-8") as handle:
         return {row[column].strip().lower() for row in csv.DictReader(handle)}
 
 
@@ -80,47 +80,135 @@ def _value_set(check: Check, con) -> list[str]:
     return [v.lower() for v in check.params.get("values", ())]
 
 
+# --- The predicate table ------------------------------------------------------------------
+# Each kind of check, defined once: the SQL that flags a failing row (run in DuckDB on
+# loads too large for pandas) beside the Great Expectations expectation built from the same
+# check (run on a pandas batch of the new file). tests/test_quality.py runs both paths on
+# the same exports and requires the same findings.
+
+
+def _value_sql(col: str) -> str:
+    return f"lower({col}) NOT IN (SELECT unnest($values))"
+
+
+def _between_sql(check: Check) -> str:
+    col = check.column
+    bounds = (
+        f"{col} < $min" if "min_value" in check.params else "",
+        f"{col} > $max" if "max_value" in check.params else "",
+    )
+    return " OR ".join(b for b in bounds if b)
+
+
+def _gx_unique(check: Check, frame: pd.DataFrame, con, as_of_end):
+    import great_expectations.expectations as gxe
+
+    distinct = frame[TABLES[check.table].column_names].drop_duplicates()
+    extra = check.params.get("with", ())
+    if extra:
+        return gxe.ExpectCompoundColumnsToBeUnique(column_list=[check.column, *extra]), distinct
+    return gxe.ExpectColumnValuesToBeUnique(column=check.column), distinct
+
+
+def _gx_not_null(check: Check, frame: pd.DataFrame, con, as_of_end):
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToNotBeNull(column=check.column), frame
+
+
+def _gx_between(check: Check, frame: pd.DataFrame, con, as_of_end):
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=check.column,
+        min_value=check.params.get("min_value"),
+        max_value=check.params.get("max_value"),
+    ), frame
+
+
+def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, con, as_of_end):
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=check.column,
+        column_B=check.params["other"],
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
+    ), frame
+
+
+def _gx_flag(column: str, flagged: pd.DataFrame):
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[False]), flagged
+
+
+def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, con, as_of_end):
+    return _gx_flag("_after", frame.assign(_after=frame[check.column] >= pd.Timestamp(as_of_end)))
+
+
+def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, con, as_of_end):
+    lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
+    return _gx_flag(
+        "_missing", frame.assign(_missing=lost.fillna(False) & frame[check.column].isna())
+    )
+
+
+def _gx_in_value_set(check: Check, frame: pd.DataFrame, con, as_of_end):
+    """Compared in lower case, like the SQL."""
+    import great_expectations.expectations as gxe
+
+    lowered = frame.assign(_value=frame[check.column].astype("string").str.lower())
+    return gxe.ExpectColumnValuesToBeInSet(
+        column="_value", value_set=_value_set(check, con)
+    ), lowered
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of check: its failing-row SQL predicate and its GX expectation."""
+
+    sql: Callable[[Check], str] | None  # None: unique_after_exact_duplicates (a GROUP BY)
+    gx: Callable
+
+
+KINDS: dict[str, Kind] = {
+    "unique_after_exact_duplicates": Kind(None, _gx_unique),
+    "not_null": Kind(lambda c: f"{c.column} IS NULL", _gx_not_null),
+    "between": Kind(_between_sql, _gx_between),
+    "a_not_before_b": Kind(lambda c: f"{c.column} < {c.params['other']}", _gx_a_not_before_b),
+    "not_after_as_of": Kind(lambda c: f"{c.column} >= $as_of_end", _gx_not_after_as_of),
+    "not_null_when_lost": Kind(
+        lambda c: f"lower(status) IN $lost AND {c.column} IS NULL", _gx_not_null_when_lost
+    ),
+    "in_set": Kind(lambda c: _value_sql(c.column), _gx_in_value_set),
+    "known_stage": Kind(lambda c: _value_sql(c.column), _gx_in_value_set),
+    "known_activity_type": Kind(lambda c: _value_sql(c.column), _gx_in_value_set),
+}
+
+
 # --- SQL path -------------------------------------------------------------------------
 
 
-def failing_rows_sql(check: Check, con, table: str) -> tuple[str, list]:
-    """SELECT of the failing rows' ids of one load (bound: load id, as-of end)."""
-    col, params = check.column, []
-    where = "_load_id = $load_id"
+def failing_rows_sql(check: Check, table: str) -> str:
+    """SELECT of the failing rows' ids of one load (bound: load id, as-of end, ...)."""
+    col, where = check.column, "_load_id = $load_id"
     if check.kind == "unique_after_exact_duplicates":
-        table_def = TABLES[check.table]
-        values = ", ".join(table_def.column_names)
+        values = ", ".join(TABLES[check.table].column_names)
         key = ", ".join((col, *check.params.get("with", ())))
         return (
             f"SELECT CAST({col} AS VARCHAR) FROM (SELECT DISTINCT {values} FROM raw.{table} "
-            f"WHERE {where}) GROUP BY {key} HAVING count(*) > 1",
-            params,
+            f"WHERE {where}) GROUP BY {key} HAVING count(*) > 1"
         )
-    predicate = {
-        "not_null": f"{col} IS NULL",
-        "between": " OR ".join(
-            p
-            for p in (
-                f"{col} < $min" if "min_value" in check.params else "",
-                f"{col} > $max" if "max_value" in check.params else "",
-            )
-            if p
-        ),
-        "a_not_before_b": f"{col} < {check.params.get('other', col)}",
-        "not_after_as_of": f"{col} >= $as_of_end",
-        "not_null_when_lost": f"lower(status) IN $lost AND {col} IS NULL",
-        "in_set": f"lower({col}) NOT IN (SELECT unnest($values))",
-        "known_stage": f"lower({col}) NOT IN (SELECT unnest($values))",
-        "known_activity_type": f"lower({col}) NOT IN (SELECT unnest($values))",
-    }[check.kind]
+    predicate = KINDS[check.kind].sql(check)
     id_expr = (
         f"CAST({check.id_column} AS VARCHAR)" if check.id_column else "CAST(_row_number AS VARCHAR)"
     )
-    return f"SELECT {id_expr} FROM raw.{table} WHERE {where} AND ({predicate})", params
+    return f"SELECT {id_expr} FROM raw.{table} WHERE {where} AND ({predicate})"
 
 
 def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -> CheckResult:
-    sql, _ = failing_rows_sql(check, con, check.table)
+    sql = failing_rows_sql(check, check.table)
     params = {
         "load_id": load_id,
         "min": check.params.get("min_value"),
@@ -153,50 +241,10 @@ def _gx_batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_export")
 
 
-def _expectation(check: Check, frame: pd.DataFrame, con, as_of_end):
-    """The GX expectation for a check, and the frame it runs on."""
-    import great_expectations.expectations as gxe
-
-    col = check.column
-    if check.kind == "unique_after_exact_duplicates":
-        distinct = frame[TABLES[check.table].column_names].drop_duplicates()
-        extra = check.params.get("with", ())
-        if extra:
-            return gxe.ExpectCompoundColumnsToBeUnique(column_list=[col, *extra]), distinct
-        return gxe.ExpectColumnValuesToBeUnique(column=col), distinct
-    if check.kind == "not_null":
-        return gxe.ExpectColumnValuesToNotBeNull(column=col), frame
-    if check.kind == "between":
-        return gxe.ExpectColumnValuesToBeBetween(
-            column=col,
-            min_value=check.params.get("min_value"),
-            max_value=check.params.get("max_value"),
-        ), frame
-    if check.kind == "a_not_before_b":
-        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=col,
-            column_B=check.params["other"],
-            or_equal=True,
-            ignore_row_if="either_value_is_missing",
-        ), frame
-    if check.kind == "not_after_as_of":
-        flagged = frame.assign(_after=frame[col] >= pd.Timestamp(as_of_end))
-        return gxe.ExpectColumnValuesToBeInSet(column="_after", value_set=[False]), flagged
-    if check.kind == "not_null_when_lost":
-        lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
-        flagged = frame.assign(_missing=lost.fillna(False) & frame[col].isna())
-        return gxe.ExpectColumnValuesToBeInSet(column="_missing", value_set=[False]), flagged
-    # in_set, known_stage, known_activity_type: compared in lower case
-    lowered = frame.assign(_value=frame[col].astype("string").str.lower())
-    return gxe.ExpectColumnValuesToBeInSet(
-        column="_value", value_set=_value_set(check, con)
-    ), lowered
-
-
 def check_with_gx(frame, check: Check, con, file_name: str, as_of_end) -> CheckResult:
     import great_expectations as gx
 
-    expectation, data = _expectation(check, frame, con, as_of_end)
+    expectation, data = KINDS[check.kind].gx(check, frame, con, as_of_end)
     suite = gx.ExpectationSuite(name=check.name, expectations=[expectation])
     batch = _gx_batch_definition().get_batch(
         batch_parameters={"dataframe": data.reset_index(drop=True)}
@@ -263,7 +311,7 @@ def with_unknown_values(con, result: CheckResult, load_id: int) -> CheckResult:
     col = result.check.column
     rows = con.execute(
         f"SELECT {col}, count(*) FROM raw.{result.check.table} WHERE _load_id = $load_id "
-        f"AND lower({col}) NOT IN (SELECT unnest($values)) GROUP BY 1 ORDER BY 2 DESC, 1 "
+        f"AND {_value_sql(col)} GROUP BY 1 ORDER BY 2 DESC, 1 "
         f"LIMIT {UNKNOWN_VALUES_SHOWN}",
         {"load_id": load_id, "values": _value_set(result.check, con)},
     ).fetchall()

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import Field, field_validator
 
+from warehouse.user_settings import SettingsModel, validated
 from warehouse.user_yaml import UserYamlError, load_yaml_text, read_settings_text
 
 DEFAULT_CONFIG = Path(__file__).with_name("scoring.yml")
@@ -74,49 +76,95 @@ def config_path(data_dir: Path | None) -> Path:
     return DEFAULT_CONFIG
 
 
+class Learned(SettingsModel):
+    min_won: int = Field(200, ge=1)
+    min_lost: int = Field(200, ge=1)
+
+
+class Gate(SettingsModel):
+    min_auc: float = Field(0.55, ge=0, le=1)
+    min_closed_deals: int = Field(100, ge=0)
+
+
+class Calibration(SettingsModel):
+    horizon_days: int = Field(30, ge=0)
+
+
+class ScoringFile(SettingsModel):
+    """The whole of scoring.yml; every key is optional (the shipped file's values apply)."""
+
+    mode: str = "rules"
+    learned: Learned = Learned()
+    weights: dict[str, float] = {}
+    target_industries: list[str] = []
+    grades: dict[str, float] = {"A": 65, "B": 52, "C": 40}
+    gate: Gate = Gate()
+    writeback_gate: str = "auto"
+    trend_threshold: float = 5
+    calibration: Calibration = Calibration()
+    writeback: dict[str, dict[str, str]] = {}
+
+    @field_validator("learned", "gate", "calibration", "weights", "writeback", mode="before")
+    @classmethod
+    def _blank_section(cls, value):
+        return {} if value is None else value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in ("rules", "learned"):
+            raise ValueError(f"must be 'rules' or 'learned', not {value!r}")
+        return value
+
+    @field_validator("writeback_gate", mode="before")
+    @classmethod
+    def _gate(cls, value) -> str:
+        if str(value) not in ("auto", "always"):
+            raise ValueError(f"must be 'auto' or 'always', not {str(value)!r}")
+        return str(value)
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights(cls, value):
+        for name, weight in (value or {}).items():
+            if name not in SIGNALS:
+                raise ValueError(f"{name} is not a signal (known: {', '.join(SIGNALS)})")
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+                raise ValueError(f"{name} must be a number >= 0")
+        return value
+
+    @field_validator("grades", mode="before")
+    @classmethod
+    def _grades(cls, value):
+        value = value or {"A": 65, "B": 52, "C": 40}
+        if not value.get("A", 0) >= value.get("B", 0) >= value.get("C", 0):
+            raise ValueError("must satisfy A >= B >= C")
+        return value
+
+
 def load_config(data_dir: Path | None = None) -> ScoringConfig:
+    """The scoring configuration in force: DATA_DIR/scoring.yml, else the shipped one."""
     path = config_path(data_dir)
     try:
         text = read_settings_text(path)
         data = load_yaml_text(text, str(path)) or {}
     except UserYamlError as exc:
         raise ScoringConfigError(str(exc)) from exc
-    weights = data.get("weights") or {}
-    unknown = sorted(set(weights) - set(SIGNALS))
-    if unknown:
-        raise ScoringConfigError(
-            f"{path}: weights.{unknown[0]} is not a signal (known: {', '.join(SIGNALS)})"
-        )
-    for name, value in weights.items():
-        if not isinstance(value, int | float) or value < 0:
-            raise ScoringConfigError(f"{path}: weights.{name} must be a number >= 0")
-    grades = data.get("grades") or {"A": 65, "B": 52, "C": 40}
-    if not grades.get("A", 0) >= grades.get("B", 0) >= grades.get("C", 0):
-        raise ScoringConfigError(f"{path}: grades must satisfy A >= B >= C")
-    mode = data.get("mode", "rules")
-    if mode not in ("rules", "learned"):
-        raise ScoringConfigError(f"{path}: mode must be 'rules' or 'learned', not {mode!r}")
-    learned = data.get("learned") or {}
-    gate = data.get("gate") or {}
-    writeback_gate = str(data.get("writeback_gate", "auto"))
-    if writeback_gate not in ("auto", "always"):
-        raise ScoringConfigError(
-            f"{path}: writeback_gate must be 'auto' or 'always', not {writeback_gate!r}"
-        )
+    file = validated(ScoringFile, data, str(path), ScoringConfigError)
     default = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))["writeback"]
     return ScoringConfig(
-        mode=mode,
-        weights={s: float(weights.get(s, 0)) for s in SIGNALS},
-        target_industries=tuple(data.get("target_industries") or ()),
-        grade_cutoffs={k: float(grades[k]) for k in ("A", "B", "C")},
-        trend_threshold=float(data.get("trend_threshold", 5)),
-        horizon_days=int((data.get("calibration") or {}).get("horizon_days", 30)),
-        min_won=int(learned.get("min_won", 200)),
-        min_lost=int(learned.get("min_lost", 200)),
-        writeback={**default, **(data.get("writeback") or {})},
+        mode=file.mode,
+        weights={s: float(file.weights.get(s, 0)) for s in SIGNALS},
+        target_industries=tuple(file.target_industries),
+        grade_cutoffs={k: float(file.grades[k]) for k in ("A", "B", "C")},
+        trend_threshold=float(file.trend_threshold),
+        horizon_days=file.calibration.horizon_days,
+        min_won=file.learned.min_won,
+        min_lost=file.learned.min_lost,
+        writeback={**default, **file.writeback},
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()[:10],
         path=path,
-        min_auc=float(gate.get("min_auc", 0.55)),
-        min_closed_deals=int(gate.get("min_closed_deals", 100)),
-        writeback_gate=writeback_gate,
+        min_auc=file.gate.min_auc,
+        min_closed_deals=file.gate.min_closed_deals,
+        writeback_gate=file.writeback_gate,
     )

@@ -53,8 +53,13 @@ def test_dbt_unit_tests_pass(built_warehouse, tmp_path):
 
 def test_every_mart_column_is_documented_and_every_mart_has_a_grain_test():
     marts = {p.stem for p in (DBT_DIR / "models" / "marts").glob("*.sql")}
-    docs = yaml.safe_load((DBT_DIR / "models" / "marts" / "_marts.yml").read_text(encoding="utf-8"))
-    documented = {m["name"]: m for m in docs["models"]}
+    documented = {}
+    for name in marts:  # each mart's YAML sits beside its SQL and describes only it
+        docs = yaml.safe_load(
+            (DBT_DIR / "models" / "marts" / f"{name}.yml").read_text(encoding="utf-8")
+        )
+        assert [m["name"] for m in docs["models"]] == [name]
+        documented[name] = docs["models"][0]
     assert marts <= set(documented), marts - set(documented)
     for name, model in documented.items():
         grain = [t for t in model.get("data_tests", []) if "unique_combination" in t]

@@ -243,11 +243,12 @@ def test_java_version_is_read_from_both_version_styles(tmp_path):
 def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     """Each Spark run replaces the warehouse's copies, whether a DuckDB build left a table
     or a view there; a folder Spark did not write fails the step and changes nothing."""
-    from warehouse.engines import RELATIONS_BESIDE_MARTS, import_spark_tables
+    from scoring.inputs import INPUT_RELATIONS
+    from warehouse.engines import import_spark_tables
 
     spark_warehouse = tmp_path / "spark" / "warehouse"
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    relations = [("marts", "opportunities"), *RELATIONS_BESIDE_MARTS]
+    relations = [("marts", "opportunities"), *[r for r in INPUT_RELATIONS if r[0] != "marts"]]
 
     def spark_writes(rows: int) -> None:
         for schema, table in relations:
@@ -261,12 +262,17 @@ def test_reading_spark_tables_back_replaces_views_and_reruns(tmp_path):
     con.execute("CREATE SCHEMA staging")
     con.execute("CREATE VIEW staging.stg_raw__opportunity_snapshots AS SELECT 1 AS n")
     spark_writes(3)
-    assert import_spark_tables(con, spark_warehouse, ["opportunities"])["marts.opportunities"] == 3
+    assert (
+        import_spark_tables(con, spark_warehouse, ["opportunities"], INPUT_RELATIONS)[
+            "marts.opportunities"
+        ]
+        == 3
+    )
     spark_writes(5)  # the next day's run
-    counts = import_spark_tables(con, spark_warehouse, ["opportunities"])
+    counts = import_spark_tables(con, spark_warehouse, ["opportunities"], INPUT_RELATIONS)
     assert set(counts.values()) == {5}
     with pytest.raises(FileNotFoundError, match="marts.cycle_time"):
-        import_spark_tables(con, spark_warehouse, ["opportunities", "cycle_time"])
+        import_spark_tables(con, spark_warehouse, ["opportunities", "cycle_time"], INPUT_RELATIONS)
     assert con.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == 5
 
 

@@ -12,8 +12,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingestion.files import content_hash
 from warehouse.database import connect
+from warehouse.folders import content_hash
 from warehouse.layout import (
     ARCHIVE_FOLDER,
     CONFIG_FILE,

@@ -13,6 +13,9 @@ from pathlib import Path
 from warehouse.layout import DataFolder
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+# Reference data shipped with the project (stages, activity words, rates, calendar); the
+# contracts read them before dbt has loaded them into the warehouse.
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
 
 def dbt_executable() -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 
-from scoring.inputs import INPUT_RELATIONS
 from warehouse.database import Database
 
 ENGINES = ("duckdb", "spark")
@@ -32,8 +31,6 @@ def default_engine() -> str:
 
 
 # Spark's log configuration: its log to DATA_DIR/spark/spark.log, not the console.
-# Relations the steps after dbt read besides the marts (scoring declares them).
-RELATIONS_BESIDE_MARTS = tuple(r for r in INPUT_RELATIONS if r[0] != "marts")
 SPARK_LOG_CONFIG = (
     Path(__file__).resolve().parents[1] / "dbt_project" / "spark" / "log4j2.properties"
 )
@@ -94,10 +91,12 @@ def require_spark() -> None:
         raise SparkUnavailableError(f"The Spark engine cannot run / 无法使用 Spark 引擎: {reason}")
 
 
-def spark_tables(warehouse: Path, marts: list[str]) -> list[tuple[str, str, Path]]:
+def spark_tables(
+    warehouse: Path, marts: list[str], also: tuple[tuple[str, str], ...] = ()
+) -> list[tuple[str, str, Path]]:
     """(schema, table, folder) of the given marts and the scoring inputs Spark wrote under
     its warehouse folder (spark.sql.warehouse.dir)."""
-    relations = [("marts", name) for name in marts] + list(RELATIONS_BESIDE_MARTS)
+    relations = [("marts", name) for name in marts] + [r for r in also if r[0] != "marts"]
     return [(schema, table, warehouse / f"{schema}.db" / table) for schema, table in relations]
 
 
@@ -119,14 +118,18 @@ def drop_if_view(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Non
 
 
 def import_spark_tables(
-    con: duckdb.DuckDBPyConnection, warehouse: Path, marts: list[str]
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    marts: list[str],
+    also: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, int]:
-    """Replace the warehouse's marts (and scoring inputs) by the tables Spark built.
+    """Replace the warehouse's marts, and the relations `also` names (what the steps after
+    dbt read besides the marts: scoring's inputs), by the tables Spark built.
 
     One transaction: either every table is the Spark build's, or none changed.
     Returns rows per `schema.table`.
     """
-    tables = spark_tables(warehouse, marts)
+    tables = spark_tables(warehouse, marts, also)
     missing = [f"{schema}.{table}" for schema, table, folder in tables if not folder.is_dir()]
     if not tables or missing:
         raise FileNotFoundError(
@@ -152,7 +155,10 @@ def import_spark_tables(
     return counts
 
 
-def import_spark_build(db: Database, spark_warehouse: Path, marts: list[str]) -> dict[str, int]:
-    """After a Spark build: its marts and scoring inputs replace the warehouse's copies."""
+def import_spark_build(
+    db: Database, spark_warehouse: Path, marts: list[str], also: tuple[tuple[str, str], ...]
+) -> dict[str, int]:
+    """After a Spark build: its marts and the relations `also` names replace the
+    warehouse's copies."""
     with db.connect() as con:
-        return import_spark_tables(con, spark_warehouse, marts)
+        return import_spark_tables(con, spark_warehouse, marts, also)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -24,3 +25,12 @@ def prune_old_folders(parent: Path, keep: int, prefix: str = "") -> list[Path]:
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the load ledger's key for 'already loaded', a backup's check."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

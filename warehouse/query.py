@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.database import connect
+
 # Statement kinds a reader may run (DESCRIBE, SHOW, SUMMARIZE, FROM and VALUES parse as SELECT;
 # PIVOT parses as MULTI: checked by its first word).
 READING_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -71,9 +73,10 @@ def open_reader(serving: Path, timezone: str) -> Iterator[duckdb.DuckDBPyConnect
         raise ServingCopyMissingError(
             f"No serving copy at {serving}: run `oppwh run` first / 请先运行 oppwh run"
         )
-    con = duckdb.connect(
-        str(serving),
+    con = connect(
+        serving,
         read_only=True,
+        timezone=timezone,
         config={
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
@@ -82,7 +85,6 @@ def open_reader(serving: Path, timezone: str) -> Iterator[duckdb.DuckDBPyConnect
         },
     )
     try:
-        con.execute("SET TimeZone = ?", [timezone])
         con.execute("SET lock_configuration = true")
         yield con
     finally:

@@ -27,10 +27,14 @@ Only header names and words are taken from the file: no SQL.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
+
+from pydantic import field_validator
 
 from ingestion.formats.base import Field, Format, Output
 from ingestion.schema import TABLES
+from warehouse.user_settings import SettingsModel, validated
 from warehouse.user_yaml import UserYamlError, load_yaml_file
 
 
@@ -38,60 +42,77 @@ class MappingFileError(ValueError):
     """A mapping file that cannot be used; the message names the file and the key."""
 
 
-def _as_tuple(value, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise MappingFileError(f"{where}: expected a header name or a list of header names")
+Headers = str | list[str]
+
+
+class MappingFile(SettingsModel):
+    """The keys of one mapping file (which columns exist is checked against its table)."""
+
+    name: str | int | float
+    table: str
+    columns: dict[str, Headers | None]
+    source_system: str | int | None = None
+    current_state: bool = False
+    export: str = "full"
+    match: Headers | None = None
+    values: dict[str, dict[str | int | float | bool, str | int | float | bool] | None] = {}
+    defaults: dict[str, str | int | float | date | datetime | None] = {}
+
+    @field_validator("export")
+    @classmethod
+    def _export(cls, value: str) -> str:
+        if value not in ("full", "partial"):
+            raise ValueError(f"must be 'full' or 'partial', not {value!r}")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        if value not in TABLES:
+            raise ValueError(f"'{value}' is not a canonical table (one of: {', '.join(TABLES)})")
+        return value
+
+    @field_validator("values", "defaults", mode="before")
+    @classmethod
+    def _blank(cls, value):
+        return {} if value is None else value
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _plain_defaults(cls, value):
+        for column, default in (value or {}).items():
+            if isinstance(default, bool | dict | list):
+                raise ValueError(f"{column} must be a value or export_date, not {default!r}")
+        return value
+
+
+def _headers(value: Headers | None) -> tuple[str, ...]:
+    if value is None or value == []:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def parse_mapping(data: dict, origin: str) -> Format:
     """Turn the YAML content of one mapping file into a Format."""
     if not isinstance(data, dict):
         raise MappingFileError(f"{origin}: expected a mapping with name, table, match, columns")
-    for key in ("name", "table", "columns"):
-        if key not in data:
-            raise MappingFileError(f"{origin}: missing key '{key}'")
-    table_name = data["table"]
-    if table_name not in TABLES:
-        raise MappingFileError(
-            f"{origin}: table '{table_name}' is not a canonical table (one of: {', '.join(TABLES)})"
-        )
-    table = TABLES[table_name]
-    columns = data["columns"]
-    if not isinstance(columns, dict):
-        raise MappingFileError(f"{origin}: 'columns' must map canonical columns to headers")
-    values = data.get("values") or {}
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise MappingFileError(f"{origin}: 'defaults' must map canonical columns to a value")
-    for column in defaults:
-        if column not in table.column_names:
-            raise MappingFileError(
-                f"{origin}: defaults.{column} is not a column of {table_name} "
-                f"(one of: {', '.join(table.column_names)})"
-            )
+    mapping = validated(MappingFile, data, origin, MappingFileError)
+    table_name, table = mapping.table, TABLES[mapping.table]
+    for key, names in (("defaults", mapping.defaults), ("columns", mapping.columns)):
+        for column in names:
+            if column not in table.column_names:
+                raise MappingFileError(
+                    f"{origin}: {key}.{column} is not a column of {table_name} "
+                    f"(one of: {', '.join(table.column_names)})"
+                )
+    # A column only ever filled by its default maps no header.
+    columns = {**{c: None for c in mapping.defaults}, **mapping.columns}
     fields = {}
-    for column in defaults:
-        if column not in columns:  # a column only ever filled by its default
-            columns = {**columns, column: []}
     for column, sources in columns.items():
-        if column not in table.column_names:
-            raise MappingFileError(
-                f"{origin}: columns.{column} is not a column of {table_name} "
-                f"(one of: {', '.join(table.column_names)})"
-            )
-        words = values.get(column) or {}
-        if not isinstance(words, dict):
-            raise MappingFileError(f"{origin}: values.{column} must map source words to words")
-        default = defaults.get(column)
-        if isinstance(default, bool | dict | list):
-            raise MappingFileError(
-                f"{origin}: defaults.{column} must be a value or export_date, not {default!r}"
-            )
+        words = mapping.values.get(column) or {}
+        default = mapping.defaults.get(column)
         fields[column] = Field(
-            _as_tuple(sources, f"{origin}: columns.{column}") if sources != [] else (),
+            _headers(sources),
             values=tuple((str(k), str(v)) for k, v in words.items()),
             first_non_blank=True,
             default=None if default is None else str(default),
@@ -99,19 +120,18 @@ def parse_mapping(data: dict, origin: str) -> Format:
     missing = [c for c in table.required if c not in fields]
     if missing:
         raise MappingFileError(f"{origin}: columns must map the required {', '.join(missing)}")
-    export = data.get("export", "full")
-    if export not in ("full", "partial"):
-        raise MappingFileError(f"{origin}: export must be 'full' or 'partial', not {export!r}")
-    match = data.get("match") or [fields[c].sources[0] for c in table.required if fields[c].sources]
+    match = _headers(mapping.match) or tuple(
+        fields[c].sources[0] for c in table.required if fields[c].sources
+    )
     return Format(
-        name=f"mapping {data['name']}",
-        label=f"{data['name']} (mapping {Path(origin).name})",
-        source_system=str(data.get("source_system") or data["name"]),
+        name=f"mapping {mapping.name}",
+        label=f"{mapping.name} (mapping {Path(origin).name})",
+        source_system=str(mapping.source_system or mapping.name),
         outputs=(Output(table_name, fields),),
         required=tuple(table.required),
-        signature=(_as_tuple(match, f"{origin}: match"),),
-        current_state=bool(data.get("current_state", False)),
-        full_export=export == "full",
+        signature=(match,),
+        current_state=mapping.current_state,
+        full_export=mapping.export == "full",
     )
 
 

@@ -10,6 +10,7 @@ from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.step import record_dbt_build
+from scoring.inputs import INPUT_RELATIONS
 from warehouse.dbt_cli import (
     DBT_PROJECT_DIR,
     dbt_build_args,
@@ -91,7 +92,7 @@ def warehouse_models(
     if warehouse.engine_name == "spark":
         # Its marts and scoring inputs replace the warehouse's copies.
         counts = import_spark_build(
-            warehouse.database, warehouse.folder.spark_warehouse, mart_names()
+            warehouse.database, warehouse.folder.spark_warehouse, mart_names(), INPUT_RELATIONS
         )
         report(
             context,

@@ -1,8 +1,18 @@
 -- One row per live account: the latest export of it wins; deleted accounts and accounts
 -- merged into another (Salesforce MasterRecordId) are left out, so each counts once.
 select
-    source_system, account_id, account_name, industry, employees, annual_revenue, region,
-    merged_into_id, is_deleted, _load_id, _row_number, _export_date
+    source_system,
+    account_id,
+    account_name,
+    industry,
+    employees,
+    annual_revenue,
+    region,
+    merged_into_id,
+    is_deleted,
+    _load_id,
+    _row_number,
+    _export_date
 from (
     select
         *,
@@ -12,6 +22,7 @@ from (
         ) as _version_rank
     from {{ ref('stg_raw__accounts') }}
 )
-where _version_rank = 1
-  and not is_deleted
-  and merged_into_id is null
+where
+    _version_rank = 1
+    and not is_deleted
+    and merged_into_id is null

@@ -6,7 +6,10 @@
 -- activity wins); deleted activities are left out here; identical rows without an id
 -- arrive with the same row-hash id and so count once.
 with type_map as (
-    select lower(source_word) as source_word, activity_type from {{ ref('activity_type_map') }}
+    select
+        lower(source_word) as source_word,
+        activity_type
+    from {{ ref('activity_type_map') }}
 )
 
 select

@@ -18,11 +18,13 @@ with versions as (
     select *
     from {{ ref('stg_raw__activities') }}
     {% if is_incremental() %}
-    where (source_system, activity_id) in (
-        select source_system, activity_id
-        from {{ ref('stg_raw__activities') }}
-        where _load_id > (select coalesce(max(_load_id), -1) from {{ this }})
-    )
+        where (source_system, activity_id) in (
+            select
+                new_rows.source_system,
+                new_rows.activity_id
+            from {{ ref('stg_raw__activities') }} as new_rows
+            where new_rows._load_id > (select coalesce(max(loaded._load_id), -1) from {{ this }} as loaded)
+        )
     {% endif %}
 ),
 

@@ -19,7 +19,7 @@ flagged as (
         coalesce(h.is_workday, {{ iso_day_of_week('d.calendar_date') }} <= 5) as is_workday,
         h.name as holiday_name
     from days as d
-    left join {{ ref('holiday_calendar') }} as h on h.calendar_date = d.calendar_date
+    left join {{ ref('holiday_calendar') }} as h on d.calendar_date = h.calendar_date
 )
 
 select

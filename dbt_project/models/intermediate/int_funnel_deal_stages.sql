@@ -13,16 +13,20 @@ with deals as (
         max(l.stage_order) filter (where not l.is_closing_stage) as furthest_order
     from {{ ref('opportunities') }} as o
     left join {{ ref('opportunity_lifecycle') }} as l
-        on l.source_system = o.source_system and l.opportunity_id = o.opportunity_id
+        on o.source_system = l.source_system and o.opportunity_id = l.opportunity_id
     group by 1, 2, 3, 4
 ),
 
 pipeline_stages as (
     -- the open stages of the pipelines in use, not every seed row
-    select distinct s.source_system, s.stage, s.stage_order, s.default_probability
+    select distinct
+        s.source_system,
+        s.stage,
+        s.stage_order,
+        s.default_probability
     from {{ ref('int_stages_resolved') }} as s
     inner join {{ ref('opportunity_lifecycle') }} as l
-        on l.source_system = s.source_system and l.stage = s.stage
+        on s.source_system = l.source_system and s.stage = l.stage
     where not s.is_closed and s.stage_order is not null
 )
 
@@ -42,4 +46,4 @@ select
         false
     ) as advanced
 from pipeline_stages as s
-inner join deals as d on d.source_system = s.source_system
+inner join deals as d on s.source_system = d.source_system

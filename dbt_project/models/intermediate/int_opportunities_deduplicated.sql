@@ -35,32 +35,46 @@ stages as (
 ),
 
 closing_history as (
-    select h.source_system, h.opportunity_id, min(h.entered_at) as entered_at
+    select
+        h.source_system,
+        h.opportunity_id,
+        min(h.entered_at) as entered_at
     from {{ ref('int_stage_history_unioned') }} as h
-    inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
+    inner join stages as s on h.source_system = s.source_system and h.stage = s.stage
     where s.is_closed
     group by 1, 2
 ),
 
 -- the last open stage entered by the as-of day, for deals that closed after it
 last_open_stage as (
-    select h.source_system, h.opportunity_id, max_by(h.stage, h.entered_at) as stage
+    select
+        h.source_system,
+        h.opportunity_id,
+        max_by(h.stage, h.entered_at) as stage
     from {{ ref('int_stage_history_unioned') }} as h
-    left join stages as s on s.source_system = h.source_system and s.stage = h.stage
+    left join stages as s on h.source_system = s.source_system and h.stage = s.stage
     where not coalesce(s.is_closed, false)
     group by 1, 2
 ),
 
 merged_accounts as (
-    select distinct source_system, account_id, merged_into_id
+    select distinct
+        source_system,
+        account_id,
+        merged_into_id
     from {{ ref('stg_raw__accounts') }}
     where merged_into_id is not null
 ),
 
 merged_deals as (
-    select distinct source_system, trim(merged_id) as opportunity_id, merged_into_id
+    select distinct
+        source_system,
+        trim(merged_id) as opportunity_id,
+        merged_into_id
     from (
-        select source_system, opportunity_id as merged_into_id,
+        select
+            source_system,
+            opportunity_id as merged_into_id,
             {{ split_to_rows('merged_from_ids', ';') }} as merged_id
         from ranked
         where _version_rank = 1 and merged_from_ids is not null
@@ -69,15 +83,22 @@ merged_deals as (
 ),
 
 rates as (
-    select upper(currency) as currency, rate_to_cny from {{ ref('currency_rates') }}
+    select
+        upper(currency) as currency,
+        rate_to_cny
+    from {{ ref('currency_rates') }}
 ),
 
 reporting_rate as (
-    select rate_to_cny from rates where currency = upper('{{ var("reporting_currency") }}')
+    select rate_to_cny from rates
+    where currency = upper('{{ var("reporting_currency") }}')
 ),
 
 owner_changes as (
-    select source_system, opportunity_id, count(*) as owner_changes
+    select
+        source_system,
+        opportunity_id,
+        count(*) as owner_changes
     from (
         select
             source_system,
@@ -94,10 +115,13 @@ owner_changes as (
 ),
 
 latest_full_export as (
-    select source_system, max(export_date) as export_date
+    select
+        source_system,
+        max(export_date) as export_date
     from {{ ref('stg_raw__load_ledger') }}
-    where status = 'loaded' and table_name = 'opportunities' and export_kind = 'full'
-      and export_date <= {{ as_of_date() }}
+    where
+        status = 'loaded' and table_name = 'opportunities' and export_kind = 'full'
+        and export_date <= {{ as_of_date() }}
     group by 1
 ),
 
@@ -111,9 +135,10 @@ latest as (
         ) as latest_status,
         s.is_closed as is_closing_stage
     from ranked as r
-    left join stages as s on s.source_system = r.source_system and s.stage = r.stage
-    where r._version_rank = 1
-      and not (r._export_date > {{ as_of_date() }} and r.created_at >= {{ as_of_end() }})
+    left join stages as s on r.source_system = s.source_system and r.stage = s.stage
+    where
+        r._version_rank = 1
+        and not (r._export_date > {{ as_of_date() }} and r.created_at >= {{ as_of_end() }})
 ),
 
 with_close as (
@@ -132,7 +157,7 @@ with_close as (
             end as latest_closed_at
         from latest as l
         left join closing_history as c
-            on c.source_system = l.source_system and c.opportunity_id = l.opportunity_id
+            on l.source_system = c.source_system and l.opportunity_id = c.opportunity_id
     )
 ),
 
@@ -147,7 +172,7 @@ resolved as (
         case when w.is_closed_after_as_of then null else w.loss_reason end as loss_reason_as_of
     from with_close as w
     left join last_open_stage as o
-        on o.source_system = w.source_system and o.opportunity_id = w.opportunity_id
+        on w.source_system = o.source_system and w.opportunity_id = o.opportunity_id
 )
 
 select
@@ -164,8 +189,10 @@ select
     r.currency,
     case when not r.is_closed_after_as_of then r.probability end as probability,
     -- a decimal, so that sums over millions of deals are exact and reruns identical
-    cast({{ round_half_up('r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate)', 2) }} as decimal(18, 2))
-        as amount_reporting,
+    cast(
+        {{ round_half_up('r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate)', 2) }}
+        as decimal(18, 2)
+    ) as amount_reporting,
     s.default_probability as stage_probability,
     coalesce(oc.owner_changes, 0) as owner_changes,
     r.created_at,
@@ -182,12 +209,12 @@ select
     r._export_date
 from resolved as r
 left join merged_accounts as m
-    on m.source_system = r.source_system and m.account_id = r.account_id
-left join latest_full_export as f on f.source_system = r.source_system
+    on r.source_system = m.source_system and r.account_id = m.account_id
+left join latest_full_export as f on r.source_system = f.source_system
 left join rates as fx on fx.currency = upper(r.currency)
-left join stages as s on s.source_system = r.source_system and s.stage = r.stage_as_of
+left join stages as s on r.source_system = s.source_system and r.stage_as_of = s.stage
 left join owner_changes as oc
-    on oc.source_system = r.source_system and oc.opportunity_id = r.opportunity_id
+    on r.source_system = oc.source_system and r.opportunity_id = oc.opportunity_id
 where not exists (
     select 1 from merged_deals as md
     where md.source_system = r.source_system and md.opportunity_id = r.opportunity_id

@@ -4,7 +4,12 @@
 -- millions of rows feeding a holistic aggregate (median) in the same query spills and
 -- runs several times slower than the two steps apart.
 with opportunities as (
-    select source_system, opportunity_id, owner_id, status, closed_at
+    select
+        source_system,
+        opportunity_id,
+        owner_id,
+        status,
+        closed_at
     from {{ ref('int_opportunities_deduplicated') }}
     where not is_deleted
 ),
@@ -19,7 +24,7 @@ touches as (
         o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close
     from {{ ref('int_activities_deduplicated') }} as a
     inner join opportunities as o
-        on o.source_system = a.source_system and o.opportunity_id = a.opportunity_id
+        on a.source_system = o.source_system and a.opportunity_id = o.opportunity_id
     where a.occurred_at < {{ as_of_end() }}
 )
 

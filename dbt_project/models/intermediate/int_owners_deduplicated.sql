@@ -1,6 +1,13 @@
 -- One row per owner: the latest export of it wins.
 select
-    source_system, owner_id, owner_name, team, manager_id, _load_id, _row_number, _export_date
+    source_system,
+    owner_id,
+    owner_name,
+    team,
+    manager_id,
+    _load_id,
+    _row_number,
+    _export_date
 from (
     select
         *,

@@ -4,7 +4,11 @@
 -- a later change counts from the start of the export day it was first seen on.
 -- Changes after the as-of day are left out: a rerun for a past day sees that day's stages.
 with explicit as (
-    select source_system, opportunity_id, stage, entered_at
+    select
+        source_system,
+        opportunity_id,
+        stage,
+        entered_at
     from {{ ref('stg_raw__stage_history') }}
     where not is_deleted and entered_at < {{ as_of_end() }}
 ),
@@ -50,10 +54,20 @@ derived as (
     where previous_stage is null or previous_stage <> stage
 )
 
-select source_system, opportunity_id, stage, entered_at, 'history' as derived_from
+select
+    source_system,
+    opportunity_id,
+    stage,
+    entered_at,
+    'history' as derived_from
 from explicit
 union all
-select d.source_system, d.opportunity_id, d.stage, d.entered_at, 'snapshots' as derived_from
+select
+    d.source_system,
+    d.opportunity_id,
+    d.stage,
+    d.entered_at,
+    'snapshots' as derived_from
 from derived as d
 where not exists (
     select 1 from explicit as e

@@ -24,38 +24,59 @@ stages as (
 ),
 
 history as (
-    select distinct h.source_system, h.opportunity_id, h.stage, h.entered_at
+    select distinct
+        h.source_system,
+        h.opportunity_id,
+        h.stage,
+        h.entered_at
     from {{ ref('int_stage_history_unioned') }} as h
     inner join opportunities as o
-        on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
+        on h.source_system = o.source_system and h.opportunity_id = o.opportunity_id
 ),
 
 open_stage_rows as (
-    select h.source_system, h.opportunity_id, h.stage, h.entered_at, false as is_closing
+    select
+        h.source_system,
+        h.opportunity_id,
+        h.stage,
+        h.entered_at,
+        false as is_closing
     from history as h
     inner join opportunities as o
-        on o.source_system = h.source_system and o.opportunity_id = h.opportunity_id
-    left join stages as s on s.source_system = h.source_system and s.stage = h.stage
-    where not coalesce(s.is_closed, false)
-      and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.open_until)
+        on h.source_system = o.source_system and h.opportunity_id = o.opportunity_id
+    left join stages as s on h.source_system = s.source_system and h.stage = s.stage
+    where
+        not coalesce(s.is_closed, false)
+        and (o.status = 'open' or o.closed_at is null or h.entered_at <= o.open_until)
 ),
 
 last_open_entry as (
-    select source_system, opportunity_id, max(entered_at) as entered_at
+    select
+        source_system,
+        opportunity_id,
+        max(entered_at) as entered_at
     from open_stage_rows
     group by 1, 2
 ),
 
 closing_history as (
     -- the latest change into a closing stage (the first stage name on a tie)
-    select source_system, opportunity_id, entered_at, stage
+    select
+        source_system,
+        opportunity_id,
+        entered_at,
+        stage
     from (
-        select h.source_system, h.opportunity_id, h.entered_at, h.stage,
+        select
+            h.source_system,
+            h.opportunity_id,
+            h.entered_at,
+            h.stage,
             row_number() over (
-                partition by h.source_system, h.opportunity_id order by h.entered_at desc, h.stage
+                partition by h.source_system, h.opportunity_id order by h.entered_at desc, h.stage asc
             ) as closing_rank
         from history as h
-        inner join stages as s on s.source_system = h.source_system and s.stage = h.stage
+        inner join stages as s on h.source_system = s.source_system and h.stage = s.stage
         where s.is_closed
     ) as ranked
     where closing_rank = 1
@@ -77,25 +98,31 @@ closing_rows as (
         end as entered_at,
         true as is_closing
     from opportunities as o
-    left join stages as s on s.source_system = o.source_system and s.stage = o.stage
+    left join stages as s on o.source_system = s.source_system and o.stage = s.stage
     left join closing_history as c
-        on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
+        on o.source_system = c.source_system and o.opportunity_id = c.opportunity_id
     left join last_open_entry as e
-        on e.source_system = o.source_system and e.opportunity_id = o.opportunity_id
-    where o.status in ('won', 'lost')
-      and coalesce(o.closed_at, c.entered_at) is not null
+        on o.source_system = e.source_system and o.opportunity_id = e.opportunity_id
+    where
+        o.status in ('won', 'lost')
+        and coalesce(o.closed_at, c.entered_at) is not null
 ),
 
 without_history as (
-    select o.source_system, o.opportunity_id, o.stage, o.created_at as entered_at, false as is_closing
+    select
+        o.source_system,
+        o.opportunity_id,
+        o.stage,
+        o.created_at as entered_at,
+        false as is_closing
     from opportunities as o
-    left join stages as s on s.source_system = o.source_system and s.stage = o.stage
+    left join stages as s on o.source_system = s.source_system and o.stage = s.stage
     where not exists (
         select 1 from open_stage_rows as r
         where r.source_system = o.source_system and r.opportunity_id = o.opportunity_id
     )
-      and o.stage is not null
-      and not coalesce(s.is_closed, false)
+    and o.stage is not null
+    and not coalesce(s.is_closed, false)
 ),
 
 all_rows as (
@@ -116,7 +143,12 @@ with_previous as (
 ),
 
 visits as (
-    select source_system, opportunity_id, stage, entered_at, is_closing
+    select
+        source_system,
+        opportunity_id,
+        stage,
+        entered_at,
+        is_closing
     from with_previous
     where previous_row_stage is null or previous_row_stage <> stage
 )
@@ -141,4 +173,4 @@ select
         partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
     ) as previous_stage
 from visits as v
-left join stages as s on s.source_system = v.source_system and s.stage = v.stage
+left join stages as s on v.source_system = s.source_system and v.stage = s.stage

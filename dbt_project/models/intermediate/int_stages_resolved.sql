@@ -7,26 +7,48 @@ with sources as (
 
 from_source as (
     select
-        source_system, stage, stage_order, is_closed, is_won, default_probability,
+        source_system,
+        stage,
+        stage_order,
+        is_closed,
+        is_won,
+        default_probability,
         row_number() over (partition by source_system, stage order by _load_id desc) as _rank
     from {{ ref('stg_raw__stage_definitions') }}
 ),
 
 from_seed as (
-    select s.source_system, d.stage, d.stage_order, d.is_closed, d.is_won, d.default_probability
+    select
+        s.source_system,
+        d.stage,
+        d.stage_order,
+        d.is_closed,
+        d.is_won,
+        d.default_probability
     from sources as s
     cross join {{ ref('stages') }} as d
 )
 
 select
-    f.source_system, f.stage, f.stage_order, f.is_closed, f.is_won,
+    f.source_system,
+    f.stage,
+    f.stage_order,
+    f.is_closed,
+    f.is_won,
     coalesce(f.default_probability, d.default_probability) as default_probability,
     'source' as defined_by
 from from_source as f
-left join {{ ref('stages') }} as d on d.stage = f.stage
+left join {{ ref('stages') }} as d on f.stage = d.stage
 where f._rank = 1
 union all
-select source_system, stage, stage_order, is_closed, is_won, default_probability, 'seed' as defined_by
+select
+    source_system,
+    stage,
+    stage_order,
+    is_closed,
+    is_won,
+    default_probability,
+    'seed' as defined_by
 from from_seed as d
 where not exists (
     select 1 from from_source as f

@@ -11,7 +11,12 @@ visits as (
 ),
 
 per_stage as (
-    select source_system, opportunity_id, stage, min(stage_order) as stage_order, sum(days_in_stage) as days
+    select
+        source_system,
+        opportunity_id,
+        stage,
+        min(stage_order) as stage_order,
+        sum(days_in_stage) as days
     from visits
     group by 1, 2, 3
 ),
@@ -21,7 +26,7 @@ ranked_stages as (
         *,
         row_number() over (
             partition by source_system, opportunity_id
-            order by days desc nulls last, stage_order nulls last, stage
+            order by days desc nulls last, stage_order asc nulls last, stage asc
         ) as slowness_rank
     from per_stage
 ),
@@ -33,21 +38,28 @@ stage_summary as (
         count(*) as stages_visited,
         max(case when slowness_rank = 1 then stage end) as slowest_stage,
         max(days) as slowest_stage_days,
-        {{ json_object_agg('stage', round_half_up('days', 2), 'coalesce(stage_order, 2147483647)') }} as days_by_stage
+        {{ json_object_agg('stage', round_half_up('days', 2), 'coalesce(stage_order, 2147483647)') }}
+            as days_by_stage
     from ranked_stages
     group by 1, 2
 ),
 
 first_wins as (
     -- when each account first won a deal: later deals are with an existing customer
-    select source_system, account_id, min(closed_at) as first_won_at
+    select
+        source_system,
+        account_id,
+        min(closed_at) as first_won_at
     from {{ ref('opportunities') }}
     where status = 'won' and account_id is not null
     group by 1, 2
 ),
 
 regressions as (
-    select source_system, opportunity_id, count(*) filter (where is_regression) as regressions
+    select
+        source_system,
+        opportunity_id,
+        count(*) filter (where is_regression) as regressions
     from {{ ref('opportunity_lifecycle') }}
     group by 1, 2
 )
@@ -91,8 +103,8 @@ select
     c.team
 from closed as c
 left join stage_summary as s
-    on s.source_system = c.source_system and s.opportunity_id = c.opportunity_id
+    on c.source_system = s.source_system and c.opportunity_id = s.opportunity_id
 left join first_wins as fw
-    on fw.source_system = c.source_system and fw.account_id = c.account_id
+    on c.source_system = fw.source_system and c.account_id = fw.account_id
 left join regressions as r
-    on r.source_system = c.source_system and r.opportunity_id = c.opportunity_id
+    on c.source_system = r.source_system and c.opportunity_id = r.opportunity_id

@@ -20,14 +20,25 @@ segmented as (
         'customer_type': 'customer_type',
     } %}
     {% for name, expr in segments.items() %}
-    select '{{ name }}' as segment_type, {{ expr }} as segment_value, opportunity_id, source_system, outcome, cycle_time_days
-    from deals
-    {% if not loop.last %}union all{% endif %}
+        select
+            '{{ name }}' as segment_type,
+            {{ expr }} as segment_value,
+            opportunity_id,
+            source_system,
+            outcome,
+            cycle_time_days
+        from deals
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
 cycle_counts as (
-    select segment_type, segment_value, outcome, cycle_time_days as v, count(*) as c
+    select
+        segment_type,
+        segment_value,
+        outcome,
+        cycle_time_days as v,
+        count(*) as c
     from segmented
     group by 1, 2, 3, 4
 ),
@@ -48,16 +59,27 @@ stats as (
 ),
 
 stage_counts as (
-    select s.segment_type, s.segment_value, s.outcome, l.stage, l.days_in_stage as v, count(*) as c
+    select
+        s.segment_type,
+        s.segment_value,
+        s.outcome,
+        l.stage,
+        l.days_in_stage as v,
+        count(*) as c
     from segmented as s
     inner join {{ ref('opportunity_lifecycle') }} as l
-        on l.source_system = s.source_system and l.opportunity_id = s.opportunity_id
+        on s.source_system = l.source_system and s.opportunity_id = l.opportunity_id
     where not l.is_closing_stage and l.days_in_stage is not null
     group by 1, 2, 3, 4, 5
 ),
 
 stage_days as (
-    select segment_type, segment_value, outcome, stage, {{ quantile_from_counts(0.5) }} as median_days
+    select
+        segment_type,
+        segment_value,
+        outcome,
+        stage,
+        {{ quantile_from_counts(0.5) }} as median_days
     from {{ cumulative_counts('stage_counts', ['segment_type', 'segment_value', 'outcome', 'stage']) }}
     group by 1, 2, 3, 4
 ),
@@ -67,21 +89,28 @@ ranked_stage_days as (
         *,
         row_number() over (
             partition by segment_type, segment_value, outcome
-            order by median_days desc nulls last, stage
+            order by median_days desc nulls last, stage asc
         ) as slowness_rank
     from stage_days
 ),
 
 slowest as (
-    select segment_type, segment_value, outcome,
+    select
+        segment_type,
+        segment_value,
+        outcome,
         stage as slowest_stage,
         {{ round_half_up('median_days', 2) }} as slowest_stage_median_days
     from ranked_stage_days
     where slowness_rank = 1
 )
 
-select st.*, sl.slowest_stage, sl.slowest_stage_median_days
+select
+    st.*,
+    sl.slowest_stage,
+    sl.slowest_stage_median_days
 from stats as st
 left join slowest as sl
-    on sl.segment_type = st.segment_type and sl.segment_value = st.segment_value
-    and sl.outcome = st.outcome
+    on
+        st.segment_type = sl.segment_type and st.segment_value = sl.segment_value
+        and st.outcome = sl.outcome

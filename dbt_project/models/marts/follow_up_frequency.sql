@@ -33,7 +33,10 @@ counts as (
 ),
 
 calendar as (
-    select calendar_date, workday_index from {{ ref('int_calendar_days') }}
+    select
+        calendar_date,
+        workday_index
+    from {{ ref('int_calendar_days') }}
 ),
 
 measured as (
@@ -60,8 +63,11 @@ measured as (
         case
             when o.status in ('won', 'lost') then coalesce(c.touches_before_close, 0)
         end as touches_before_close,
-        (select workday_index from calendar where calendar_date = {{ as_of_date() }})
-            - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
+        (
+            select as_of_day.workday_index from calendar as as_of_day
+            where as_of_day.calendar_date = {{ as_of_date() }}
+        )
+        - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
         {{ round_half_up(days_between('o.created_at', 'c.first_activity_at'), 2) }} as first_touch_delay_days,
         {{ round_half_up(days_between('c.last_activity_at', as_of_end()), 2) }} as days_since_last_activity,
         greatest(
@@ -73,22 +79,41 @@ measured as (
         ) as open_weeks
     from opportunities as o
     left join counts as c
-        on c.source_system = o.source_system and c.opportunity_id = o.opportunity_id
+        on o.source_system = c.source_system and o.opportunity_id = c.opportunity_id
     left join calendar as last_day on last_day.calendar_date = {{ local_date('c.last_activity_at') }}
     left join calendar as created_day on created_day.calendar_date = {{ local_date('o.created_at') }}
 )
 
 select
-    opportunity_id, source_system, status, owner_id, created_at, activity_count, calls, visits,
-    messages, emails, meetings, tasks, other_touches, touches_last_7_days, touches_last_30_days,
-    first_activity_at, last_activity_at, median_gap_days, max_gap_days, touches_before_close,
-    business_days_since_last_touch, first_touch_delay_days, days_since_last_activity,
+    opportunity_id,
+    source_system,
+    status,
+    owner_id,
+    created_at,
+    activity_count,
+    calls,
+    visits,
+    messages,
+    emails,
+    meetings,
+    tasks,
+    other_touches,
+    touches_last_7_days,
+    touches_last_30_days,
+    first_activity_at,
+    last_activity_at,
+    median_gap_days,
+    max_gap_days,
+    touches_before_close,
+    business_days_since_last_touch,
+    first_touch_delay_days,
+    days_since_last_activity,
     {{ round_half_up('activity_count / open_weeks', 2) }} as touches_per_open_week,
     status = 'open' and (
         {% if var('stale_basis') == 'business' -%}
-        business_days_since_last_touch
+            business_days_since_last_touch
         {%- else -%}
-        coalesce(days_since_last_activity, {{ days_between('created_at', as_of_end()) }})
+            coalesce(days_since_last_activity, {{ days_between('created_at', as_of_end()) }})
         {%- endif %}
     ) > {{ var('stale_days') }} as is_stale
 from measured

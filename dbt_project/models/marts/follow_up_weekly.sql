@@ -22,33 +22,55 @@ weeks as (
 -- a deal is held in the weeks from its creation to its close (both included); a deal
 -- "closed" in a week before its creation week is never held
 held_events as (
-    select source_system, owner_id, created_week as week_start, 1 as change
+    select
+        source_system,
+        owner_id,
+        created_week as week_start,
+        1 as change
     from opportunities
     where closed_week is null or closed_week >= created_week
     union all
-    select source_system, owner_id, closed_week + 7, -1
+    select
+        source_system,
+        owner_id,
+        closed_week + 7 as week_start,
+        -1 as change
     from opportunities
     where closed_week >= created_week
 ),
 
 weekly_changes as (
-    select source_system, owner_id, week_start, sum(change) as change
+    select
+        source_system,
+        owner_id,
+        week_start,
+        sum(change) as change
     from held_events
     group by 1, 2, 3
 ),
 
 owner_weeks as (
-    select f.source_system, f.owner_id, w.week_start
+    select
+        f.source_system,
+        f.owner_id,
+        w.week_start
     from (
-        select source_system, owner_id, min(week_start) as first_week
+        select
+            source_system,
+            owner_id,
+            min(week_start) as first_week
         from held_events
         group by 1, 2
     ) as f
-    inner join weeks as w on w.week_start >= f.first_week
+    inner join weeks as w on f.first_week <= w.week_start
 ),
 
 owned as (
-    select source_system, owner_id, week_start, deals_owned
+    select
+        source_system,
+        owner_id,
+        week_start,
+        deals_owned
     from (
         select
             k.source_system,
@@ -59,35 +81,59 @@ owned as (
             ) as bigint) as deals_owned
         from owner_weeks as k
         left join weekly_changes as c
-            on c.source_system = k.source_system and c.owner_id is not distinct from k.owner_id
-            and c.week_start = k.week_start
-    )
+            on
+                k.source_system = c.source_system and c.owner_id is not distinct from k.owner_id
+                and k.week_start = c.week_start
+    ) as owner_week_totals
     where deals_owned > 0
 ),
 
 touches as (
-    select source_system, owner_id, week_start, activity_type, opportunity_id
+    select
+        source_system,
+        owner_id,
+        week_start,
+        activity_type,
+        opportunity_id
     from {{ ref('int_opportunity_touches') }}
 ),
 
 by_type as (
-    select source_system, owner_id, week_start, activity_type,
-        count(*) as touches, count(distinct opportunity_id) as deals_touched
+    select
+        source_system,
+        owner_id,
+        week_start,
+        activity_type,
+        count(*) as touches,
+        count(distinct opportunity_id) as deals_touched
     from touches
     group by 1, 2, 3, 4
 ),
 
 all_types as (
-    select source_system, owner_id, week_start, 'all' as activity_type,
-        count(*) as touches, count(distinct opportunity_id) as deals_touched
+    select
+        source_system,
+        owner_id,
+        week_start,
+        'all' as activity_type,
+        count(*) as touches,
+        count(distinct opportunity_id) as deals_touched
     from touches
     group by 1, 2, 3
 ),
 
 week_owner as (
-    select source_system, owner_id, week_start from owned
+    select
+        source_system,
+        owner_id,
+        week_start
+    from owned
     union
-    select source_system, owner_id, week_start from all_types
+    select
+        source_system,
+        owner_id,
+        week_start
+    from all_types
 )
 
 select
@@ -102,13 +148,15 @@ select
     coalesce(d.deals_owned, 0) as deals_owned
 from week_owner as k
 left join all_types as a
-    on a.source_system = k.source_system and a.owner_id is not distinct from k.owner_id
-    and a.week_start = k.week_start
+    on
+        k.source_system = a.source_system and a.owner_id is not distinct from k.owner_id
+        and k.week_start = a.week_start
 left join owned as d
-    on d.source_system = k.source_system and d.owner_id is not distinct from k.owner_id
-    and d.week_start = k.week_start
+    on
+        k.source_system = d.source_system and d.owner_id is not distinct from k.owner_id
+        and k.week_start = d.week_start
 left join {{ ref('int_owners_deduplicated') }} as w
-    on w.source_system = k.source_system and w.owner_id = k.owner_id
+    on k.source_system = w.source_system and k.owner_id = w.owner_id
 union all
 select
     t.source_system,
@@ -122,7 +170,8 @@ select
     coalesce(d.deals_owned, 0) as deals_owned
 from by_type as t
 left join owned as d
-    on d.source_system = t.source_system and d.owner_id is not distinct from t.owner_id
-    and d.week_start = t.week_start
+    on
+        t.source_system = d.source_system and d.owner_id is not distinct from t.owner_id
+        and t.week_start = d.week_start
 left join {{ ref('int_owners_deduplicated') }} as w
-    on w.source_system = t.source_system and w.owner_id = t.owner_id
+    on t.source_system = w.source_system and t.owner_id = w.owner_id

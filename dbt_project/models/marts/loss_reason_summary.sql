@@ -21,5 +21,5 @@ select
     {{ round_half_up('count(*) / max(m.month_lost_deals)', 4) }} as share_of_lost,
     {{ round_half_up('max(m.share_unspecified)', 4) }} as share_unspecified
 from lost as l
-inner join monthly as m on m.lost_month = l.lost_month
+inner join monthly as m on l.lost_month = m.lost_month
 group by 1, 2

@@ -7,7 +7,10 @@ with lost as (
 ),
 
 taxonomy as (
-    select lower(keyword) as keyword, loss_reason_category, priority
+    select
+        lower(keyword) as keyword,
+        loss_reason_category,
+        priority
     from {{ ref('loss_reason_taxonomy') }}
 ),
 
@@ -53,6 +56,6 @@ select
     l.cycle_time_days
 from lost as l
 left join categorised as c
-    on c.source_system = l.source_system and c.opportunity_id = l.opportunity_id
+    on l.source_system = c.source_system and l.opportunity_id = c.opportunity_id
 left join lost_at as la
-    on la.source_system = l.source_system and la.opportunity_id = l.opportunity_id
+    on l.source_system = la.source_system and l.opportunity_id = la.opportunity_id

@@ -14,7 +14,11 @@ owners as (
 ),
 
 current_visit as (
-    select source_system, opportunity_id, entered_at, days_in_stage
+    select
+        source_system,
+        opportunity_id,
+        entered_at,
+        days_in_stage
     from {{ ref('opportunity_lifecycle') }}
     where is_current
 ),
@@ -39,7 +43,8 @@ select
     o.stage_probability,
     case
         when o.status = 'open'
-            then {{ round_half_up('o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0', 2) }}
+            then
+                {{ round_half_up('o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0', 2) }}
     end as weighted_amount,
     o.owner_id,
     w.owner_name,
@@ -76,9 +81,9 @@ select
     coalesce(o.estimated_columns like '%amount%', false) as is_amount_estimated,
     o._file_name as source_file
 from opportunities as o
-left join accounts as a on a.source_system = o.source_system and a.account_id = o.account_id
-left join owners as w on w.source_system = o.source_system and w.owner_id = o.owner_id
+left join accounts as a on o.source_system = a.source_system and o.account_id = a.account_id
+left join owners as w on o.source_system = w.source_system and o.owner_id = w.owner_id
 left join current_visit as v
-    on v.source_system = o.source_system and v.opportunity_id = o.opportunity_id
+    on o.source_system = v.source_system and o.opportunity_id = v.opportunity_id
 left join follow_up as f
-    on f.source_system = o.source_system and f.opportunity_id = o.opportunity_id
+    on o.source_system = f.source_system and o.opportunity_id = f.opportunity_id

@@ -5,7 +5,11 @@ with visits as (
 ),
 
 opportunities as (
-    select source_system, opportunity_id, status from {{ ref('int_opportunities_deduplicated') }}
+    select
+        source_system,
+        opportunity_id,
+        status
+    from {{ ref('int_opportunities_deduplicated') }}
 ),
 
 numbered as (
@@ -26,7 +30,8 @@ select
     n.exited_at,
     case
         when n.is_closing then null
-        else {{ round_half_up(days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')'), 2) }}
+        else
+            {{ round_half_up(days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')'), 2) }}
     end as days_in_stage,
     n.visit_number = n.last_visit_number as is_current,
     n.is_closing as is_closing_stage,
@@ -41,4 +46,4 @@ select
     o.status as opportunity_status
 from numbered as n
 inner join opportunities as o
-    on o.source_system = n.source_system and o.opportunity_id = n.opportunity_id
+    on n.source_system = o.source_system and n.opportunity_id = o.opportunity_id

@@ -7,7 +7,11 @@ with deals as (
 ),
 
 touches as (
-    select source_system, opportunity_id, activity_count, touches_per_open_week
+    select
+        source_system,
+        opportunity_id,
+        activity_count,
+        touches_per_open_week
     from {{ ref('follow_up_frequency') }}
 ),
 
@@ -26,15 +30,18 @@ per_owner as (
         {{ round_half_up("avg(t.activity_count)", 2) }} as touches_per_deal,
         {{ round_half_up("avg(cast(t.touches_per_open_week as decimal(18, 2))) filter (where d.status = 'open')", 2) }}
             as touches_per_open_deal_week,
-        {{ round_half_up("median(d.cycle_time_days) filter (where d.status = 'won')", 2) }} as median_won_cycle_days,
+        {{ round_half_up("median(d.cycle_time_days) filter (where d.status = 'won')", 2) }}
+            as median_won_cycle_days,
         {{ round_half_up("avg(case when d.amount is not null then 1 else 0 end)", 4) }} as fill_rate_amount,
         {{ round_half_up("avg(case when d.expected_close_date is not null then 1 else 0 end)", 4) }}
             as fill_rate_expected_close_date,
-        {{ round_half_up("avg(case when d.industry is not null then 1 else 0 end)", 4) }} as fill_rate_industry,
-        {{ round_half_up("avg(case when d.loss_reason is not null then 1 else 0 end) filter (where d.status = 'lost')", 4) }} as fill_rate_loss_reason
+        {{ round_half_up("avg(case when d.industry is not null then 1 else 0 end)", 4) }}
+            as fill_rate_industry,
+        {{ round_half_up("avg(case when d.loss_reason is not null then 1 else 0 end) filter (where d.status = 'lost')", 4) }}
+            as fill_rate_loss_reason
     from deals as d
     left join touches as t
-        on t.source_system = d.source_system and t.opportunity_id = d.opportunity_id
+        on d.source_system = t.source_system and d.opportunity_id = t.opportunity_id
     group by 1, 2
 ),
 
@@ -92,6 +99,6 @@ select
         false
     ) as is_overloaded_low_win
 from rated as r
-left join team as t on t.source_system = r.source_system
+left join team as t on r.source_system = t.source_system
 left join {{ ref('int_owners_deduplicated') }} as o
-    on o.source_system = r.source_system and o.owner_id = r.owner_id
+    on r.source_system = o.source_system and r.owner_id = o.owner_id

@@ -12,34 +12,43 @@ with deals as (
 weeks as (
     select distinct week_start
     from {{ ref('int_calendar_days') }}
-    where calendar_date <= {{ as_of_date() }}
-      and week_start >= (select {{ week_start("min(" ~ local_date('created_at') ~ ")") }} from deals)
+    where
+        calendar_date <= {{ as_of_date() }}
+        and week_start >= (select {{ week_start("min(" ~ local_date('created_at') ~ ")") }} from deals)
 ),
 
 open_events as (
-    select {{ week_start(local_date('created_at')) }} as week_start,
-        1 as deals, coalesce(amount_reporting, 0) as amount
+    select
+        {{ week_start(local_date('created_at')) }} as week_start,
+        1 as deals,
+        coalesce(amount_reporting, 0) as amount
     from deals
     union all
-    select {{ week_start(local_date('closed_at')) }}, -1, -coalesce(amount_reporting, 0)
+    select
+        {{ week_start(local_date('closed_at')) }} as week_start,
+        -1 as deals,
+        -coalesce(amount_reporting, 0) as amount
     from deals
     where status in ('won', 'lost') and closed_at is not null
 ),
 
 weighted_events as (
-    select {{ week_start(local_date('l.entered_at')) }} as week_start,
+    select
+        {{ week_start(local_date('l.entered_at')) }} as week_start,
         cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
             as weighted
     from {{ ref('opportunity_lifecycle') }} as l
-    inner join deals as d on d.source_system = l.source_system and d.opportunity_id = l.opportunity_id
-    left join {{ ref('int_stages_resolved') }} as s on s.source_system = l.source_system and s.stage = l.stage
+    inner join deals as d on l.source_system = d.source_system and l.opportunity_id = d.opportunity_id
+    left join {{ ref('int_stages_resolved') }} as s on l.source_system = s.source_system and l.stage = s.stage
     where not l.is_closing_stage
     union all
-    select {{ week_start(local_date('l.exited_at')) }},
+    select
+        {{ week_start(local_date('l.exited_at')) }} as week_start,
         -cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
+            as weighted
     from {{ ref('opportunity_lifecycle') }} as l
-    inner join deals as d on d.source_system = l.source_system and d.opportunity_id = l.opportunity_id
-    left join {{ ref('int_stages_resolved') }} as s on s.source_system = l.source_system and s.stage = l.stage
+    inner join deals as d on l.source_system = d.source_system and l.opportunity_id = d.opportunity_id
+    left join {{ ref('int_stages_resolved') }} as s on l.source_system = s.source_system and l.stage = s.stage
     where not l.is_closing_stage and l.exited_at is not null
 ),
 
@@ -53,7 +62,9 @@ moves as (
 ),
 
 pushes as (
-    select {{ week_start("snapshot_date") }} as week_start, count(*) as close_date_pushed
+    select
+        {{ week_start("snapshot_date") }} as week_start,
+        count(*) as close_date_pushed
     from (
         select
             snapshot_date,
@@ -68,29 +79,41 @@ pushes as (
 ),
 
 created as (
-    select {{ week_start(local_date('created_at')) }} as week_start,
-        count(*) as created, sum(amount_reporting) as created_amount
-    from deals group by 1
+    select
+        {{ week_start(local_date('created_at')) }} as week_start,
+        count(*) as created,
+        sum(amount_reporting) as created_amount
+    from deals
+    group by 1
 ),
 
 closed as (
-    select {{ week_start(local_date('closed_at')) }} as week_start,
+    select
+        {{ week_start(local_date('closed_at')) }} as week_start,
         count(*) filter (where status = 'won') as won,
         sum(amount_reporting) filter (where status = 'won') as won_amount,
         count(*) filter (where status = 'lost') as lost,
         sum(amount_reporting) filter (where status = 'lost') as lost_amount
-    from deals where status in ('won', 'lost') and closed_at is not null
+    from deals
+    where status in ('won', 'lost') and closed_at is not null
     group by 1
 ),
 
 open_by_week as (
-    select week_start, sum(deals) as deals, sum(amount) as amount
-    from open_events group by 1
+    select
+        week_start,
+        sum(deals) as deals,
+        sum(amount) as amount
+    from open_events
+    group by 1
 ),
 
 weighted_by_week as (
-    select week_start, sum(weighted) as weighted
-    from weighted_events group by 1
+    select
+        week_start,
+        sum(weighted) as weighted
+    from weighted_events
+    group by 1
 ),
 
 running as (
@@ -101,8 +124,8 @@ running as (
         round(sum(coalesce(x.weighted, 0)) over (order by w.week_start), 2)
             as weighted_pipeline_at_end
     from weeks as w
-    left join open_by_week as o on o.week_start = w.week_start
-    left join weighted_by_week as x on x.week_start = w.week_start
+    left join open_by_week as o on w.week_start = o.week_start
+    left join weighted_by_week as x on w.week_start = x.week_start
 )
 
 select
@@ -122,7 +145,7 @@ select
     r.open_amount_at_end,
     r.weighted_pipeline_at_end
 from running as r
-left join created as c on c.week_start = r.week_start
-left join moves as m on m.week_start = r.week_start
-left join pushes as p on p.week_start = r.week_start
-left join closed as x on x.week_start = r.week_start
+left join created as c on r.week_start = c.week_start
+left join moves as m on r.week_start = m.week_start
+left join pushes as p on r.week_start = p.week_start
+left join closed as x on r.week_start = x.week_start
