@@ -84,21 +84,32 @@ def marts_fingerprint(db: Path) -> dict[str, tuple]:
     }
 
 
+def shared_temp(tmp_path_factory) -> Path:
+    """A folder every test process of the run sees (pytest-xdist gives each worker its own
+    basetemp under one common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def spark_build_in_background(request, tmp_path_factory):
     """tests/test_spark.py's Spark build, started with the session in its own process when
-    those tests are selected, so that it runs beside the other tests instead of after them."""
+    those tests are selected, so that it runs beside the other tests instead of after them.
+    Under pytest-xdist the first worker starts it in a folder all workers share; whichever
+    worker runs the Spark tests waits for it there."""
     if not any(
         item.path.name == "test_spark.py" and "spark_warehouse" in item.fixturenames
         for item in request.session.items
     ):
         yield None
         return
-    from tests.test_spark import start_spark_build
+    from tests.test_spark import SparkBuild, start_spark_build
 
-    build = start_spark_build(
-        tmp_path_factory.mktemp("both_engines"), request.getfixturevalue("sample_landing")
-    )
+    root = shared_temp(tmp_path_factory) / "both_engines"
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        yield SparkBuild.at(root)
+        return
+    build = start_spark_build(root, request.getfixturevalue("sample_landing"))
     yield build
     if build.process is not None and build.process.poll() is None:
         build.process.kill()

@@ -12,9 +12,11 @@ skipped with the reason; in CI (CI=true, where `.ci/run` installs them) they fai
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +40,33 @@ WALL_CLOCK = {"scored_at"}
 
 @dataclass
 class SparkBuild:
-    """The Spark build of the session, started at the session's start (see conftest)."""
+    """The Spark build of the session, started at the session's start (see conftest), in a
+    folder every test process can see: `ready` marks the landing folder written, `exit_code`
+    holds the build's exit code once it ends."""
 
-    landing: Path
-    data_dir: Path
-    process: subprocess.Popen | None
+    root: Path
+    process: subprocess.Popen | None = None
+
+    @classmethod
+    def at(cls, root: Path) -> SparkBuild:
+        return cls(root)
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "on_spark"
+
+    def wait_for(self, name: str, timeout: float = 1200) -> str:
+        marker = self.root / name
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {marker} after {timeout} s")
+            time.sleep(1)
+        return marker.read_text().strip()
 
 
 def write_landing(folder: Path, sample_landing: Path) -> Path:
@@ -84,21 +108,26 @@ def write_every_grade(data_dir: Path) -> None:
 def start_spark_build(root: Path, sample_landing: Path) -> SparkBuild:
     """Write the landing folder and start `oppwh run --engine spark` on it in its own
     process: its minute, mostly a JVM waiting on itself, runs beside the other tests."""
-    landing = write_landing(root / "landing", sample_landing)
-    data_dir = root / "on_spark"
-    data_dir.mkdir()
-    write_every_grade(data_dir)
-    process = None
-    if not REASON:
-        oppwh = Path(sys.executable).parent / "oppwh"
-        with (root / "oppwh_run_spark.log").open("w") as log:
-            process = subprocess.Popen(
-                [str(oppwh), *run_args("spark", data_dir, landing)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-    return SparkBuild(landing, data_dir, process)
+    build = SparkBuild(root)
+    write_landing(build.landing, sample_landing)
+    build.data_dir.mkdir(parents=True)
+    write_every_grade(build.data_dir)
+    (root / "ready").write_text("yes")
+    if REASON:
+        (root / "exit_code").write_text("unavailable")
+        return build
+    oppwh = Path(sys.executable).parent / "oppwh"
+    command = " ".join(
+        shlex.quote(a) for a in [str(oppwh), *run_args("spark", build.data_dir, build.landing)]
+    )
+    with (root / "oppwh_run_spark.log").open("w") as log:
+        build.process = subprocess.Popen(
+            ["sh", "-c", f"{command}; echo $? > {shlex.quote(str(root / 'exit_code'))}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return build
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +137,7 @@ def duckdb_warehouse(tmp_path_factory, spark_build_in_background) -> Path:
 
     data_dir = tmp_path_factory.mktemp("on_duckdb")
     write_every_grade(data_dir)
+    spark_build_in_background.wait_for("ready")
     code = main(run_args("duckdb", data_dir, spark_build_in_background.landing))
     assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
     return data_dir
@@ -118,11 +148,11 @@ def spark_warehouse(spark_build_in_background) -> Path:
     if REASON:
         pytest.fail(f"CI must run the Spark tests: {REASON}")
     build = spark_build_in_background
-    code = build.process.wait(timeout=1200)
+    code = build.wait_for("exit_code")
     log = build.data_dir / "logs" / "last_run.log"
     if not log.exists():
-        log = build.data_dir.parent / "oppwh_run_spark.log"
-    assert code == 0, log.read_text()[-5000:]
+        log = build.root / "oppwh_run_spark.log"
+    assert code == "0", log.read_text()[-5000:]
     return build.data_dir
 
 
