@@ -107,6 +107,12 @@ def sidebar() -> tuple[str, str, Filters]:
     return lang, page, Filters(tuple(owners), tuple(teams), tuple(industries), start, end)
 
 
+def panel(t, f: Filters, chart, name: str, x: str, y: str, **options) -> None:
+    """A titled chart of one named query; the title and axis titles come from the labels."""
+    st.subheader(t(name))
+    chart(query(SERVING, name, f), x, y, t(x.split(":")[0]), t(y), **options)
+
+
 def overview(t, f: Filters):
     h = query(SERVING, "headline", f).iloc[0]
     cols = st.columns(6)
@@ -118,20 +124,10 @@ def overview(t, f: Filters):
     cols[5].metric(t("share_unspecified"), pct(h["share_unspecified"]))
     left, right = st.columns(2)
     with left:
-        st.subheader(t("pipeline_by_stage"))
-        bar(
-            query(SERVING, "pipeline_by_stage", f),
-            "stage",
-            "amount",
-            t("stage"),
-            t("amount"),
-            sort=None,
-        )
+        panel(t, f, bar, "pipeline_by_stage", "stage", "amount", sort=None)
     with right:
-        st.subheader(t("funnel"))
-        bar(query(SERVING, "funnel", f), "stage", "reached", t("stage"), t("reached"), sort=None)
-    st.subheader(t("win_rate_trend"))
-    line(query(SERVING, "win_rate_trend", f), "month:T", "win_rate", t("month"), t("win_rate"))
+        panel(t, f, bar, "funnel", "stage", "reached", sort=None)
+    panel(t, f, line, "win_rate_trend", "month:T", "win_rate")
 
 
 def lifecycle(t, f: Filters):
@@ -152,24 +148,9 @@ def follow_up(t, f: Filters):
     table(query(SERVING, "stale_deals", f), t.lang)
     left, right = st.columns(2)
     with left:
-        st.subheader(t("touches_per_week"))
-        line(
-            query(SERVING, "touches_per_week", f),
-            "week:T",
-            "touches",
-            t("week"),
-            t("touches"),
-            color="owner:N",
-        )
+        panel(t, f, line, "touches_per_week", "week:T", "touches", color="owner:N")
     with right:
-        st.subheader(t("touches_by_outcome"))
-        bar(
-            query(SERVING, "touches_by_outcome", f),
-            "outcome",
-            "avg_touches",
-            t("outcome"),
-            t("avg_touches"),
-        )
+        panel(t, f, bar, "touches_by_outcome", "outcome", "avg_touches")
 
 
 def cycle_time(t, f: Filters):
@@ -213,24 +194,9 @@ def loss_reasons(t, f: Filters):
     st.altair_chart(alt.layer(bars, cumulative).resolve_scale(y="independent"), width="stretch")
     left, right = st.columns(2)
     with left:
-        st.subheader(t("unspecified_by_month"))
-        line(
-            query(SERVING, "unspecified_by_month", f),
-            "month:T",
-            "share_unspecified",
-            t("month"),
-            t("share_unspecified"),
-        )
+        panel(t, f, line, "unspecified_by_month", "month:T", "share_unspecified")
     with right:
-        st.subheader(t("unspecified_by_owner"))
-        bar(
-            query(SERVING, "unspecified_by_owner", f),
-            "owner",
-            "share_unspecified",
-            t("owner"),
-            t("share_unspecified"),
-            sort="-y",
-        )
+        panel(t, f, bar, "unspecified_by_owner", "owner", "share_unspecified", sort="-y")
 
 
 def verdicts(t) -> None:

@@ -197,23 +197,18 @@ def run_config_for(
     timezone: str | None = None,
 ) -> dict:
     """Run config that points the `warehouse` resource at a data folder and as-of day."""
-    config: dict = {}
-    if data_dir is not None:
-        config["data_dir"] = str(Path(data_dir).expanduser().resolve())
-    if landing_dir is not None:
-        config["landing_dir"] = str(Path(landing_dir).expanduser().resolve())
-    if as_of is not None:
-        config["as_of"] = as_of if isinstance(as_of, str) else as_of.isoformat()
-    if parquet:
-        config["parquet"] = True
-    if archive_mode is not None:
-        config["archive_mode"] = archive_mode
-    if lock_wait_seconds:
-        config["lock_wait_seconds"] = lock_wait_seconds
-    if full_refresh:
-        config["full_refresh"] = True
-    if engine is not None:
-        config["engine"] = engine
-    if timezone:
-        config["business_timezone"] = timezone
+    given = {
+        "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+        "landing_dir": None
+        if landing_dir is None
+        else str(Path(landing_dir).expanduser().resolve()),
+        "as_of": as_of if as_of is None or isinstance(as_of, str) else as_of.isoformat(),
+        "parquet": parquet or None,
+        "archive_mode": archive_mode,
+        "lock_wait_seconds": lock_wait_seconds or None,
+        "full_refresh": full_refresh or None,
+        "engine": engine,
+        "business_timezone": timezone or None,
+    }
+    config = {key: value for key, value in given.items() if value is not None}
     return {"resources": {"warehouse": {"config": config}}} if config else {}

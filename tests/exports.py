@@ -36,6 +36,19 @@ def write_xlsx(path: Path, sheets: dict[str, tuple[list[str], list[list]]]):
 
 # --- Salesforce: data export with history and activities ------------------------------
 
+# The native format's opportunity columns a hand-written test export uses.
+NATIVE_OPPORTUNITY_HEADER = [
+    "opportunity_id",
+    "opportunity_name",
+    "owner_id",
+    "stage",
+    "status",
+    "amount",
+    "created_at",
+    "closed_at",
+    "loss_reason",
+    "account_id",
+]
 SF_OPPORTUNITY = [
     "Id",
     "IsDeleted",

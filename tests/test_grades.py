@@ -15,6 +15,7 @@ import pytest
 
 from orchestration.cli import main
 from tests.conftest import query
+from tests.exports import NATIVE_OPPORTUNITY_HEADER
 
 pytestmark = pytest.mark.e2e
 TZ = ZoneInfo("Asia/Shanghai")
@@ -84,17 +85,7 @@ def follow_up_warehouse(tmp_path_factory) -> Path:
     deals, touches = generate()
     write(
         data / "landing" / "opportunities.csv",
-        [
-            "opportunity_id",
-            "opportunity_name",
-            "owner_id",
-            "stage",
-            "status",
-            "amount",
-            "created_at",
-            "closed_at",
-            "loss_reason",
-        ],
+        NATIVE_OPPORTUNITY_HEADER[:-1],  # no account_id
         deals,
     )
     write(

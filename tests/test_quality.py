@@ -18,22 +18,11 @@ from orchestration.cli import main
 from quality.notify import build_payload
 from quality.validate import validate_load
 from tests.conftest import marts_fingerprint, query
-from tests.exports import write_csv
+from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 
 pytestmark = pytest.mark.e2e
 
-OPP_HEADER = [
-    "opportunity_id",
-    "opportunity_name",
-    "owner_id",
-    "stage",
-    "status",
-    "amount",
-    "created_at",
-    "closed_at",
-    "loss_reason",
-    "account_id",
-]
+OPP_HEADER = NATIVE_OPPORTUNITY_HEADER
 CLEAN = [
     [
         "Q-1",

@@ -24,25 +24,14 @@ from orchestration.crash import CRASH_STEPS
 from quality.validate import validate_load
 from scoring.config import DEFAULT_CONFIG
 from tests.conftest import marts_fingerprint, query
-from tests.exports import write_csv
+from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 from tests.hostile import write_corpus
 from warehouse.lock import writer_lock
 
 pytestmark = pytest.mark.e2e
 AS_OF = "2025-07-01"
 NEW_EXPORT = (
-    [
-        "opportunity_id",
-        "opportunity_name",
-        "owner_id",
-        "stage",
-        "status",
-        "amount",
-        "created_at",
-        "closed_at",
-        "loss_reason",
-        "account_id",
-    ],
+    NATIVE_OPPORTUNITY_HEADER,
     [
         [
             "NEW-1",

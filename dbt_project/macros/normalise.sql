@@ -7,3 +7,16 @@
         when 'lost' then 'lost' when '输单' then 'lost' when 'closed lost' then 'lost' when '丢单' then 'lost'
     end
 {%- endmacro %}
+
+{#- Each row of `relation` with `_version_rank`: 1 for the latest export of its
+    (source_system, `key`), by export date, then load, then row (a later row of the same
+    file wins). Keep `_version_rank = 1` for one row per record. -#}
+{% macro ranked_versions(relation, key) -%}
+    select
+        *,
+        row_number() over (
+            partition by source_system, {{ key }}
+            order by _export_date desc, _load_id desc, _row_number desc
+        ) as _version_rank
+    from {{ relation }}
+{%- endmacro %}

@@ -13,15 +13,7 @@ select
     _load_id,
     _row_number,
     _export_date
-from (
-    select
-        *,
-        row_number() over (
-            partition by source_system, account_id
-            order by _export_date desc, _load_id desc, _row_number desc
-        ) as _version_rank
-    from {{ ref('stg_raw__accounts') }}
-)
+from ({{ ranked_versions(ref('stg_raw__accounts'), 'account_id') }})
 where
     _version_rank = 1
     and not is_deleted

@@ -29,13 +29,7 @@ with versions as (
 ),
 
 ranked as (
-    select
-        *,
-        row_number() over (
-            partition by source_system, activity_id
-            order by _export_date desc, _load_id desc, _row_number desc
-        ) as _version_rank
-    from versions
+    {{ ranked_versions('versions', 'activity_id') }}
 )
 
 select
