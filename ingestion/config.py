@@ -151,11 +151,6 @@ class OppwhFile(Place):
     landing: LandingSection = LandingSection()
     sources: dict[str, Place] = {}
 
-    @field_validator("salesforce", "quality", "notify", "landing", "sources", mode="before")
-    @classmethod
-    def _blank_section(cls, value):
-        return {} if value is None else value
-
 
 def read_config(data_dir: Path) -> DataFolderConfig:
     """The data folder's oppwh.yml, validated (MappingFileError names the file and key)."""

@@ -104,11 +104,6 @@ class ScoringFile(SettingsModel):
     calibration: Calibration = Calibration()
     writeback: dict[str, dict[str, str]] = {}
 
-    @field_validator("learned", "gate", "calibration", "weights", "writeback", mode="before")
-    @classmethod
-    def _blank_section(cls, value):
-        return {} if value is None else value
-
     @field_validator("mode")
     @classmethod
     def _mode(cls, value: str) -> str:

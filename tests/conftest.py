@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -11,6 +12,13 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
 os.environ.setdefault("OPPWH_DBT_THREADS", "4")
 # Files the tests write are complete when the run starts: a short settle interval.
 os.environ.setdefault("OPPWH_SETTLE_SECONDS", "0.3")
+
+# pytest-xdist workers run from `python -c`: their __main__ has neither __spec__ nor __file__,
+# which PySpark (imported by great-expectations when the spark extra is installed) takes for a
+# doctest run, and exits the worker. Name the worker's main module.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -63,6 +71,11 @@ def query(db: Path, sql: str, params=None) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
         return con.execute(sql, params or []).fetchall()
+
+
+def keyed(db: Path, sql: str, params=None) -> dict:
+    """Rows of a query by their first column: {first: (the rest, ...)}."""
+    return {r[0]: r[1:] for r in query(db, sql, params)}
 
 
 def marts_fingerprint(db: Path) -> dict[str, tuple]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import query
+from tests.conftest import keyed, query
 
 pytestmark = pytest.mark.e2e
 
@@ -223,13 +223,10 @@ def test_days_are_new_york_days_and_amounts_are_dollars(us_warehouse):
 
 def test_win_rate_and_wins_per_rep(us_warehouse):
     data, deals = us_warehouse
-    got = {
-        r[0]: r[1:]
-        for r in query(
-            data / "serving.duckdb",
-            "SELECT owner_id, won_deals, lost_deals, win_rate FROM marts.owner_performance",
-        )
-    }
+    got = keyed(
+        data / "serving.duckdb",
+        "SELECT owner_id, won_deals, lost_deals, win_rate FROM marts.owner_performance",
+    )
     for agent in AGENTS:
         mine = [d for d in deals if d["sales_agent"] == agent]
         won = sum(d["deal_stage"] == "Won" for d in mine)
@@ -245,14 +242,11 @@ def test_own_stages_are_known_and_the_funnel_is_not_biased(us_warehouse):
         warehouse,
         "SELECT count(*) FROM quality.check_results WHERE NOT passed AND check_name LIKE '%stage%'",
     ) == [(0,)], "the loaded stage definitions are known to every stage check"
-    funnel = {
-        r[0]: r[1:]
-        for r in query(
-            data / "serving.duckdb",
-            "SELECT stage, reached, advanced, won, still_open, path_unknown "
-            "FROM marts.funnel_conversion ORDER BY stage_order",
-        )
-    }
+    funnel = keyed(
+        data / "serving.duckdb",
+        "SELECT stage, reached, advanced, won, still_open, path_unknown "
+        "FROM marts.funnel_conversion ORDER BY stage_order",
+    )
     # Won and lost deals are exported only in their closing stage: their path is unknown.
     open_stage = {"Prospecting": 1, "Engaging": 2}
     open_deals = [d for d in deals if d["deal_stage"] in open_stage]
@@ -328,14 +322,11 @@ def test_no_signal_means_near_chance_and_no_write_back(us_warehouse):
 
 def test_signals_without_data_or_filled_by_the_outcome_are_left_out(us_warehouse):
     data, _ = us_warehouse
-    signals = {
-        r[0]: r[1:]
-        for r in query(
-            data / "serving.duckdb",
-            "SELECT signal, used, left_out_because, coverage_open, weight "
-            "FROM marts.scoring_signals WHERE source_system = 'maven'",
-        )
-    }
+    signals = keyed(
+        data / "serving.duckdb",
+        "SELECT signal, used, left_out_because, coverage_open, weight "
+        "FROM marts.scoring_signals WHERE source_system = 'maven'",
+    )
     for engagement in ("recency", "frequency", "engagement_trend"):
         assert signals[engagement][0] is False
         assert "no activities linked to a deal exported" in signals[engagement][1]

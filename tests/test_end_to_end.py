@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import SAMPLE_AS_OF, marts_fingerprint, query
+from tests.conftest import SAMPLE_AS_OF, keyed, marts_fingerprint, query
 
 pytestmark = pytest.mark.e2e
 
@@ -362,14 +362,11 @@ def test_funnel_conversion(built_warehouse, sample_data):
     are path_unknown and in no conversion."""
     live = live_opportunities(sample_data)
     furthest = furthest_open_stage(sample_data)
-    got = {
-        r[0]: r[1:]
-        for r in query(
-            serving(built_warehouse),
-            "SELECT stage, reached, advanced, won, still_open, path_unknown "
-            "FROM marts.funnel_conversion ORDER BY stage_order",
-        )
-    }
+    got = keyed(
+        serving(built_warehouse),
+        "SELECT stage, reached, advanced, won, still_open, path_unknown "
+        "FROM marts.funnel_conversion ORDER BY stage_order",
+    )
     assert list(got) == list(OPEN_STAGES)
     won = {i for i, o in live.items() if o["status"] == "赢单"}
     still_open = {i for i, o in live.items() if o["status"] == "进行中"}
@@ -415,14 +412,10 @@ def test_funnel_cohorts_add_up_to_the_funnel(built_warehouse):
 
 def test_owner_performance_win_rates_and_open_deals(built_warehouse, sample_data):
     live = live_opportunities(sample_data).values()
-    got = {
-        r[0]: r[1:]
-        for r in query(
-            serving(built_warehouse),
-            "SELECT owner_id, open_deals, won_deals, lost_deals, win_rate "
-            "FROM marts.owner_performance",
-        )
-    }
+    got = keyed(
+        serving(built_warehouse),
+        "SELECT owner_id, open_deals, won_deals, lost_deals, win_rate FROM marts.owner_performance",
+    )
     for owner in {o["owner_id"] for o in live}:
         mine = [o for o in live if o["owner_id"] == owner]
         won = sum(o["status"] == "赢单" for o in mine)
@@ -472,14 +465,10 @@ def test_follow_up_weekly_and_by_outcome(built_warehouse, sample_data):
         "SELECT sum(touches) FROM marts.follow_up_weekly WHERE activity_type = 'visit'",
     )
     assert visits == sum(a["activity_type"] == "拜访" for a in linked)
-    got = {
-        r[0]: r[1:]
-        for r in query(
-            serving(built_warehouse),
-            "SELECT outcome, closed_deals, avg_touches_before_close "
-            "FROM marts.follow_up_by_outcome",
-        )
-    }
+    got = keyed(
+        serving(built_warehouse),
+        "SELECT outcome, closed_deals, avg_touches_before_close FROM marts.follow_up_by_outcome",
+    )
     for outcome, word in (("won", "赢单"), ("lost", "输单")):
         deals = {i: o for i, o in live.items() if o["status"] == word}
         before = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -20,6 +20,20 @@ class SettingsModel(BaseModel):
     """A section of a settings file: unknown keys are refused (they are typos)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_sections(cls, data):
+        """A key left blank in YAML (`quality:` with nothing under it) is an empty section
+        or mapping, as a user means it, not an error."""
+        if not isinstance(data, dict):
+            return data
+        sections = {
+            name
+            for name, field in cls.model_fields.items()
+            if isinstance(field.default, dict | BaseModel)
+        }
+        return {k: ({} if v is None and k in sections else v) for k, v in data.items()}
 
 
 def key_path(location: tuple) -> str:

@@ -72,11 +72,6 @@ class MappingFile(SettingsModel):
             raise ValueError(f"'{value}' is not a canonical table (one of: {', '.join(TABLES)})")
         return value
 
-    @field_validator("values", "defaults", mode="before")
-    @classmethod
-    def _blank(cls, value):
-        return {} if value is None else value
-
     @field_validator("defaults", mode="before")
     @classmethod
     def _plain_defaults(cls, value):
