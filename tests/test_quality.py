@@ -23,6 +23,18 @@ from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 pytestmark = pytest.mark.e2e
 
 OPP_HEADER = NATIVE_OPPORTUNITY_HEADER
+EXACT_COPY = [
+    "Q-8",
+    "Exact copy",
+    "U1",
+    "初步接触",
+    "进行中",
+    "1000",
+    "2025-06-01 10:00",
+    "",
+    "",
+    "A1",
+]
 CLEAN = [
     [
         "Q-1",
@@ -199,21 +211,8 @@ def test_blocking_problem_fails_the_run_and_leaves_marts_unchanged(data_dir, cap
         [
             ["Q-9", "Dup A", "U1", "初步接触", "进行中", "1000", "2025-06-01 10:00", "", "", "A1"],
             ["Q-9", "Dup B", "U2", "方案报价", "进行中", "2000", "2025-06-01 10:00", "", "", "A1"],
-            *[
-                [
-                    "Q-8",
-                    "Exact copy",
-                    "U1",
-                    "初步接触",
-                    "进行中",
-                    "1000",
-                    "2025-06-01 10:00",
-                    "",
-                    "",
-                    "A1",
-                ]
-            ]
-            * 2,  # the same row twice: an exact copy, not a conflict
+            EXACT_COPY,
+            EXACT_COPY,  # the same row twice: an exact copy, not a conflict
         ],
     )
     Hook.received.clear()
@@ -246,18 +245,7 @@ def test_a_corrected_file_is_all_the_user_has_to_drop(data_dir, capsys):
         OPP_HEADER,
         [
             ["Q-9", "Dup A", "U1", "初步接触", "进行中", "1000", "2025-06-01 10:00", "", "", "A1"],
-            [
-                "Q-8",
-                "Exact copy",
-                "U1",
-                "初步接触",
-                "进行中",
-                "1000",
-                "2025-06-01 10:00",
-                "",
-                "",
-                "A1",
-            ],
+            EXACT_COPY,
         ],
     )
     # the blocked file was moved out of the way, into the archive's not_loaded folder

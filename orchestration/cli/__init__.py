@@ -7,7 +7,6 @@ made; admin.py: look after a warehouse, open its tools); options.py holds what t
 from __future__ import annotations
 
 import argparse
-import sys
 
 from orchestration.cli import admin, reports, run
 from orchestration.cli.options import quiet_environment
@@ -27,7 +26,3 @@ def main(argv: list[str] | None = None) -> int:
     quiet_environment()
     args = build_parser().parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
