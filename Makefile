@@ -37,7 +37,7 @@ run: $(STAMP)
 	@$(BIN)/oppwh run --data-dir $(DATA) $(AS_OF_ARG)
 
 test: $(STAMP)
-	@$(BIN)/python -m pytest -n 2 --dist loadfile
+	@$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import sys
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -45,24 +47,39 @@ def sample_landing(tmp_path_factory, sample_data) -> Path:
     return landing
 
 
+def shared_temp(tmp_path_factory) -> Path:
+    """A folder every test process of the run sees (pytest-xdist gives each worker its own
+    basetemp under one common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory, sample_landing) -> Path:
-    """The daily job run once, through the CLI, on the sample; shared by the e2e tests."""
+    """The daily job run once per test run, through the CLI, on the sample. Every test
+    process shares it (the first to ask builds it, under a lock; the others wait), and
+    tests only read it or copy it."""
     from orchestration.cli import main
 
-    data_dir = tmp_path_factory.mktemp("warehouse")
-    code = main(
-        [
-            "run",
-            "--data-dir",
-            str(data_dir),
-            "--landing",
-            str(sample_landing),
-            "--as-of",
-            SAMPLE_AS_OF.isoformat(),
-        ]
-    )
-    assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
+    root = shared_temp(tmp_path_factory)
+    data_dir, done = root / "sample_warehouse", root / "sample_warehouse.done"
+    with (root / "sample_warehouse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(data_dir, ignore_errors=True)  # a build that failed in another process
+            code = main(
+                [
+                    "run",
+                    "--data-dir",
+                    str(data_dir),
+                    "--landing",
+                    str(sample_landing),
+                    "--as-of",
+                    SAMPLE_AS_OF.isoformat(),
+                ]
+            )
+            assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
+            done.write_text("built")
     return data_dir
 
 
@@ -97,13 +114,6 @@ def marts_fingerprint(db: Path) -> dict[str, tuple]:
     }
 
 
-def shared_temp(tmp_path_factory) -> Path:
-    """A folder every test process of the run sees (pytest-xdist gives each worker its own
-    basetemp under one common parent)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 @pytest.fixture(scope="session", autouse=True)
 def spark_build_in_background(request, tmp_path_factory):
     """tests/test_spark.py's Spark build, started with the session in its own process when
@@ -126,3 +136,29 @@ def spark_build_in_background(request, tmp_path_factory):
     yield build
     if build.process is not None and build.process.poll() is None:
         build.process.kill()
+
+
+# The longest files first, so that the two test processes (pytest-xdist, one file each at a
+# time, `--no-loadscope-reorder`) end together; the Spark comparison late, when the Spark
+# build started with the session has finished. Files not named here run after these.
+FILE_ORDER = (
+    "test_crash_late.py",
+    "test_any_crm.py",
+    "test_reliability.py",
+    "test_end_to_end.py",
+    "test_crash_early.py",
+    "test_security.py",
+    "test_quality.py",
+    "test_dashboards.py",
+    "test_incremental.py",
+    "test_spark.py",
+    "test_adapters.py",
+    "test_scoring.py",
+    "test_dbt_project.py",
+    "test_grades.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: n for n, name in enumerate(FILE_ORDER)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FILE_ORDER)))

@@ -104,13 +104,15 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            for _ in range(60):
+            # Generous waits: on two busy cores (the other tests, a Spark build) Streamlit can
+            # take a minute to start and draw its first page.
+            for _ in range(120):
                 try:
                     page.goto(f"http://127.0.0.1:{port}/", timeout=5000)
                     break
                 except Exception:  # noqa: BLE001 - the server is still starting
                     time.sleep(1)
-            page.wait_for_selector('[data-testid="stMetric"]', timeout=60000)
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
             labels = {
                 "overview": "总览",
                 "lifecycle": "生命周期",
@@ -128,11 +130,11 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
                 page.wait_for_function(
                     "title => document.querySelector('h1') && document.querySelector('h1').innerText.includes(title)",
                     arg=labels[key],
-                    timeout=30000,
+                    timeout=90_000,
                 )
                 page.wait_for_selector(
                     '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
-                    timeout=30000,
+                    timeout=90_000,
                 )
                 page.wait_for_timeout(800)  # let the charts finish drawing
                 assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, key

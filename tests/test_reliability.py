@@ -4,9 +4,7 @@ archive and replay, backup and restore, a corpus of hostile files, PII kept out 
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -24,130 +22,23 @@ from orchestration.crash import CRASH_STEPS
 from quality.validate import validate_load
 from scoring.config import DEFAULT_CONFIG
 from tests.conftest import marts_fingerprint, query
-from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
+from tests.exports import write_csv
 from tests.hostile import write_corpus
+from tests.next_day import AS_OF, NEW_EXPORT, fresh_copy, make_base
 from warehouse.lock import writer_lock
 
 pytestmark = pytest.mark.e2e
-AS_OF = "2025-07-01"
-NEW_EXPORT = (
-    NATIVE_OPPORTUNITY_HEADER,
-    [
-        [
-            "NEW-1",
-            "新商机 联系人 13812345678 li@example.com",
-            "U011",
-            "初步接触",
-            "进行中",
-            "30000",
-            "2025-06-30 10:00",
-            "",
-            "",
-            "A00001",
-        ],
-        [
-            "NEW-2",
-            "又一个",
-            "U012",
-            "输单",
-            "输单",
-            "5000",
-            "2025-06-01 10:00",
-            "2025-06-30 11:00",
-            "价格太高",
-            "A00002",
-        ],
-    ],
-)
-
-
-def oppwh(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    """`oppwh` as its own process (a crash kills it, not the test runner)."""
-    env = {**os.environ}
-    env.pop("OPPWH_CRASH_AT", None)
-    if crash_at:
-        env["OPPWH_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        start_new_session=True,
-    )
 
 
 @pytest.fixture(scope="module")
 def base(built_warehouse, tmp_path_factory) -> Path:
-    """A data folder after one good run, plus a new export waiting in its own folder."""
-    root = tmp_path_factory.mktemp("base")
-    shutil.copytree(built_warehouse, root / "data", ignore=shutil.ignore_patterns("logs"))
-    write_csv(root / "incoming" / "opportunities_new.csv", *NEW_EXPORT)
-    return root
-
-
-def fresh_copy(base: Path, target: Path) -> Path:
-    shutil.copytree(base, target)
-    return target
-
-
-def run_args(data: Path, incoming: Path) -> tuple[str, ...]:
-    return ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
-
-
-@pytest.fixture(scope="module")
-def reference(base, tmp_path_factory) -> dict:
-    """The marts after an uninterrupted run on the new export."""
-    root = fresh_copy(base, tmp_path_factory.mktemp("ref") / "r")
-    assert main(list(run_args(root / "data", root / "incoming"))) == 0
-    return marts_fingerprint(root / "data" / "serving.duckdb")
-
-
-@pytest.fixture(scope="module")
-def crashes(base, tmp_path_factory) -> tuple[dict[str, dict], dict]:
-    """One data folder killed at every named step in turn, in the order a run reaches them,
-    then run to the end. Each run after a crash must recover from it and get as far as the
-    next step (there it is killed, not failed before it: a run that cannot recover exits 1);
-    the run after the last crash must give the marts of an uninterrupted run. Every run is
-    its own process, as a user's would be."""
-    root = fresh_copy(base, tmp_path_factory.mktemp("crash") / "chain")
-    data, incoming = root / "data", root / "incoming"
-    serving = data / "serving.duckdb"
-    steps = {}
-    for step in CRASH_STEPS:
-        before = marts_fingerprint(serving)
-        crashed = oppwh(*run_args(data, incoming), crash_at=step)
-        steps[step] = {
-            "crashed": crashed,
-            "before": before,
-            "after_crash": marts_fingerprint(serving),
-        }
-    rerun = oppwh(*run_args(data, incoming))
-    final = {
-        "rerun": rerun,
-        "after_rerun": marts_fingerprint(serving),
-        "leftovers": list(data.glob(".serving.duckdb.*.tmp")),
-    }
-    return steps, final
+    return make_base(built_warehouse, tmp_path_factory.mktemp("base"))
 
 
 def test_list_steps_names_every_crash_point(capsys):
     assert main(["run", "--list-steps"]) == 0
     out = capsys.readouterr().out
     assert all(step in out for step in CRASH_STEPS)
-
-
-@pytest.mark.parametrize("step", list(CRASH_STEPS))
-def test_killed_at_any_step_the_next_run_gives_the_same_marts(step, crashes, reference):
-    steps, final = crashes
-    got = steps[step]
-    crashed = got["crashed"]
-    # Killed at this step: the run got there, past whatever the crash before it left behind.
-    assert crashed.returncode == -signal.SIGKILL, crashed.stdout[-2000:] + crashed.stderr[-2000:]
-    # The serving copy is always a whole build: the last good one, or (once swapped) the new one.
-    assert got["after_crash"] == (reference if step == "publish:after_swap" else got["before"])
-    assert final["rerun"].returncode == 0, final["rerun"].stderr[-3000:]
-    assert final["after_rerun"] == reference
-    assert not final["leftovers"], "no half-written copy left behind"
 
 
 def test_a_second_writer_is_refused_with_a_clear_message(base, tmp_path, capsys):
@@ -198,14 +89,18 @@ def test_snapshots_and_grade_history_survive_a_full_refresh(base, tmp_path):
     assert after == before
 
 
-def test_archive_then_replay_into_an_empty_warehouse_gives_the_same_marts(tmp_path, sample_landing):
+def test_archive_then_replay_into_an_empty_warehouse_gives_the_same_marts(
+    built_warehouse, tmp_path
+):
+    """Two days of runs (the shared sample warehouse, then a new export dropped into its
+    landing folder), replayed from the archive into an empty folder."""
     data = tmp_path / "data"
-    shutil.copytree(sample_landing, data / "landing")
-    assert main(["run", "--data-dir", str(data), "--as-of", "2025-06-30"]) == 0
-    assert not any((data / "landing").iterdir()), "processed files leave the landing folder"
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs"))
     assert (data / "archive" / "2025-06-30" / "opportunities.csv").exists()
     write_csv(data / "landing" / "opportunities_new.csv", *NEW_EXPORT)
     assert main(["run", "--data-dir", str(data), "--as-of", AS_OF]) == 0
+    assert not any((data / "landing").iterdir()), "processed files leave the landing folder"
+    assert (data / "archive" / AS_OF / "opportunities_new.csv").exists()
     original = marts_fingerprint(data / "serving.duckdb")
     replayed = tmp_path / "replayed"
     assert main(["replay", str(data / "archive"), "--data-dir", str(replayed)]) == 0

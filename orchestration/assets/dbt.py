@@ -1,9 +1,12 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
 import functools
+import importlib.metadata
 import re
 import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -113,7 +116,10 @@ MART_KEYS = sorted(
 
 @functools.cache
 def dbt_version(executable: str) -> version.Version:
-    """The dbt executable's version, asked once per process (not once per run)."""
+    """The dbt executable's version, asked once per process (not once per run); this venv's
+    own dbt is the installed dbt-core package, whose version needs no second dbt start."""
+    if Path(executable).parent == Path(sys.executable).parent:
+        return version.parse(importlib.metadata.version("dbt-core"))
     output = subprocess.check_output([executable, "--version"], text=True)
     match = re.search(r"(\d+\.\d+\.\d+)", output)
     if not match:
