@@ -30,6 +30,9 @@ import pytest  # noqa: E402
 
 from ingestion.sample import generate_sample, write_sample  # noqa: E402
 
+# The next day's export and the crash chain's fixtures (base, reference, crashes).
+pytest_plugins = ("tests.next_day",)
+
 SAMPLE_AS_OF = date(2025, 6, 30)
 SAMPLE_OPPORTUNITIES = 300
 SAMPLE_SEED = 11

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestration.cli import main
 from tests.conftest import marts_fingerprint
 from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
@@ -123,3 +125,19 @@ def check_crash(step: str, crashes: tuple[dict[str, dict], dict], reference: dic
     assert final["rerun"].returncode == 0, final["rerun"].stderr[-3000:]
     assert final["after_rerun"] == reference
     assert not final["leftovers"], "no half-written copy left behind"
+
+
+# The crash tests' fixtures (tests/test_crash_*.py import them; each module names its STEPS).
+@pytest.fixture(scope="module")
+def base(built_warehouse, tmp_path_factory) -> Path:
+    return make_base(built_warehouse, tmp_path_factory.mktemp("base"))
+
+
+@pytest.fixture(scope="module")
+def reference(base, tmp_path_factory) -> dict:
+    return reference_marts(base, tmp_path_factory.mktemp("ref") / "r")
+
+
+@pytest.fixture(scope="module")
+def crashes(request, base, tmp_path_factory):
+    return crash_chain(base, tmp_path_factory.mktemp("crash") / "chain", request.module.STEPS)

@@ -7,25 +7,10 @@ from __future__ import annotations
 import pytest
 
 from orchestration.crash import CRASH_STEPS
-from tests.next_day import check_crash, crash_chain, make_base, reference_marts
+from tests.next_day import check_crash
 
 pytestmark = pytest.mark.e2e
 STEPS = list(CRASH_STEPS)[3:]  # scoring, write-back, publish (before and after the swap)
-
-
-@pytest.fixture(scope="module")
-def base(built_warehouse, tmp_path_factory):
-    return make_base(built_warehouse, tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture(scope="module")
-def reference(base, tmp_path_factory) -> dict:
-    return reference_marts(base, tmp_path_factory.mktemp("ref") / "r")
-
-
-@pytest.fixture(scope="module")
-def crashes(base, tmp_path_factory):
-    return crash_chain(base, tmp_path_factory.mktemp("crash") / "chain", STEPS)
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -87,14 +87,19 @@ def chromium_or_skip() -> str:
     return path
 
 
-def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_warehouse):
+def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_warehouse, tmp_path):
     from playwright.sync_api import sync_playwright
 
     chromium = chromium_or_skip()
     port = free_port()
     command, env = dashboard_command(built_warehouse, port)
+    log = tmp_path / "streamlit.log"
     server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,  # not the test process's own (pytest-xdist talks over it)
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -112,7 +117,15 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
                     break
                 except Exception:  # noqa: BLE001 - the server is still starting
                     time.sleep(1)
-            page.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
+            try:
+                page.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
+            except Exception:
+                raise AssertionError(
+                    "no metric on the first page: "
+                    + page.locator("body").inner_text()[:2000]
+                    + "\n--- streamlit ---\n"
+                    + log.read_text()[-3000:]
+                ) from None
             labels = {
                 "overview": "总览",
                 "lifecycle": "生命周期",
@@ -180,3 +193,10 @@ def test_reader_holding_the_serving_copy_never_blocks_a_run(
     assert after > before and str(as_of) == "2025-07-15"
     assert (data / "parquet" / "opportunities.parquet").exists()
     assert SAMPLE_AS_OF.isoformat() == "2025-06-30"
+
+
+def test_the_dashboard_command_starts_the_app_on_localhost(tmp_path):
+    command, env = dashboard_command(tmp_path, 8501)
+    assert Path(command[2]).is_file(), command  # `streamlit run <the app>`
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert env["OPPWH_DATA_DIR"] == str(tmp_path.resolve())

@@ -24,15 +24,10 @@ from scoring.config import DEFAULT_CONFIG
 from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
 from tests.hostile import write_corpus
-from tests.next_day import AS_OF, NEW_EXPORT, fresh_copy, make_base
+from tests.next_day import AS_OF, NEW_EXPORT, fresh_copy
 from warehouse.lock import writer_lock
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def base(built_warehouse, tmp_path_factory) -> Path:
-    return make_base(built_warehouse, tmp_path_factory.mktemp("base"))
 
 
 def test_list_steps_names_every_crash_point(capsys):

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from benchmark.bench import render, run_bench
+from dashboards import APP
 from orchestration.cli.options import add_data_dir, engine_unavailable
 from warehouse.backup import BackupError, backup, restore
 from warehouse.dbt_cli import build_dbt_docs
@@ -62,12 +63,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def dashboard_command(data_dir: Path, port: int) -> tuple[list[str], dict]:
     """The streamlit command line and environment for the dashboards."""
-    app = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
     streamlit = str(Path(sys.executable).parent / "streamlit")
     command = [
         streamlit,
         "run",
-        str(app),
+        str(APP),
         "--server.port",
         str(port),
         "--server.headless",
