@@ -41,7 +41,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	@cd dbt_project && ../$(BIN)/sqlfluff lint models tests --processes 2 --disable-progress-bar
+	@cd dbt_project && ../$(BIN)/sqlfluff lint models tests --disable-progress-bar
 
 format: $(STAMP)
 	@$(BIN)/ruff check --fix . && $(BIN)/ruff format .

@@ -25,6 +25,7 @@ from ingestion.load import ensure_raw_schema
 from ingestion.sample_at_scale import generate_at_scale, generate_increment
 from ingestion.schema import TABLES
 from orchestration.launch import run_daily_job, run_failed
+from orchestration.progress import STEPS
 from warehouse.database import connect, memory_limit_from_env, spill_folder, spill_folder_from_env
 from warehouse.dbt_cli import DBT_PROJECT_DIR, SEEDS_DIR, dbt_executable
 from warehouse.layout import DataFolder
@@ -112,13 +113,7 @@ def step_times(instance, run_id: str) -> dict[str, float]:
     return times
 
 
-STEP_NAMES = {
-    "raw_tables": "ingest+quality",
-    "warehouse_models": "dbt",
-    "priority_grades": "scoring",
-    "exports__crm_writeback": "export",
-    "serving__serving_copy": "publish",
-}
+STEP_NAMES = {key: name for key, (name, _) in STEPS.items()}
 
 
 def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb") -> dict:

@@ -42,12 +42,7 @@ left join {{ ref('stages') }} as d on f.stage = d.stage
 where f._rank = 1
 union all
 select
-    source_system,
-    stage,
-    stage_order,
-    is_closed,
-    is_won,
-    default_probability,
+    d.*,  -- the columns above, in their order
     'seed' as defined_by
 from from_seed as d
 where not exists (
