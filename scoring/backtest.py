@@ -4,7 +4,7 @@ lines to print (the scoring itself is scoring.step.backtest, the daily job's own
 from __future__ import annotations
 
 from scoring.config import ScoringConfig
-from scoring.model import ScoringRun
+from scoring.model import GRADES, ScoringRun
 
 
 def backtest_lines(run: ScoringRun, config: ScoringConfig) -> list[str]:
@@ -27,7 +27,7 @@ def backtest_lines(run: ScoringRun, config: ScoringConfig) -> list[str]:
         lines.append(f"  AUC: {area}{interval}")
         lines.append(f"  lift of A over base rate / A级提升: {'–' if lift_a is None else lift_a}")
         lines.append("  grade  deals   won  win rate   lift")
-        for grade in "ABCD":
+        for grade in GRADES:
             row = table.loc[grade] if grade in table.index else None
             n = 0 if row is None else int(row["closed_deals"])
             won = 0 if row is None else int(row["won_deals"])

@@ -10,11 +10,9 @@ from datetime import date, datetime
 import pandas as pd
 
 from scoring.config import ScoringConfig
-from scoring.model import ScoringRun, auc, score_and_calibrate
+from scoring.model import GRADES, ScoringRun, auc, score_and_calibrate
 from scoring.store import save_priority
 from warehouse.database import Database
-
-GRADES = ["A", "B", "C", "D"]
 
 
 @dataclass
@@ -34,7 +32,7 @@ class GradingOutcome:
 
 
 def grade_counts(today: pd.DataFrame) -> dict[str, int]:
-    counts = today["grade"].value_counts().reindex(GRADES, fill_value=0)
+    counts = today["grade"].value_counts().reindex(list(GRADES), fill_value=0)
     return {g: int(n) for g, n in counts.items()}
 
 

@@ -3,12 +3,17 @@ daily build, and the docs site. Pure argument builders, so they are tested witho
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+from packaging import version
 
 from warehouse.layout import DataFolder
 
@@ -22,6 +27,19 @@ def dbt_executable() -> str:
     """The dbt of this interpreter's venv: `.venv/bin/oppwh` may run without an active venv."""
     candidate = Path(sys.executable).parent / "dbt"
     return str(candidate) if candidate.exists() else "dbt"
+
+
+@functools.cache
+def dbt_version(executable: str) -> version.Version:
+    """The dbt executable's version, asked once per process (not once per run); this venv's
+    own dbt is the installed dbt-core package, whose version needs no second dbt start."""
+    if Path(executable).parent == Path(sys.executable).parent:
+        return version.parse(importlib.metadata.version("dbt-core"))
+    output = subprocess.check_output([executable, "--version"], text=True)
+    match = re.search(r"(\d+\.\d+\.\d+)", output)
+    if not match:
+        raise ValueError(f"Could not parse the dbt version from: {output}")
+    return version.parse(match.group(1))
 
 
 def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:

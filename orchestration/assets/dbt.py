@@ -1,12 +1,6 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
-import functools
-import importlib.metadata
-import re
-import subprocess
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -22,6 +16,7 @@ from warehouse.dbt_cli import (
     DBT_PROJECT_DIR,
     dbt_build_args,
     dbt_executable,
+    dbt_version,
     prepare_manifest,
     summarise_results,
 )
@@ -112,19 +107,6 @@ def warehouse_models(
 MART_KEYS = sorted(
     (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
 )
-
-
-@functools.cache
-def dbt_version(executable: str) -> version.Version:
-    """The dbt executable's version, asked once per process (not once per run); this venv's
-    own dbt is the installed dbt-core package, whose version needs no second dbt start."""
-    if Path(executable).parent == Path(sys.executable).parent:
-        return version.parse(importlib.metadata.version("dbt-core"))
-    output = subprocess.check_output([executable, "--version"], text=True)
-    match = re.search(r"(\d+\.\d+\.\d+)", output)
-    if not match:
-        raise ValueError(f"Could not parse the dbt version from: {output}")
-    return version.parse(match.group(1))
 
 
 class WarehouseDbtCli(DbtCliResource):
