@@ -21,13 +21,13 @@ from warehouse.database import (
     spill_folder,
     spill_folder_from_env,
 )
+from warehouse.dbt_cli import DBT_THREADS_ENV, dbt_executable, dbt_version, profile_env
 from warehouse.engines import ENGINES, SPARK_LOG_CONFIG, default_engine
 from warehouse.layout import DataFolder
 from warehouse.lock import acquire, release
 from warehouse.settings import DEFAULT_CURRENCY, end_of_day, has_daylight_saving, today_in
 
 # Environment variables that set a run's defaults (read when a run starts, not at import).
-DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
 SPARK_MEMORY_ENV = "OPPWH_SPARK_DRIVER_MEMORY"
 
 
@@ -161,11 +161,12 @@ class WarehouseSettings(dg.ConfigurableResource):
         return end_of_day(self.as_of_date(), self.timezone)
 
     def dbt_vars(self) -> dict:
-        """The vars every dbt invocation of this run gets."""
-        folder = self.folder
-        return {
-            "warehouse_path": str(self.warehouse_path),
-            "as_of": self.as_of_date().isoformat(),
+        """The business settings the models read (dbt vars).
+
+        On DuckDB the as-of day is in the warehouse (warehouse.dbt_cli.RUN_CONTEXT_TABLE) and
+        the paths and limits in the environment (`dbt_env`), so that one day's parse serves
+        the next; Spark, which reads neither, gets them all as vars."""
+        business = {
             "business_timezone": self.timezone,
             "timezone_has_dst": has_daylight_saving(self.timezone),
             "default_currency": self.currency,
@@ -173,9 +174,14 @@ class WarehouseSettings(dg.ConfigurableResource):
             "stale_days": self.stale_days,
             "stale_basis": self.stale_basis,
             "reporting_currency": self.reporting_currency,
+        }
+        if self.engine_name != "spark":
+            return business
+        folder = self.folder
+        return {
+            **business,
+            "as_of": self.as_of_date().isoformat(),
             "dbt_threads": self.threads,
-            "memory_limit": self.limits.memory_limit,
-            "temp_directory": str(self.spill_path),
             "spark_dir": str(folder.spark),
             "spark_raw_dir": str(folder.spark_raw),
             "spark_warehouse_dir": str(folder.spark_warehouse),
@@ -183,6 +189,18 @@ class WarehouseSettings(dg.ConfigurableResource):
             "spark_driver_memory": self.spark_driver_memory
             or os.environ.get(SPARK_MEMORY_ENV, "4g"),
         }
+
+    def dbt_settings(self) -> dict:
+        """What besides the data and the models decides a build's result."""
+        return {
+            "vars": self.dbt_vars(),
+            "target": self.dbt_target,
+            "dbt": str(dbt_version(dbt_executable())),
+        }
+
+    def dbt_env(self) -> dict[str, str]:
+        """The environment of this run's dbt process: its warehouse, threads and limits."""
+        return profile_env(self.database, self.threads)
 
 
 def run_config_for(

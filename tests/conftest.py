@@ -57,33 +57,45 @@ def shared_temp(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@pytest.fixture(scope="session")
-def built_warehouse(tmp_path_factory, sample_landing) -> Path:
-    """The daily job run once per test run, through the CLI, on the sample. Every test
-    process shares it (the first to ask builds it, under a lock; the others wait), and
-    tests only read it or copy it."""
-    from orchestration.cli import main
-
+def build_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name` made by `build(folder)` once per test run, whichever test process
+    asks first (under a lock; the others wait for it): for data folders that tests only read
+    or copy."""
     root = shared_temp(tmp_path_factory)
-    data_dir, done = root / "sample_warehouse", root / "sample_warehouse.done"
-    with (root / "sample_warehouse.lock").open("w") as lock:
+    folder, done = root / name, root / f"{name}.done"
+    with (root / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            shutil.rmtree(data_dir, ignore_errors=True)  # a build that failed in another process
-            code = main(
-                [
-                    "run",
-                    "--data-dir",
-                    str(data_dir),
-                    "--landing",
-                    str(sample_landing),
-                    "--as-of",
-                    SAMPLE_AS_OF.isoformat(),
-                ]
-            )
-            assert code == 0, (data_dir / "logs" / "last_run.log").read_text()[-5000:]
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another process
+            build(folder)
             done.write_text("built")
-    return data_dir
+    return folder
+
+
+def run_ok(*args: str) -> None:
+    """`oppwh run` in this process, which must succeed (else its log's end is shown)."""
+    from orchestration.cli import main
+
+    code = main(["run", *args])
+    data = Path(args[args.index("--data-dir") + 1])
+    assert code == 0, (data / "logs" / "last_run.log").read_text()[-5000:]
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, sample_landing) -> Path:
+    """The daily job run once per test run, through the CLI, on the sample."""
+
+    def build(data_dir: Path) -> None:
+        run_ok(
+            "--data-dir",
+            str(data_dir),
+            "--landing",
+            str(sample_landing),
+            "--as-of",
+            SAMPLE_AS_OF.isoformat(),
+        )
+
+    return build_once(tmp_path_factory, "sample_warehouse", build)
 
 
 def query(db: Path, sql: str, params=None) -> list[tuple]:

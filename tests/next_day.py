@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
-from tests.conftest import marts_fingerprint
+from tests.conftest import build_once, marts_fingerprint, run_ok
 from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 
 AS_OF = "2025-07-01"
@@ -79,13 +78,6 @@ def run_args(data: Path, incoming: Path) -> tuple[str, ...]:
     return ("run", "--data-dir", str(data), "--landing", str(incoming), "--as-of", AS_OF)
 
 
-def reference_marts(base: Path, root: Path) -> dict:
-    """The marts after an uninterrupted run on the new export."""
-    copy = fresh_copy(base, root)
-    assert main(list(run_args(copy / "data", copy / "incoming"))) == 0
-    return marts_fingerprint(copy / "data" / "serving.duckdb")
-
-
 def crash_chain(base: Path, root: Path, steps: list[str]) -> tuple[dict[str, dict], dict]:
     """One data folder killed at each of `steps` in turn, in the order a run reaches them,
     then run to the end. Each run after a crash must recover from it and get as far as the
@@ -127,15 +119,29 @@ def check_crash(step: str, crashes: tuple[dict[str, dict], dict], reference: dic
     assert not final["leftovers"], "no half-written copy left behind"
 
 
+@pytest.fixture(scope="session")
+def next_day_warehouse(built_warehouse, tmp_path_factory) -> Path:
+    """The sample warehouse after its next day: NEW_EXPORT dropped into its landing folder
+    and run as of AS_OF, once per test run (tests only read it)."""
+
+    def build(data: Path) -> None:
+        shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs"))
+        write_csv(data / "landing" / "opportunities_new.csv", *NEW_EXPORT)
+        run_ok("--data-dir", str(data), "--as-of", AS_OF)
+
+    return build_once(tmp_path_factory, "next_day_warehouse", build)
+
+
+@pytest.fixture(scope="session")
+def reference(next_day_warehouse) -> dict:
+    """The marts after an uninterrupted run on the new export."""
+    return marts_fingerprint(next_day_warehouse / "serving.duckdb")
+
+
 # The crash tests' fixtures (tests/test_crash_*.py import them; each module names its STEPS).
 @pytest.fixture(scope="module")
 def base(built_warehouse, tmp_path_factory) -> Path:
     return make_base(built_warehouse, tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture(scope="module")
-def reference(base, tmp_path_factory) -> dict:
-    return reference_marts(base, tmp_path_factory.mktemp("ref") / "r")
 
 
 @pytest.fixture(scope="module")

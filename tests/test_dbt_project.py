@@ -79,3 +79,35 @@ def test_docs_site_builds_offline_with_the_marts_catalog(built_warehouse, tmp_pa
     catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
     columns = catalog["nodes"]["model.opportunity_warehouse.opportunities"]["columns"]
     assert "days_in_current_stage" in {c.lower() for c in columns}
+
+
+def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environment(tmp_path):
+    """dbt parses the whole project again when its vars change: the daily run passes the
+    as-of day as data and the paths and limits as environment variables, so that with the
+    default settings it passes no vars at all and one day's parse serves the next."""
+    from warehouse.database import Database, Limits
+    from warehouse.dbt_cli import dbt_build_args, profile_env, project_vars, reuse_last_parse
+
+    defaults = project_vars()
+    assert "--vars" not in dbt_build_args(dict(defaults))
+    args = dbt_build_args({**defaults, "stale_days": 7, "business_timezone": "America/New_York"})
+    assert json.loads(args[args.index("--vars") + 1]) == {
+        "stale_days": 7,
+        "business_timezone": "America/New_York",
+    }
+    warehouse = tmp_path / "w.duckdb"
+    env = profile_env(Database(warehouse, None, Limits("2GB", tmp_path / "spill")), 4)
+    assert env == {
+        "OPPWH_WAREHOUSE": str(warehouse),
+        "OPPWH_DBT_THREADS": "4",
+        "OPPWH_MEMORY_LIMIT": "2GB",
+        "OPPWH_TEMP_DIRECTORY": str(tmp_path / "spill"),
+    }
+    runs = tmp_path / "dbt"
+    assert reuse_last_parse(runs, runs / "run-new") is None
+    for n, name in enumerate(("run-a", "run-b")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "partial_parse.msgpack").write_bytes(name.encode())
+        os.utime(runs / name / "partial_parse.msgpack", (1000 + n, 1000 + n))
+    copied = reuse_last_parse(runs, runs / "run-new")
+    assert copied == runs / "run-new" / "partial_parse.msgpack" and copied.read_bytes() == b"run-b"

@@ -228,14 +228,18 @@ def test_loss_reasons_with_blanks_unspecified(built_warehouse, sample_data):
     assert got.get("price", 0) == price
 
 
-def test_second_run_skips_every_file_and_leaves_marts_identical(built_warehouse, sample_landing):
-    before = marts_fingerprint(serving(built_warehouse))
+def test_second_run_skips_every_file_and_leaves_marts_identical(
+    built_warehouse, sample_landing, tmp_path
+):
+    data = tmp_path / "data"
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs"))
+    before = marts_fingerprint(serving(data))
     assert (
         main(
             [
                 "run",
                 "--data-dir",
-                str(built_warehouse),
+                str(data),
                 "--landing",
                 str(sample_landing),
                 "--as-of",
@@ -244,9 +248,9 @@ def test_second_run_skips_every_file_and_leaves_marts_identical(built_warehouse,
         )
         == 0
     )
-    assert marts_fingerprint(serving(built_warehouse)) == before
+    assert marts_fingerprint(serving(data)) == before
     ledger = query(
-        built_warehouse / "warehouse.duckdb",
+        data / "warehouse.duckdb",
         "SELECT status, count(*) FROM raw.load_ledger WHERE as_of IS NOT NULL AND load_id > "
         "(SELECT max(load_id) FROM raw.load_ledger WHERE status = 'loaded') GROUP BY 1",
     )

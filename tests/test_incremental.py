@@ -11,6 +11,7 @@ from ingestion.schema import TABLES
 from orchestration.cli import main
 from tests.conftest import marts_fingerprint, query
 from tests.exports import write_csv
+from tests.next_day import AS_OF
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +99,56 @@ def test_full_refresh_is_a_run_option(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "--full-refresh" in capsys.readouterr().out
+
+
+def test_a_rerun_with_nothing_new_skips_the_build_and_keeps_its_tests(
+    next_day_warehouse, tmp_path, capsys
+):
+    """The same day again with no new export: dbt has nothing to do; the run says so, the
+    marts stay, and the quality report still lists the build's tests for this run."""
+    data = tmp_path / "data"
+    shutil.copytree(next_day_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
+    before = marts_fingerprint(data / "serving.duckdb")
+    builds = sorted(p.name for p in (data / "dbt").iterdir())
+    capsys.readouterr()
+    assert main(["run", "--data-dir", str(data), "--as-of", AS_OF]) == 0
+    out = capsys.readouterr().out
+    assert "dbt build skipped: nothing changed" in out, out
+    assert sorted(p.name for p in (data / "dbt").iterdir()) == builds, "no new dbt build"
+    assert marts_fingerprint(data / "serving.duckdb") == before
+    runs = query(
+        data / "warehouse.duckdb",
+        "SELECT run_id, count(*) FILTER (WHERE layer = 'history'), bool_and(passed) "
+        "FROM quality.check_results GROUP BY run_id, as_of ORDER BY max(checked_at)",
+    )
+    (_, built_tests, _), (_, rerun_tests, rerun_passed) = runs[-2:]
+    assert rerun_tests == built_tests > 0 and rerun_passed
+
+
+def test_the_build_fingerprint_follows_every_input(tmp_path):
+    """Raw rows, the as-of day (a raw table), the models and the settings each change it."""
+    from warehouse.build_state import inputs_fingerprint
+    from warehouse.database import Database
+
+    db = Database(tmp_path / "w.duckdb")
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "m.sql").write_text("select 1")
+    with db.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.activities AS SELECT 1 AS id, 'call' AS kind")
+        con.execute("CREATE TABLE raw.run_context AS SELECT DATE '2025-07-01' AS as_of_date")
+    settings = {"vars": {}, "dbt": "1.11.0", "target": "duckdb"}
+    first = inputs_fingerprint(db, project, settings)
+    assert inputs_fingerprint(db, project, settings) == first
+    changes = []
+    with db.connect() as con:
+        con.execute("UPDATE raw.activities SET kind = 'visit'")
+    changes.append(inputs_fingerprint(db, project, settings))
+    with db.connect() as con:
+        con.execute("UPDATE raw.run_context SET as_of_date = DATE '2025-07-02'")
+    changes.append(inputs_fingerprint(db, project, settings))
+    (project / "models" / "m.sql").write_text("select 2")
+    changes.append(inputs_fingerprint(db, project, settings))
+    changes.append(inputs_fingerprint(db, project, {**settings, "vars": {"stale_days": 7}}))
+    assert len({first, *changes}) == 5

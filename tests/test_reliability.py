@@ -22,9 +22,8 @@ from orchestration.crash import CRASH_STEPS
 from quality.validate import validate_load
 from scoring.config import DEFAULT_CONFIG
 from tests.conftest import marts_fingerprint, query
-from tests.exports import write_csv
 from tests.hostile import write_corpus
-from tests.next_day import AS_OF, NEW_EXPORT, fresh_copy
+from tests.next_day import AS_OF, fresh_copy
 from warehouse.lock import writer_lock
 
 pytestmark = pytest.mark.e2e
@@ -85,15 +84,12 @@ def test_snapshots_and_grade_history_survive_a_full_refresh(base, tmp_path):
 
 
 def test_archive_then_replay_into_an_empty_warehouse_gives_the_same_marts(
-    built_warehouse, tmp_path
+    next_day_warehouse, tmp_path
 ):
     """Two days of runs (the shared sample warehouse, then a new export dropped into its
     landing folder), replayed from the archive into an empty folder."""
-    data = tmp_path / "data"
-    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs"))
+    data = next_day_warehouse
     assert (data / "archive" / "2025-06-30" / "opportunities.csv").exists()
-    write_csv(data / "landing" / "opportunities_new.csv", *NEW_EXPORT)
-    assert main(["run", "--data-dir", str(data), "--as-of", AS_OF]) == 0
     assert not any((data / "landing").iterdir()), "processed files leave the landing folder"
     assert (data / "archive" / AS_OF / "opportunities_new.csv").exists()
     original = marts_fingerprint(data / "serving.duckdb")
@@ -194,31 +190,17 @@ def test_hostile_corpus_run_completes_and_neutralises_formulas(tmp_path):
     ) == [(2,)]
 
 
-def test_personal_data_is_masked_in_the_serving_copy(base, tmp_path):
-    root = fresh_copy(base, tmp_path / "pii")
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(root / "data"),
-                "--landing",
-                str(root / "incoming"),
-                "--as-of",
-                AS_OF,
-            ]
-        )
-        == 0
-    )
+def test_personal_data_is_masked_in_the_serving_copy(next_day_warehouse):
+    # the new export (NEW-1, with a phone number and an e-mail) came in on the second day
     [(name,)] = query(
-        root / "data" / "serving.duckdb",
+        next_day_warehouse / "serving.duckdb",
         "SELECT opportunity_name FROM marts.opportunities WHERE opportunity_id = 'NEW-1'",
     )
     assert "13812345678" not in name and "li@example.com" not in name
     assert "138****5678" in name and "***@example.com" in name
     # the warehouse keeps the export as it came (it is the record; see README)
     [(raw,)] = query(
-        root / "data" / "warehouse.duckdb",
+        next_day_warehouse / "warehouse.duckdb",
         "SELECT opportunity_name FROM raw.opportunities WHERE opportunity_id = 'NEW-1'",
     )
     assert "13812345678" in raw

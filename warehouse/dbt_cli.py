@@ -3,24 +3,40 @@ daily build, and the docs site. Pure argument builders, so they are tested witho
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import yaml
 from packaging import version
 
+from warehouse.database import MEMORY_LIMIT_ENV, SPILL_FOLDER_ENV, Database
 from warehouse.layout import DataFolder
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # Reference data shipped with the project (stages, activity words, rates, calendar); the
 # contracts read them before dbt has loaded them into the warehouse.
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+# The profile output of the DuckDB engine (profiles.yml), named in every call so that the
+# project's own parse and the daily build agree (dbt parses again when the target differs).
+DEFAULT_TARGET = "duckdb"
+# The one-row table the models read the run's as-of day from (macros/as_of.sql): the day is
+# data, not a dbt var, so that dbt's parse of one day serves the next (a var that changes
+# makes dbt parse the whole project again).
+RUN_CONTEXT_TABLE = "raw.run_context"
+# dbt threads of a run (1 is fastest on big data with 2 cores; tiny builds gain from more).
+DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
+# The warehouse file dbt builds (profiles.yml); the run sets it, a developer may too.
+WAREHOUSE_ENV = "OPPWH_WAREHOUSE"
 
 
 def dbt_executable() -> str:
@@ -55,10 +71,21 @@ def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
 
 
 def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
-    """Run `dbt parse` when the manifest is missing or stale, so Definitions always load."""
+    """Run `dbt parse` when the manifest is missing or stale, so Definitions always load.
+
+    Its partial_parse.msgpack seeds every run's own target folder (dagster-dbt copies it):
+    a run with the project's default vars and target then skips most of the parse."""
     if manifest_is_stale(project_dir, manifest):
         subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(project_dir)],
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--profiles-dir",
+                str(project_dir),
+                "--target",
+                DEFAULT_TARGET,
+            ],
             cwd=project_dir,
             check=True,
             # dbt's log beside the manifest (ignored by git), not in a logs/ folder of its own
@@ -71,18 +98,95 @@ def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
     return manifest
 
 
-def dbt_build_args(vars_: dict, full_refresh: bool = False, target: str = "duckdb") -> list[str]:
+@functools.cache
+def project_vars() -> dict:
+    """The vars' defaults, as dbt_project.yml declares them."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return project.get("vars") or {}
+
+
+def vars_to_pass(vars_: Mapping) -> dict:
+    """Only the vars that differ from the project's defaults: dbt parses the whole project
+    again whenever the vars it is given change, so a run with the default settings passes
+    none and reuses the project's parse."""
+    defaults = project_vars()
+    return {
+        key: value for key, value in vars_.items() if key not in defaults or defaults[key] != value
+    }
+
+
+def profile_env(database: Database, threads: int) -> dict[str, str]:
+    """The environment the DuckDB profile (profiles.yml) reads the run's warehouse, threads
+    and limits from: environment variables, which unlike vars do not make dbt parse again
+    when they change from one run (or data folder) to the next."""
+    env = {WAREHOUSE_ENV: str(database.path), DBT_THREADS_ENV: str(threads)}
+    if database.limits:
+        env[MEMORY_LIMIT_ENV] = database.limits.memory_limit
+        env[SPILL_FOLDER_ENV] = str(database.limits.temp_directory)
+    return env
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the duration of the block (dagster-dbt's dbt process
+    inherits the environment of the moment it is started), then as it was."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def reuse_last_parse(runs: Path, target: Path) -> Path | None:
+    """Copy the newest earlier run's parse state into this run's dbt target folder.
+
+    dbt keeps its parse in the target folder and each run has its own; with the previous
+    day's copied in, dbt re-reads only the files that changed (its own checks decide:
+    other vars, profile or dbt version and it parses from scratch). Without an earlier
+    run, dagster-dbt copies the project's own parse instead."""
+    earlier = sorted(
+        (p for p in runs.glob(f"run-*/{PARTIAL_PARSE_FILE}") if p.parent != target),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    if not earlier:
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy2(earlier[0], target / PARTIAL_PARSE_FILE))
+
+
+def record_run_context(database: Database, as_of) -> None:
+    """The as-of day the next build measures against, in RUN_CONTEXT_TABLE."""
+    with database.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {RUN_CONTEXT_TABLE} AS SELECT ?::DATE AS as_of_date", [as_of]
+        )
+
+
+def dbt_build_args(
+    vars_: dict, full_refresh: bool = False, target: str = DEFAULT_TARGET
+) -> list[str]:
     """`dbt build` for the daily job: unit tests run in the test suite, not every day.
 
     Incremental models take only the new loads unless a full refresh is asked for.
     `target` is the profile's output: duckdb, or spark for the same project on Spark.
+    `vars_` are passed only where they differ from the project's defaults.
     """
+    passed = vars_to_pass(vars_)
     return [
         "build",
         "--target",
         target,
-        "--vars",
-        json.dumps(vars_, ensure_ascii=False),
+        *(["--vars", json.dumps(passed, ensure_ascii=False)] if passed else []),
         "--exclude-resource-type",
         "unit_test",
         *(["--full-refresh"] if full_refresh else []),

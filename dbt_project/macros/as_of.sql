@@ -1,8 +1,13 @@
 {#- The run's as-of day and the instant it ends, in the business time zone.
     Every age and "days since" figure is measured against these, so a rerun for a
-    past day gives that day's answer. -#}
+    past day gives that day's answer. The day is var as_of when given (Spark runs, unit
+    tests), else the one the run wrote to raw.run_context before the build. -#}
 {% macro as_of_date() -%}
-    {%- if var('as_of') -%}cast('{{ var("as_of") }}' as date){%- else -%}current_date{%- endif -%}
+    {%- if var('as_of') -%}
+        cast('{{ var("as_of") }}' as date)
+    {%- else -%}
+        (select as_of_date from raw.run_context)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro as_of_end() -%}

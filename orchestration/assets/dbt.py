@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
+import graphlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +13,23 @@ from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.step import record_dbt_build
 from scoring.inputs import INPUT_RELATIONS
+from warehouse.build_state import (
+    finished_build,
+    forget_build,
+    inputs_fingerprint,
+    read_artifacts,
+    remember_build,
+    test_statuses,
+)
 from warehouse.dbt_cli import (
     DBT_PROJECT_DIR,
     dbt_build_args,
     dbt_executable,
     dbt_version,
+    environment,
     prepare_manifest,
+    record_run_context,
+    reuse_last_parse,
     summarise_results,
 )
 from warehouse.engines import import_spark_build, require_spark
@@ -59,6 +71,17 @@ def mart_names() -> list[str]:
     return [key.path[-1] for key in MART_KEYS]
 
 
+def outputs_in_build_order(context: dg.AssetExecutionContext) -> list[str]:
+    """The selected outputs, each after those it depends on (the order Dagster requires)."""
+    assets = context.assets_def
+    selected = set(context.selected_asset_keys)
+    graph = {key: set(assets.asset_deps.get(key, ())) & selected for key in selected}
+    return [
+        assets.get_output_name_for_asset_key(key)
+        for key in graphlib.TopologicalSorter(graph).static_order()
+    ]
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
 def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
@@ -67,13 +90,43 @@ def warehouse_models(
     (on DuckDB, or on Spark with `engine: spark`)."""
     if warehouse.engine_name == "spark":
         require_spark()
+    database, as_of = warehouse.database, warehouse.as_of_date()
+    record_run_context(database, as_of)
+    fingerprint = inputs_fingerprint(database, DBT_PROJECT_DIR, warehouse.dbt_settings())
+    finished = None if warehouse.full_refresh else finished_build(database, fingerprint)
+    if finished and warehouse.engine_name == "duckdb":
+        # Nothing a build reads has changed since that build: its marts stand as they are.
+        run_results, manifest = read_artifacts(finished)
+        record_dbt_build(database, context.run.run_id, as_of, run_results, manifest)
+        report(
+            context,
+            f"dbt build skipped: nothing changed since the build in {finished.name} "
+            f"(same raw data, as-of day, settings and models); its tests: "
+            f"{summarise_results(run_results.get('results', []))}",
+        )
+        for name in outputs_in_build_order(context):
+            yield dg.Output(None, output_name=name, metadata={"built in": finished.name})
+        statuses = test_statuses(run_results, manifest)
+        for key in context.selected_asset_check_keys:
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=statuses.get(key.name) in ("pass", "warn"),
+                metadata={"status": statuses.get(key.name, "not run"), "built in": finished.name},
+            )
+        return
+    forget_build(database)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
-    prune_old_folders(warehouse.folder.dbt_runs, DBT_RUNS_KEPT - 1, prefix="run-")
-    invocation = dbt.cli(
-        dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh, warehouse.dbt_target),
-        context=context,
-        target_path=warehouse.folder.dbt_runs / f"run-{context.run.run_id[:8]}",
-    )
+    runs = warehouse.folder.dbt_runs
+    target = runs / f"run-{context.run.run_id[:8]}"
+    prune_old_folders(runs, DBT_RUNS_KEPT - 1, prefix="run-")
+    reuse_last_parse(runs, target)
+    with environment(warehouse.dbt_env()):
+        invocation = dbt.cli(
+            dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh, warehouse.dbt_target),
+            context=context,
+            target_path=target,
+        )
     try:
         for n, event in enumerate(invocation.stream()):
             yield event
@@ -84,12 +137,13 @@ def warehouse_models(
         run_results = read_artifact(invocation, "run_results.json")
         if run_results:
             record_dbt_build(
-                warehouse.database,
+                database,
                 context.run.run_id,
-                warehouse.as_of_date(),
+                as_of,
                 run_results,
                 read_artifact(invocation, "manifest.json") or {},
             )
+    remember_build(database, fingerprint, target)
     report(context, f"dbt build: {summarise_results(run_results.get('results', []))}")
     if warehouse.engine_name == "spark":
         # Its marts and scoring inputs replace the warehouse's copies.

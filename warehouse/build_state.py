@@ -1,0 +1,119 @@
+"""Whether the marts are already built from exactly this run's inputs, so the dbt step can
+skip a build that would change nothing (a rerun of the same day with no new export, the
+run after a crash past the dbt step).
+
+A dbt build depends on: every raw table (what ingestion loaded, the load ledger, the run's
+as-of day), the dbt project's files, the vars and the dbt version. Their fingerprint is kept
+beside the raw tables once a build has succeeded, and dropped before any build starts, so a
+build that fails or is killed half-way is never taken for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from warehouse.database import Database
+
+STATE_TABLE = "raw.dbt_build_state"
+# What a dbt build reads from the project folder (target/ and logs/ are its output).
+PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+
+
+def project_digest(project_dir: Path) -> str:
+    """SHA-256 over the names and bytes of the dbt project's files."""
+    digest = hashlib.sha256()
+    for name in PROJECT_INPUTS:
+        top = project_dir / name
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for path in files:
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def raw_digest(db: Database) -> str:
+    """Row count and content hash of every raw table (the build state itself aside)."""
+    schema, state = STATE_TABLE.split(".")
+    with db.connect() as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name <> ? ORDER BY 1",
+                [schema, state],
+            ).fetchall()
+        ]
+        figures = {
+            table: con.execute(
+                f'SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM {schema}."{table}" AS t'
+            ).fetchone()
+            for table in tables
+        }
+    return hashlib.sha256(json.dumps(figures, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def inputs_fingerprint(db: Database, project_dir: Path, settings: dict) -> str:
+    """One hash of everything a build reads; `settings` are the vars, dbt version, target."""
+    parts = {
+        "raw": raw_digest(db),
+        "project": project_digest(project_dir),
+        "settings": settings,
+    }
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def forget_build(db: Database) -> None:
+    """Before a build starts: the marts are about to change."""
+    with db.connect() as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_TABLE.split('.')[0]}")
+        con.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
+
+
+def remember_build(db: Database, fingerprint: str, artifacts: Path) -> None:
+    """After a build succeeded: its inputs, and the folder holding its dbt artifacts."""
+    with db.connect() as con:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {STATE_TABLE} AS "
+            "SELECT ? AS fingerprint, ? AS artifacts, now() AS built_at",
+            [fingerprint, str(artifacts)],
+        )
+
+
+def read_artifacts(folder: Path) -> tuple[dict, dict]:
+    """A finished build's run_results.json and manifest.json (the quality report's input)."""
+    manifest = folder / "manifest.json"
+    return (
+        json.loads((folder / "run_results.json").read_text(encoding="utf-8")),
+        json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {},
+    )
+
+
+def finished_build(db: Database, fingerprint: str) -> Path | None:
+    """The artifacts folder of the finished build with these inputs, if there is one and
+    its run_results.json is still there; else None (build)."""
+    schema, state = STATE_TABLE.split(".")
+    with db.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, state],
+        ).fetchone()[0]
+        if not exists:
+            return None
+        row = con.execute(f"SELECT fingerprint, artifacts FROM {STATE_TABLE}").fetchone()
+    if row is None or row[0] != fingerprint:
+        return None
+    artifacts = Path(row[1])
+    return artifacts if (artifacts / "run_results.json").exists() else None
+
+
+def test_statuses(run_results: dict, manifest: dict) -> dict[str, str]:
+    """Each dbt test's status in a finished build, by the test's name."""
+    nodes = manifest.get("nodes", {})
+    return {
+        nodes.get(r["unique_id"], {}).get("name", r["unique_id"].split(".")[2]): r["status"]
+        for r in run_results.get("results", [])
+        if r["unique_id"].startswith("test.")
+    }
