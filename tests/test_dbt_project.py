@@ -81,12 +81,21 @@ def test_docs_site_builds_offline_with_the_marts_catalog(built_warehouse, tmp_pa
     assert "days_in_current_stage" in {c.lower() for c in columns}
 
 
-def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environment(tmp_path):
-    """dbt parses the whole project again when its vars change: the daily run passes the
-    as-of day as data and the paths and limits as environment variables, so that with the
-    default settings it passes no vars at all and one day's parse serves the next."""
-    from warehouse.database import Database, Limits
-    from warehouse.dbt_cli import dbt_build_args, profile_env, project_vars, reuse_last_parse
+def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environment(
+    tmp_path, monkeypatch
+):
+    """dbt parses the whole project again when its vars or profile change: the daily run
+    passes the as-of day as data, the paths and limits as environment variables, and names
+    the warehouse from its data folder as home, so that with the default settings every run,
+    in any data folder, reuses the project's own parse (and each day the previous day's)."""
+    from warehouse.database import Database, Limits, memory_limit_from_env, spill_folder
+    from warehouse.dbt_cli import (
+        dbt_build_args,
+        parse_env,
+        profile_env,
+        project_vars,
+        reuse_last_parse,
+    )
 
     defaults = project_vars()
     assert "--vars" not in dbt_build_args(dict(defaults))
@@ -95,14 +104,23 @@ def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environ
         "stale_days": 7,
         "business_timezone": "America/New_York",
     }
-    warehouse = tmp_path / "w.duckdb"
-    env = profile_env(Database(warehouse, None, Limits("2GB", tmp_path / "spill")), 4)
+    # the warehouse named from the data folder as home: the same profile for every folder
+    data = tmp_path / "data"
+    env = profile_env(Database(data / "warehouse.duckdb", None, Limits("2GB", tmp_path / "s")), 4)
     assert env == {
-        "OPPWH_WAREHOUSE": str(warehouse),
+        "HOME": str(data),
+        "OPPWH_WAREHOUSE": "~/warehouse.duckdb",
         "OPPWH_DBT_THREADS": "4",
         "OPPWH_MEMORY_LIMIT": "2GB",
-        "OPPWH_TEMP_DIRECTORY": str(tmp_path / "spill"),
+        "OPPWH_TEMP_DIRECTORY": str(tmp_path / "s"),  # a spill folder elsewhere stays as given
     }
+    for folder in (data, tmp_path / "other"):
+        warehouse = folder / "warehouse.duckdb"
+        default = Database(
+            warehouse, None, Limits(memory_limit_from_env(), spill_folder(warehouse))
+        )
+        run_env = profile_env(default, 1)
+        assert run_env.pop("HOME") == str(folder) and run_env == parse_env()
     runs = tmp_path / "dbt"
     assert reuse_last_parse(runs, runs / "run-new") is None
     for n, name in enumerate(("run-a", "run-b")):

@@ -19,8 +19,15 @@ from pathlib import Path
 import yaml
 from packaging import version
 
-from warehouse.database import MEMORY_LIMIT_ENV, SPILL_FOLDER_ENV, Database
-from warehouse.layout import DataFolder
+from warehouse.database import (
+    DEFAULT_MEMORY_LIMIT,
+    MEMORY_LIMIT_ENV,
+    SPILL_FOLDER_ENV,
+    Database,
+    Limits,
+    spill_folder,
+)
+from warehouse.layout import WAREHOUSE_FILE, DataFolder
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 # Reference data shipped with the project (stages, activity words, rates, calendar); the
@@ -58,16 +65,26 @@ def dbt_version(executable: str) -> version.Version:
     return version.parse(match.group(1))
 
 
+# Beside the project's manifest: the profile environment it was parsed with.
+PARSE_ENV_FILE = "parse_env.json"
+
+
 def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
-    """True when manifest.json is missing or older than any file of the dbt project."""
-    if not manifest.exists():
+    """True when manifest.json is missing, older than any file of the dbt project, or was
+    parsed with another profile environment than runs now use (its parse would not serve)."""
+    stamp = manifest.with_name(PARSE_ENV_FILE)
+    if not manifest.exists() or not stamp.exists():
+        return True
+    if json.loads(stamp.read_text(encoding="utf-8")) != parse_env():
         return True
     built = manifest.stat().st_mtime
     for folder in ("models", "seeds", "macros", "tests"):
         for path in (project_dir / folder).rglob("*"):
             if path.is_file() and path.stat().st_mtime > built:
                 return True
-    return (project_dir / "dbt_project.yml").stat().st_mtime > built
+    return any(
+        (project_dir / name).stat().st_mtime > built for name in ("dbt_project.yml", "profiles.yml")
+    )
 
 
 def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
@@ -91,10 +108,12 @@ def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
             # dbt's log beside the manifest (ignored by git), not in a logs/ folder of its own
             env={
                 **os.environ,
+                **parse_env(),
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DBT_LOG_PATH": str(project_dir / "target"),
             },
         )
+        manifest.with_name(PARSE_ENV_FILE).write_text(json.dumps(parse_env()), encoding="utf-8")
     return manifest
 
 
@@ -117,12 +136,40 @@ def vars_to_pass(vars_: Mapping) -> dict:
 
 def profile_env(database: Database, threads: int) -> dict[str, str]:
     """The environment the DuckDB profile (profiles.yml) reads the run's warehouse, threads
-    and limits from: environment variables, which unlike vars do not make dbt parse again
-    when they change from one run (or data folder) to the next."""
-    env = {WAREHOUSE_ENV: str(database.path), DBT_THREADS_ENV: str(threads)}
+    and limits from.
+
+    dbt parses the whole project again when a value of the profile changes, and the
+    warehouse's path differs from one data folder to the next. So the profile names it from
+    the data folder as home (`~/warehouse.duckdb`, HOME set to the data folder for dbt's
+    process: DuckDB expands `~`): the same text for every data folder, and a new data
+    folder's first build reuses the project's own parse."""
+    folder = database.path.parent
+    env = {
+        "HOME": str(folder),
+        WAREHOUSE_ENV: from_home(database.path, folder),
+        DBT_THREADS_ENV: str(threads),
+    }
     if database.limits:
         env[MEMORY_LIMIT_ENV] = database.limits.memory_limit
-        env[SPILL_FOLDER_ENV] = str(database.limits.temp_directory)
+        env[SPILL_FOLDER_ENV] = from_home(database.limits.temp_directory, folder)
+    return env
+
+
+def from_home(path: Path, home: Path) -> str:
+    """`path` as `~/...` when it lies in `home`, else as it is."""
+    try:
+        return "~/" + path.relative_to(home).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def parse_env() -> dict[str, str]:
+    """The profile environment of a run with the default limits, for the project's own
+    parse: its partial_parse.msgpack then serves every such run (dbt compares the profile)."""
+    warehouse = Path("/") / WAREHOUSE_FILE
+    default = Database(warehouse, limits=Limits(DEFAULT_MEMORY_LIMIT, spill_folder(warehouse)))
+    env = profile_env(default, 1)
+    env.pop("HOME")
     return env
 
 

@@ -1,23 +1,22 @@
 """User mappings: a YAML file maps any CRM's export onto one canonical table.
 
-Example (``DATA_DIR/mappings/pipedrive_deals.yml``)::
+Example (``DATA_DIR/mappings/zoho_deals.yml``, a Zoho CRM deals export)::
 
-    name: pipedrive deals
-    source_system: pipedrive
+    name: zoho deals
+    source_system: zoho
     table: opportunities
     current_state: true        # each load is a dated snapshot (no stage history export)
     export: full               # or partial: a filtered export never removes records
-    match: [Deal - ID, Deal - Title]     # headers that identify the file
+    match: [Record Id, Deal Name]        # headers that identify the file
     columns:
-      opportunity_id: Deal - ID
-      opportunity_name: Deal - Title
-      created_at: Deal - Deal created
-      stage: Deal - Stage
-      status: Deal - Status
-      amount: [Deal - Value, Value]      # several headers: the first non-blank cell wins
+      opportunity_id: Record Id
+      opportunity_name: Deal Name
+      created_at: Created Time
+      stage: Stage
+      owner_id: Deal Owner.id
+      amount: [Amount, Expected Revenue] # several headers: the first non-blank cell wins
     values:
-      status: {Won: won, Lost: lost, Open: open}
-      stage: {Qualified: 需求确认}
+      stage: {Qualification: 需求确认, Closed Won: 赢单, Closed Lost: 输单}
     defaults:                  # when every header of a column is blank in a row
       created_at: export_date  # the export's date (file name, else the as-of day)
       currency: USD            # or a constant

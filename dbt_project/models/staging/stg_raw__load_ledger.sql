@@ -1,3 +1,5 @@
+-- The ledger rows of loaded files (or sheets): what the models use it for. The rows of
+-- files skipped or set aside change no mart (warehouse/build_state.py relies on it).
 select
     load_id,
     file_name,
@@ -13,3 +15,4 @@ select
     rows_rejected,
     as_of
 from {{ source('raw', 'load_ledger') }}
+where status = 'loaded'
