@@ -199,8 +199,9 @@ class WarehouseSettings(dg.ConfigurableResource):
         }
 
     def dbt_env(self) -> dict[str, str]:
-        """The environment of this run's dbt process: its warehouse, threads and limits."""
-        return profile_env(self.database, self.threads)
+        """The environment of this run's dbt process on DuckDB: its warehouse, threads and
+        limits (Spark gets them all as vars)."""
+        return {} if self.engine_name == "spark" else profile_env(self.database, self.threads)
 
 
 def run_config_for(

@@ -4,6 +4,7 @@ daily build, and the docs site. Pure argument builders, so they are tested witho
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import importlib.metadata
 import json
@@ -91,29 +92,38 @@ def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
     """Run `dbt parse` when the manifest is missing or stale, so Definitions always load.
 
     Its partial_parse.msgpack seeds every run's own target folder (dagster-dbt copies it):
-    a run with the project's default vars and target then skips most of the parse."""
-    if manifest_is_stale(project_dir, manifest):
-        subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--quiet",
-                "--profiles-dir",
-                str(project_dir),
-                "--target",
-                DEFAULT_TARGET,
-            ],
-            cwd=project_dir,
-            check=True,
-            # dbt's log beside the manifest (ignored by git), not in a logs/ folder of its own
-            env={
-                **os.environ,
-                **parse_env(),
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                "DBT_LOG_PATH": str(project_dir / "target"),
-            },
-        )
-        manifest.with_name(PARSE_ENV_FILE).write_text(json.dumps(parse_env()), encoding="utf-8")
+    a run with the project's default vars and target then skips most of the parse. Processes
+    starting together (the UI and a run, test workers) parse one at a time, the others then
+    finding it done: none reads a manifest another is still writing."""
+    if not manifest_is_stale(project_dir, manifest):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with manifest.with_name(".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest_is_stale(project_dir, manifest):
+            manifest.with_name(PARSE_ENV_FILE).unlink(missing_ok=True)
+            subprocess.run(
+                [
+                    dbt_executable(),
+                    "parse",
+                    "--quiet",
+                    "--profiles-dir",
+                    str(project_dir),
+                    "--target",
+                    DEFAULT_TARGET,
+                ],
+                cwd=project_dir,
+                check=True,
+                # dbt's log beside the manifest (ignored by git), not in a logs/ folder of its own
+                env={
+                    **os.environ,
+                    **parse_env(),
+                    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                    "DBT_LOG_PATH": str(project_dir / "target"),
+                },
+            )
+            stamp = json.dumps(parse_env())
+            manifest.with_name(PARSE_ENV_FILE).write_text(stamp, encoding="utf-8")
     return manifest
 
 
