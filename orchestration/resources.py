@@ -163,7 +163,7 @@ class WarehouseSettings(dg.ConfigurableResource):
     def dbt_vars(self) -> dict:
         """The business settings the models read (dbt vars).
 
-        On DuckDB the as-of day is in the warehouse (warehouse.dbt_cli.RUN_CONTEXT_TABLE) and
+        On DuckDB the as-of day is in the warehouse (warehouse.build_state.RUN_CONTEXT_TABLE) and
         the paths and limits in the environment (`dbt_env`), so that one day's parse serves
         the next; Spark, which reads neither, gets them all as vars."""
         business = {

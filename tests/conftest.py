@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import importlib.machinery
 import os
 import shutil
 import sys
@@ -18,11 +17,10 @@ os.environ.setdefault("OPPWH_SETTLE_SECONDS", "0.3")
 
 # pytest-xdist workers run from `python -c`: their __main__ has neither __spec__ nor __file__,
 # which PySpark (imported by great-expectations when the spark extra is installed) takes for a
-# doctest run, and exits the worker. Give it the spec of a main module run as `-c` code, which
-# multiprocessing's children (tests/next_day.py) also leave alone.
+# doctest run, and exits the worker. Name the worker's main module.
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
-    _main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    _main.__file__ = "<pytest-xdist worker>"
 
 from datetime import date  # noqa: E402
 from pathlib import Path  # noqa: E402

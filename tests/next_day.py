@@ -3,13 +3,11 @@ crash tests share (the export, running `oppwh` as its own process, the crash cha
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,42 +47,19 @@ NEW_EXPORT = (
 )
 
 
-# Each `oppwh` run of the crash chain is its own process, forked from a server that has
-# imported the CLI once: a run starts in milliseconds instead of seconds of imports, and a
-# crash kills it (and its dbt child), never the test runner.
-RUNNERS = multiprocessing.get_context("forkserver")
-RUNNERS.set_forkserver_preload(["orchestration.cli", "tests.next_day"])
-
-
-def _run_in_child(args: tuple[str, ...], crash_at: str | None, out: str, err: str) -> None:
-    """The child: its own session (a crash kills its process group), output to files."""
-    os.setsid()
-    os.environ.pop("OPPWH_CRASH_AT", None)
-    if crash_at:
-        os.environ["OPPWH_CRASH_AT"] = crash_at
-    for fd, path in ((1, out), (2, err)):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
-    from orchestration.cli import main
-
-    code = main(list(args))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def oppwh(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    """`oppwh` as its own process; returncode -9 when killed at `crash_at`."""
-    with tempfile.TemporaryDirectory() as folder:
-        out, err = Path(folder, "out"), Path(folder, "err")
-        child = RUNNERS.Process(target=_run_in_child, args=(args, crash_at, str(out), str(err)))
-        child.start()
-        child.join()
-        return subprocess.CompletedProcess(
-            ["oppwh", *args],
-            child.exitcode,
-            out.read_text(errors="replace") if out.exists() else "",
-            err.read_text(errors="replace") if err.exists() else "",
-        )
+    """`oppwh` as its own process (a crash kills it, not the test runner)."""
+    env = {**os.environ}
+    env.pop("OPPWH_CRASH_AT", None)
+    if crash_at:
+        env["OPPWH_CRASH_AT"] = crash_at
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def make_base(built_warehouse: Path, root: Path) -> Path:

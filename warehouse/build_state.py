@@ -17,6 +17,10 @@ from pathlib import Path
 from warehouse.database import Database
 
 STATE_TABLE = "raw.dbt_build_state"
+# The one-row table the models read the run's as-of day from (macros/as_of.sql): the day is
+# data, not a dbt var, so that dbt's parse of one day serves the next (a var that changes
+# makes dbt parse the whole project again).
+RUN_CONTEXT_TABLE = "raw.run_context"
 # Raw tables no model reads (the rejected rows are for people: `oppwh quality`).
 NOT_READ_BY_MODELS = ("rejects",)
 # The rows of a raw table the models read, where not all (stg_raw__load_ledger takes the
@@ -24,6 +28,15 @@ NOT_READ_BY_MODELS = ("rejects",)
 ROWS_READ = {"load_ledger": "status = 'loaded'"}
 # What a dbt build reads from the project folder (target/ and logs/ are its output).
 PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+
+
+def record_run_context(database: Database, as_of) -> None:
+    """The as-of day the next build measures against, in RUN_CONTEXT_TABLE."""
+    with database.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {RUN_CONTEXT_TABLE} AS SELECT ?::DATE AS as_of_date", [as_of]
+        )
 
 
 def project_digest(project_dir: Path) -> str:

@@ -1,5 +1,6 @@
-"""How the warehouse calls dbt: the project's folder, the venv's dbt, the arguments of the
-daily build, and the docs site. Pure argument builders, so they are tested without dbt."""
+"""How the warehouse calls dbt: the project's folder, the venv's dbt, the project's own
+parse, the arguments and environment of the daily build (pure builders, tested without dbt)
+and the docs site."""
 
 from __future__ import annotations
 
@@ -37,10 +38,6 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 # The profile output of the DuckDB engine (profiles.yml), named in every call so that the
 # project's own parse and the daily build agree (dbt parses again when the target differs).
 DEFAULT_TARGET = "duckdb"
-# The one-row table the models read the run's as-of day from (macros/as_of.sql): the day is
-# data, not a dbt var, so that dbt's parse of one day serves the next (a var that changes
-# makes dbt parse the whole project again).
-RUN_CONTEXT_TABLE = "raw.run_context"
 # dbt threads of a run (1 is fastest on big data with 2 cores; tiny builds gain from more).
 DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
 # The warehouse file dbt builds (profiles.yml); the run sets it, a developer may too.
@@ -218,15 +215,6 @@ def reuse_last_parse(runs: Path, target: Path) -> Path | None:
         return None
     target.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy2(earlier[0], target / PARTIAL_PARSE_FILE))
-
-
-def record_run_context(database: Database, as_of) -> None:
-    """The as-of day the next build measures against, in RUN_CONTEXT_TABLE."""
-    with database.connect() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {RUN_CONTEXT_TABLE} AS SELECT ?::DATE AS as_of_date", [as_of]
-        )
 
 
 def dbt_build_args(

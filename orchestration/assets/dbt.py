@@ -2,6 +2,7 @@
 
 import graphlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,6 +19,7 @@ from warehouse.build_state import (
     forget_build,
     inputs_fingerprint,
     read_artifacts,
+    record_run_context,
     remember_build,
     test_statuses,
 )
@@ -28,7 +30,6 @@ from warehouse.dbt_cli import (
     dbt_version,
     environment,
     prepare_manifest,
-    record_run_context,
     reuse_last_parse,
     summarise_results,
 )
@@ -82,6 +83,30 @@ def outputs_in_build_order(context: dg.AssetExecutionContext) -> list[str]:
     ]
 
 
+def reuse_build(context: dg.AssetExecutionContext, database, as_of, finished: Path):
+    """Nothing a build reads has changed since the build in `finished`: its marts stand as
+    they are, its test results count for this run too (quality report, asset checks)."""
+    run_results, manifest = read_artifacts(finished)
+    record_dbt_build(database, context.run.run_id, as_of, run_results, manifest)
+    report(
+        context,
+        f"dbt build skipped: nothing changed since the build in {finished.name} "
+        f"(same raw data, as-of day, settings and models); its tests: "
+        f"{summarise_results(run_results.get('results', []))}",
+    )
+    for name in outputs_in_build_order(context):
+        yield dg.Output(None, output_name=name, metadata={"built in": finished.name})
+    statuses = test_statuses(run_results, manifest)
+    for key in context.selected_asset_check_keys:
+        status = statuses.get(key.name, "not run")
+        yield dg.AssetCheckResult(
+            asset_key=key.asset_key,
+            check_name=key.name,
+            passed=status in ("pass", "warn"),
+            metadata={"status": status, "built in": finished.name},
+        )
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
 def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
@@ -92,29 +117,13 @@ def warehouse_models(
         require_spark()
     database, as_of = warehouse.database, warehouse.as_of_date()
     record_run_context(database, as_of)
-    fingerprint = inputs_fingerprint(database, DBT_PROJECT_DIR, warehouse.dbt_settings())
-    finished = None if warehouse.full_refresh else finished_build(database, fingerprint)
-    if finished and warehouse.engine_name == "duckdb":
-        # Nothing a build reads has changed since that build: its marts stand as they are.
-        run_results, manifest = read_artifacts(finished)
-        record_dbt_build(database, context.run.run_id, as_of, run_results, manifest)
-        report(
-            context,
-            f"dbt build skipped: nothing changed since the build in {finished.name} "
-            f"(same raw data, as-of day, settings and models); its tests: "
-            f"{summarise_results(run_results.get('results', []))}",
-        )
-        for name in outputs_in_build_order(context):
-            yield dg.Output(None, output_name=name, metadata={"built in": finished.name})
-        statuses = test_statuses(run_results, manifest)
-        for key in context.selected_asset_check_keys:
-            yield dg.AssetCheckResult(
-                asset_key=key.asset_key,
-                check_name=key.name,
-                passed=statuses.get(key.name) in ("pass", "warn"),
-                metadata={"status": statuses.get(key.name, "not run"), "built in": finished.name},
-            )
-        return
+    fingerprint = None
+    if warehouse.engine_name == "duckdb":
+        fingerprint = inputs_fingerprint(database, DBT_PROJECT_DIR, warehouse.dbt_settings())
+        finished = None if warehouse.full_refresh else finished_build(database, fingerprint)
+        if finished:
+            yield from reuse_build(context, database, as_of, finished)
+            return
     forget_build(database)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
     runs = warehouse.folder.dbt_runs
@@ -143,7 +152,8 @@ def warehouse_models(
                 run_results,
                 read_artifact(invocation, "manifest.json") or {},
             )
-    remember_build(database, fingerprint, target)
+    if fingerprint:
+        remember_build(database, fingerprint, target)
     report(context, f"dbt build: {summarise_results(run_results.get('results', []))}")
     if warehouse.engine_name == "spark":
         # Its marts and scoring inputs replace the warehouse's copies.
