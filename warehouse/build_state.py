@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from warehouse.database import Database
+from warehouse.dbt_cli import project_files
 
 STATE_TABLE = "raw.dbt_build_state"
 # The one-row table the models read the run's as-of day from (macros/as_of.sql): the day is
@@ -26,8 +27,6 @@ NOT_READ_BY_MODELS = ("rejects",)
 # The rows of a raw table the models read, where not all (stg_raw__load_ledger takes the
 # ledger rows of loaded files: a file seen again and skipped changes no build).
 ROWS_READ = {"load_ledger": "status = 'loaded'"}
-# What a dbt build reads from the project folder (target/ and logs/ are its output).
-PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
 
 def record_run_context(database: Database, as_of) -> None:
@@ -42,12 +41,9 @@ def record_run_context(database: Database, as_of) -> None:
 def project_digest(project_dir: Path) -> str:
     """SHA-256 over the names and bytes of the dbt project's files."""
     digest = hashlib.sha256()
-    for name in PROJECT_INPUTS:
-        top = project_dir / name
-        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
-        for path in files:
-            digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
-            digest.update(path.read_bytes())
+    for path in project_files(project_dir):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -38,6 +38,8 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 # The profile output of the DuckDB engine (profiles.yml), named in every call so that the
 # project's own parse and the daily build agree (dbt parses again when the target differs).
 DEFAULT_TARGET = "duckdb"
+# What a parse or build reads from the project folder (target/ and logs/ are its output).
+PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 # dbt threads of a run (1 is fastest on big data with 2 cores; tiny builds gain from more).
 DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
 # The warehouse file dbt builds (profiles.yml); the run sets it, a developer may too.
@@ -76,13 +78,16 @@ def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
     if json.loads(stamp.read_text(encoding="utf-8")) != parse_env():
         return True
     built = manifest.stat().st_mtime
-    for folder in ("models", "seeds", "macros", "tests"):
-        for path in (project_dir / folder).rglob("*"):
-            if path.is_file() and path.stat().st_mtime > built:
-                return True
-    return any(
-        (project_dir / name).stat().st_mtime > built for name in ("dbt_project.yml", "profiles.yml")
-    )
+    return any(path.stat().st_mtime > built for path in project_files(project_dir))
+
+
+def project_files(project_dir: Path) -> list[Path]:
+    """Every file of the dbt project that a parse or build reads, in a stable order."""
+    files: list[Path] = []
+    for name in PROJECT_INPUTS:
+        top = project_dir / name
+        files += [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+    return files
 
 
 def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
