@@ -77,14 +77,8 @@ CREATE TABLE IF NOT EXISTS raw.load_ledger (
 
 REJECTS_DDL = """
 CREATE TABLE IF NOT EXISTS raw.rejects (
-    load_id BIGINT,
-    file_name VARCHAR,
-    table_name VARCHAR,
-    row_number BIGINT,
-    column_name VARCHAR,
-    value VARCHAR,
-    reason VARCHAR,
-    rejected_at TIMESTAMPTZ
+    load_id BIGINT, file_name VARCHAR, table_name VARCHAR, row_number BIGINT,
+    column_name VARCHAR, value VARCHAR, reason VARCHAR, rejected_at TIMESTAMPTZ
 )"""
 
 

@@ -79,11 +79,10 @@ def timestamp_sql(ref: str) -> str:
 
 def date_sql(ref: str) -> str:
     """A date stays a date (Salesforce CloseDate): no time-zone shift is applied."""
-    t = _normalised_datetime_text(ref)
+    t = _normalised_datetime_text(ref)  # blank: NULL, and so every cast of it
     return (
-        f"(CASE WHEN {t} IS NULL THEN NULL "
-        f"ELSE coalesce(try_cast({t} AS DATE), "
-        f"try_cast(left({t}, 10) AS DATE), CAST({_excel_serial(t)} AS DATE)) END)"
+        f"coalesce(try_cast({t} AS DATE), try_cast(left({t}, 10) AS DATE), "
+        f"CAST({_excel_serial(t)} AS DATE))"
     )
 
 

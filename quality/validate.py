@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from ingestion.schema import TABLES
-from quality.contracts import BLOCK, LOST_WORDS, Check, checks_for
+from quality.contracts import BLOCK, LOST_WORDS, Check, check_by_name, checks_for
 from warehouse.dbt_cli import SEEDS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -144,24 +144,23 @@ def _gx_flag(column: str, flagged: pd.DataFrame):
 
 
 def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, con, as_of_end):
-    return _gx_flag("_after", frame.assign(_after=frame[check.column] >= pd.Timestamp(as_of_end)))
+    after = frame[check.column] >= pd.Timestamp(as_of_end)
+    return _gx_flag(f"_after__{check.name}", frame.assign(**{f"_after__{check.name}": after}))
 
 
 def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, con, as_of_end):
     lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
-    return _gx_flag(
-        "_missing", frame.assign(_missing=lost.fillna(False) & frame[check.column].isna())
-    )
+    missing = lost.fillna(False) & frame[check.column].isna()
+    return _gx_flag(f"_missing__{check.name}", frame.assign(**{f"_missing__{check.name}": missing}))
 
 
 def _gx_in_value_set(check: Check, frame: pd.DataFrame, con, as_of_end):
     """Compared in lower case, like the SQL."""
     import great_expectations.expectations as gxe
 
-    lowered = frame.assign(_value=frame[check.column].astype("string").str.lower())
-    return gxe.ExpectColumnValuesToBeInSet(
-        column="_value", value_set=_value_set(check, con)
-    ), lowered
+    column = f"_value__{check.name}"
+    lowered = frame.assign(**{column: frame[check.column].astype("string").str.lower()})
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=_value_set(check, con)), lowered
 
 
 @dataclass(frozen=True)
@@ -241,27 +240,58 @@ def _gx_batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_export")
 
 
-def check_with_gx(frame, check: Check, con, file_name: str, as_of_end) -> CheckResult:
+def gx_batches(frame: pd.DataFrame, checks: list[Check], con, as_of_end) -> list[tuple]:
+    """The checks grouped by the batch they read: every check on the export's own rows (with
+    its helper column added under a name of its own) in one batch, each check on a batch of
+    its own (the distinct rows of a uniqueness check) alone. One GX validation per batch
+    instead of one per check: each validation costs ~0.2 s however small the export."""
+    shared, alone = frame.copy(), []
+    together: list[tuple[Check, object]] = []
+    for check in checks:
+        expectation, data = KINDS[check.kind].gx(check, frame, con, as_of_end)
+        if data is frame or (data.index.equals(frame.index) and len(data) == len(frame)):
+            added = [c for c in data.columns if c not in frame.columns]
+            for column in added:
+                shared[column] = data[column]
+            together.append((check, expectation))
+        else:
+            alone.append((data, [(check, expectation)]))
+    return ([(shared, together)] if together else []) + alone
+
+
+def validate_with_gx(frame, checks: list[Check], con, file_name: str, as_of_end) -> list:
+    """Every check of one export through Great Expectations, in the order given."""
     import great_expectations as gx
 
-    expectation, data = KINDS[check.kind].gx(check, frame, con, as_of_end)
-    suite = gx.ExpectationSuite(name=check.name, expectations=[expectation])
-    batch = _gx_batch_definition().get_batch(
-        batch_parameters={"dataframe": data.reset_index(drop=True)}
-    )
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE"}).results[0]
+    found: dict[str, CheckResult] = {}
+    for data, pairs in gx_batches(frame, checks, con, as_of_end):
+        flat = data.reset_index(drop=True)
+        for check, expectation in pairs:
+            expectation.meta = {"check": check.name}
+        suite = gx.ExpectationSuite(
+            name=f"{file_name}:{pairs[0][0].table}", expectations=[e for _, e in pairs]
+        )
+        batch = _gx_batch_definition().get_batch(batch_parameters={"dataframe": flat})
+        results = batch.validate(suite, result_format={"result_format": "COMPLETE"}).results
+        for result in results:
+            check = check_by_name(result.expectation_config.meta["check"])
+            found[check.name] = gx_check_result(check, result, flat, file_name)
+    return [found[c.name] for c in checks]
+
+
+def gx_check_result(check: Check, result, flat: pd.DataFrame, file_name: str) -> CheckResult:
+    """One check's finding from its GX result: how many rows failed, and which ids."""
     if result.success:
-        return CheckResult(check, file_name, len(data), 0, (), "great_expectations")
+        return CheckResult(check, file_name, len(flat), 0, (), "great_expectations")
     if check.kind == "unique_after_exact_duplicates":
         # failing = duplicated ids (not rows); the unexpected values are the ids
         values = result.result.get("unexpected_list") or []
         ids = sorted({str(v[check.column] if isinstance(v, dict) else v) for v in values})
         return CheckResult(
-            check, file_name, len(data), len(ids), tuple(ids[:SAMPLE_IDS]), "great_expectations"
+            check, file_name, len(flat), len(ids), tuple(ids[:SAMPLE_IDS]), "great_expectations"
         )
     failing = int(result.result.get("unexpected_count") or 0)
     positions = result.result.get("unexpected_index_list") or []
-    flat = data.reset_index(drop=True)
     ids: list[str] = []
     for index in positions:
         position = index if isinstance(index, int) else index.get("index", 0)
@@ -270,7 +300,7 @@ def check_with_gx(frame, check: Check, con, file_name: str, as_of_end) -> CheckR
             ids.append(str(value))
         if len(ids) >= SAMPLE_IDS:
             break
-    return CheckResult(check, file_name, len(data), failing, tuple(ids), "great_expectations")
+    return CheckResult(check, file_name, len(flat), failing, tuple(ids), "great_expectations")
 
 
 def validate_load(
@@ -296,7 +326,7 @@ def validate_load(
             f"SELECT {columns} FROM raw.{table} WHERE _load_id = ? ORDER BY _row_number",
             [load_id],
         ).df()
-        results = [check_with_gx(frame, c, con, file_name, as_of_end) for c in checks]
+        results = validate_with_gx(frame, checks, con, file_name, as_of_end)
     return [with_unknown_values(con, r, load_id) for r in results]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import Field, field_validator
@@ -55,7 +56,7 @@ class ScoringConfig:
     # is better than chance (AUC >= min_auc on >= min_closed_deals), unless "always".
     min_auc: float = 0.55
     min_closed_deals: int = 100
-    writeback_gate: str = "auto"
+    writeback_gate: Literal["auto", "always"] = "auto"
 
     @property
     def model_version(self) -> str:
@@ -93,30 +94,16 @@ class Calibration(SettingsModel):
 class ScoringFile(SettingsModel):
     """The whole of scoring.yml; every key is optional (the shipped file's values apply)."""
 
-    mode: str = "rules"
+    mode: Literal["rules", "learned"] = "rules"
     learned: Learned = Learned()
     weights: dict[str, float] = {}
     target_industries: list[str] = []
     grades: dict[str, float] = {"A": 65, "B": 52, "C": 40}
     gate: Gate = Gate()
-    writeback_gate: str = "auto"
+    writeback_gate: Literal["auto", "always"] = "auto"
     trend_threshold: float = 5
     calibration: Calibration = Calibration()
     writeback: dict[str, dict[str, str]] = {}
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        if value not in ("rules", "learned"):
-            raise ValueError(f"must be 'rules' or 'learned', not {value!r}")
-        return value
-
-    @field_validator("writeback_gate", mode="before")
-    @classmethod
-    def _gate(cls, value) -> str:
-        if str(value) not in ("auto", "always"):
-            raise ValueError(f"must be 'auto' or 'always', not {str(value)!r}")
-        return str(value)
 
     @field_validator("weights", mode="before")
     @classmethod

@@ -17,14 +17,8 @@ from scoring.validation import SIGNAL_COLUMNS, VALIDATION_COLUMNS
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
-    source_system VARCHAR,
-    opportunity_id VARCHAR,
-    scored_on DATE,
-    score DOUBLE,
-    grade VARCHAR,
-    reasons VARCHAR,
-    model_version VARCHAR,
-    scored_at TIMESTAMPTZ
+    source_system VARCHAR, opportunity_id VARCHAR, scored_on DATE,
+    score DOUBLE, grade VARCHAR, reasons VARCHAR, model_version VARCHAR, scored_at TIMESTAMPTZ
 )"""
 
 

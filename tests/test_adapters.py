@@ -48,34 +48,40 @@ def by_id(rows):
     return {r[0]: r[1:] if len(r) > 2 else r[1] for r in rows}
 
 
+def mart_by_id(data: Path, sql: str) -> dict:
+    """A query's rows by their first column: {first: second}, or {first: (the rest, ...)}."""
+    return by_id(mart(data, sql))
+
+
 def test_every_file_is_recognised_and_loads_without_rejects(mixed_warehouse):
     ledger = query(
         mixed_warehouse / "warehouse.duckdb",
         "SELECT file_name, format_name, status, rows_rejected FROM raw.load_ledger ORDER BY 1",
     )
     formats = {r[0]: r[1] for r in ledger}
-    assert formats["Opportunity.csv"] == "salesforce Opportunity"
-    assert formats["OpportunityHistory.csv"] == "salesforce OpportunityHistory"
-    assert formats["Task.csv"] == "salesforce Task"
-    assert formats["Event.csv"] == "salesforce Event"
-    assert formats["Account.csv"] == "salesforce Account"
-    assert formats["User.csv"] == "salesforce User"
-    assert formats["商机_20250601.xlsx"] == "cn_crm 商机"
-    assert formats["商机_20250602.csv"] == "cn_crm 商机"
-    assert formats["跟进记录.xlsx"] == "cn_crm 跟进记录"
-    assert formats["客户.xlsx"] == "cn_crm 客户"
-    assert formats["hubspot-crm-exports-all-deals-2025-06-30.csv"] == "hubspot deals"
-    assert formats["engagements.jsonl"] == "hubspot engagements"
+    assert formats == {
+        "Opportunity.csv": "salesforce Opportunity",
+        "OpportunityHistory.csv": "salesforce OpportunityHistory",
+        "Task.csv": "salesforce Task",
+        "Event.csv": "salesforce Event",
+        "Account.csv": "salesforce Account",
+        "User.csv": "salesforce User",
+        "商机_20250601.xlsx": "cn_crm 商机",
+        "商机_20250602.csv": "cn_crm 商机",
+        "商机_20250603.csv": "cn_crm 商机",
+        "跟进记录.xlsx": "cn_crm 跟进记录",
+        "客户.xlsx": "cn_crm 客户",
+        "hubspot-crm-exports-all-deals-2025-06-30.csv": "hubspot deals",
+        "engagements.jsonl": "hubspot engagements",
+    }
     assert all(r[2] == "loaded" and r[3] == 0 for r in ledger), ledger
 
 
 def test_salesforce_statuses_amounts_and_deleted_records(mixed_warehouse):
-    got = dict(
-        mart(
-            mixed_warehouse,
-            "SELECT status, count(*) FROM marts.opportunities "
-            "WHERE source_system = 'salesforce' GROUP BY 1",
-        )
+    got = mart_by_id(
+        mixed_warehouse,
+        "SELECT status, count(*) FROM marts.opportunities "
+        "WHERE source_system = 'salesforce' GROUP BY 1",
     )
     assert got == {"won": 1, "lost": 2, "open": 1}
     assert mart(
@@ -119,12 +125,10 @@ def test_salesforce_stage_visits_ignore_amount_only_rows(mixed_warehouse):
 
 
 def test_salesforce_activities_only_via_opportunity_what_id(mixed_warehouse):
-    counts = dict(
-        mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, activity_count FROM "
-            "marts.follow_up_frequency WHERE source_system = 'salesforce'",
-        )
+    counts = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, activity_count FROM "
+        "marts.follow_up_frequency WHERE source_system = 'salesforce'",
     )
     # A: two tasks + one task + one event (the deleted task does not count); D: two tasks;
     # the account-level tasks count for no deal.
@@ -142,12 +146,10 @@ def test_salesforce_cycle_time_loss_reasons_and_merged_account(mixed_warehouse):
         "SELECT cycle_time_days FROM marts.cycle_time WHERE opportunity_id = '006A00000000001AAA'",
     )
     assert float(days) == pytest.approx(43.58, abs=0.01)  # 01-02 10:00 to 02-15 (CloseDate)
-    reasons = dict(
-        mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, loss_reason_category FROM "
-            "marts.loss_reasons WHERE source_system = 'salesforce'",
-        )
+    reasons = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, loss_reason_category FROM "
+        "marts.loss_reasons WHERE source_system = 'salesforce'",
     )
     assert reasons == {"006A00000000002AAA": "price", "006A00000000003AAA": "unspecified"}
     accounts = query(
@@ -163,14 +165,11 @@ def test_salesforce_cycle_time_loss_reasons_and_merged_account(mixed_warehouse):
 
 
 def test_chinese_daily_exports_grow_a_lifecycle(mixed_warehouse):
-    state = {
-        r[0]: r[1:]
-        for r in mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, stage, status, amount, is_no_longer_exported "
-            "FROM marts.opportunities WHERE source_system = 'cn_crm'",
-        )
-    }
+    state = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, stage, status, amount, is_no_longer_exported "
+        "FROM marts.opportunities WHERE source_system = 'cn_crm'",
+    )
     assert state == {
         "S1": ("方案报价", "open", 125000, False),
         "S2": ("初步接触", "open", 8000, False),
@@ -200,14 +199,11 @@ def test_chinese_daily_exports_grow_a_lifecycle(mixed_warehouse):
 
 
 def test_chinese_follow_ups_cycle_time_and_accounts(mixed_warehouse):
-    touches = {
-        r[0]: r[1:]
-        for r in mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, activity_count, calls, visits, messages, meetings "
-            "FROM marts.follow_up_frequency WHERE source_system = 'cn_crm'",
-        )
-    }
+    touches = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, activity_count, calls, visits, messages, meetings "
+        "FROM marts.follow_up_frequency WHERE source_system = 'cn_crm'",
+    )
     assert touches == {
         "S1": (2, 1, 1, 0, 0),
         "S2": (1, 0, 0, 1, 0),
@@ -229,14 +225,11 @@ def test_chinese_follow_ups_cycle_time_and_accounts(mixed_warehouse):
 
 
 def test_hubspot_deals_stage_history_and_engagements(mixed_warehouse):
-    state = {
-        r[0]: r[1:]
-        for r in mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, status, closed_at IS NOT NULL, expected_close_date::varchar "
-            "FROM marts.opportunities WHERE source_system = 'hubspot'",
-        )
-    }
+    state = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, status, closed_at IS NOT NULL, expected_close_date::varchar "
+        "FROM marts.opportunities WHERE source_system = 'hubspot'",
+    )
     assert state == {
         "9001": ("won", True, "2025-03-01"),
         "9002": ("lost", True, "2025-02-15"),
@@ -258,13 +251,8 @@ def test_hubspot_deals_stage_history_and_engagements(mixed_warehouse):
         ("Contract Sent", 2),
         ("Closed Won", 0),
     ]
-    counts = dict(
-        mart(
-            mixed_warehouse,
-            "SELECT opportunity_id, activity_count FROM "
-            "marts.follow_up_frequency WHERE source_system = 'hubspot'",
-        )
-    )
+    touches = "SELECT opportunity_id, activity_count FROM marts.follow_up_frequency"
+    counts = mart_by_id(mixed_warehouse, f"{touches} WHERE source_system = 'hubspot'")
     assert counts == {"9001": 2, "9002": 0, "9003": 1}
     assert mart(
         mixed_warehouse,

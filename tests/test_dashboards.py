@@ -15,9 +15,8 @@ import pytest
 
 from dashboards.labels import PAGES
 from dashboards.queries import Filters, query
-from orchestration.cli import main
 from orchestration.cli.admin import dashboard_command
-from tests.conftest import SAMPLE_AS_OF
+from tests.conftest import SAMPLE_AS_OF, run_ok
 from tests.conftest import query as sql
 
 pytestmark = pytest.mark.e2e
@@ -171,20 +170,14 @@ def test_reader_holding_the_serving_copy_never_blocks_a_run(
     before = reader.execute("SELECT published_at FROM main.publication").fetchone()[0]
     old_count = reader.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0]
     # a run for a later day, with the reader still holding the old copy open
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(data),
-                "--landing",
-                str(sample_landing),
-                "--as-of",
-                "2025-07-15",
-                "--parquet",
-            ]
-        )
-        == 0
+    run_ok(
+        "--data-dir",
+        str(data),
+        "--landing",
+        str(sample_landing),
+        "--as-of",
+        "2025-07-15",
+        "--parquet",
     )
     assert reader.execute("SELECT count(*) FROM marts.opportunities").fetchone()[0] == old_count
     reader.close()

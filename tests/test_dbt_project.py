@@ -17,19 +17,24 @@ DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def run_dbt(args: list[str], warehouse: Path) -> subprocess.CompletedProcess:
+    """dbt by hand on `warehouse`, its artifacts beside it: the project's own target folder
+    holds the parse every daily run starts from, and other vars would overwrite it."""
+    target = warehouse.parent / "dbt_target"
     return subprocess.run(
         [
             DBT,
             *args,
             "--profiles-dir",
             str(DBT_DIR),
+            "--target-path",
+            str(target),
             "--vars",
             json.dumps({"warehouse_path": str(warehouse)}),
         ],
         cwd=DBT_DIR,
         capture_output=True,
         text=True,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(target)},
     )
 
 
@@ -129,3 +134,24 @@ def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environ
         os.utime(runs / name / "partial_parse.msgpack", (1000 + n, 1000 + n))
     copied = reuse_last_parse(runs, runs / "run-new")
     assert copied == runs / "run-new" / "partial_parse.msgpack" and copied.read_bytes() == b"run-b"
+
+
+def test_a_dbt_command_by_hand_in_the_project_makes_the_next_run_parse_again(tmp_path):
+    """A developer's `dbt build` with other vars rewrites the project's partial_parse.msgpack;
+    every run seeded from it would parse from scratch, so the project's parse is made again."""
+    from warehouse.dbt_cli import (
+        PARSE_ENV_FILE,
+        PARTIAL_PARSE_FILE,
+        manifest_is_stale,
+        prepare_manifest,
+    )
+
+    project_target = DBT_DIR / "target"
+    prepare_manifest(DBT_DIR, project_target / "manifest.json")
+    for name in ("manifest.json", PARSE_ENV_FILE, PARTIAL_PARSE_FILE):
+        shutil.copy2(project_target / name, tmp_path / name)
+    manifest = tmp_path / "manifest.json"
+    assert not manifest_is_stale(DBT_DIR, manifest)
+    state = tmp_path / PARTIAL_PARSE_FILE
+    state.write_bytes(state.read_bytes() + b"\0")  # what another dbt command leaves
+    assert manifest_is_stale(DBT_DIR, manifest)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import SAMPLE_AS_OF, keyed, marts_fingerprint, query
+from tests.conftest import SAMPLE_AS_OF, keyed, marts_fingerprint, query, run_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -234,20 +234,7 @@ def test_second_run_skips_every_file_and_leaves_marts_identical(
     data = tmp_path / "data"
     shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("logs"))
     before = marts_fingerprint(serving(data))
-    assert (
-        main(
-            [
-                "run",
-                "--data-dir",
-                str(data),
-                "--landing",
-                str(sample_landing),
-                "--as-of",
-                SAMPLE_AS_OF.isoformat(),
-            ]
-        )
-        == 0
-    )
+    run_ok("--data-dir", str(data), "--landing", str(sample_landing), "--as-of", str(SAMPLE_AS_OF))
     assert marts_fingerprint(serving(data)) == before
     ledger = query(
         data / "warehouse.duckdb",

@@ -67,15 +67,28 @@ def dbt_version(executable: str) -> version.Version:
 
 # Beside the project's manifest: the profile environment it was parsed with.
 PARSE_ENV_FILE = "parse_env.json"
+# dbt's parse state in a target folder (what a later parse of the same project reuses).
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def parse_stamp(manifest: Path) -> dict:
+    """What the project's parse was made with: the profile environment, and the size and
+    time of the partial_parse.msgpack it wrote. A dbt command run by hand in the project
+    folder (with other vars or profile values) rewrites that file, and every run seeded
+    from it would then parse from scratch: the stamp no longer matches, and it is made again."""
+    state = manifest.with_name(PARTIAL_PARSE_FILE)
+    seen = state.stat() if state.exists() else None
+    return {"env": parse_env(), "partial_parse": [seen.st_size, seen.st_mtime_ns] if seen else None}
 
 
 def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
-    """True when manifest.json is missing, older than any file of the dbt project, or was
-    parsed with another profile environment than runs now use (its parse would not serve)."""
+    """True when manifest.json is missing, older than any file of the dbt project, was
+    parsed with another profile environment than runs now use, or its parse state was
+    rewritten since (its parse would not serve)."""
     stamp = manifest.with_name(PARSE_ENV_FILE)
     if not manifest.exists() or not stamp.exists():
         return True
-    if json.loads(stamp.read_text(encoding="utf-8")) != parse_env():
+    if json.loads(stamp.read_text(encoding="utf-8")) != parse_stamp(manifest):
         return True
     built = manifest.stat().st_mtime
     return any(path.stat().st_mtime > built for path in project_files(project_dir))
@@ -124,7 +137,7 @@ def prepare_manifest(project_dir: Path, manifest: Path) -> Path:
                     "DBT_LOG_PATH": str(project_dir / "target"),
                 },
             )
-            stamp = json.dumps(parse_env())
+            stamp = json.dumps(parse_stamp(manifest))
             manifest.with_name(PARSE_ENV_FILE).write_text(stamp, encoding="utf-8")
     return manifest
 
@@ -199,9 +212,6 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 def reuse_last_parse(runs: Path, target: Path) -> Path | None:

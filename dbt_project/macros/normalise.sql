@@ -20,3 +20,25 @@
         ) as _version_rank
     from {{ relation }}
 {%- endmacro %}
+
+{#- `column` as the deal had it in its previous export (NULL for its first): what an export
+    of the current state changed since the one before (owner changes, close-date pushes). -#}
+{% macro in_previous_export(column) -%}
+    lag({{ column }}) over (
+        partition by source_system, opportunity_id order by snapshot_date, _load_id
+    )
+{%- endmacro %}
+
+{#- The join condition of two relations on the same deal: an opportunity id is unique only
+    within its source system. -#}
+{% macro same_deal(left, right) -%}
+    {{ left }}.source_system = {{ right }}.source_system and {{ left }}.opportunity_id = {{ right }}.opportunity_id
+{%- endmacro %}
+
+{#- Counts from a left-joined relation `alias`, 0 where it has no row (none happened):
+    `coalesce(alias.column, 0) as column` for each column. -#}
+{% macro zero_when_missing(alias, columns) -%}
+    {%- for column in columns %}
+    coalesce({{ alias }}.{{ column }}, 0) as {{ column }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 
@@ -52,17 +53,10 @@ class MappingFile(SettingsModel):
     columns: dict[str, Headers | None]
     source_system: str | int | None = None
     current_state: bool = False
-    export: str = "full"
+    export: Literal["full", "partial"] = "full"
     match: Headers | None = None
     values: dict[str, dict[str | int | float | bool, str | int | float | bool] | None] = {}
     defaults: dict[str, str | int | float | date | datetime | None] = {}
-
-    @field_validator("export")
-    @classmethod
-    def _export(cls, value: str) -> str:
-        if value not in ("full", "partial"):
-            raise ValueError(f"must be 'full' or 'partial', not {value!r}")
-        return value
 
     @field_validator("table")
     @classmethod

@@ -13,7 +13,7 @@ with deals as (
         max(l.stage_order) filter (where not l.is_closing_stage) as furthest_order
     from {{ ref('opportunities') }} as o
     left join {{ ref('opportunity_lifecycle') }} as l
-        on o.source_system = l.source_system and o.opportunity_id = l.opportunity_id
+        on {{ same_deal('o', 'l') }}
     group by 1, 2, 3, 4
 ),
 

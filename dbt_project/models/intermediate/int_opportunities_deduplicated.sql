@@ -104,9 +104,7 @@ owner_changes as (
             source_system,
             opportunity_id,
             owner_id,
-            lag(owner_id) over (
-                partition by source_system, opportunity_id order by snapshot_date, _load_id
-            ) as previous_owner_id
+            {{ in_previous_export("owner_id") }} as previous_owner_id
         from {{ ref('stg_raw__opportunity_snapshots') }}
         where snapshot_date <= {{ as_of_date() }}
     )
@@ -157,7 +155,7 @@ with_close as (
             end as latest_closed_at
         from latest as l
         left join closing_history as c
-            on l.source_system = c.source_system and l.opportunity_id = c.opportunity_id
+            on {{ same_deal('l', 'c') }}
     )
 ),
 
@@ -172,7 +170,7 @@ resolved as (
         case when w.is_closed_after_as_of then null else w.loss_reason end as loss_reason_as_of
     from with_close as w
     left join last_open_stage as o
-        on w.source_system = o.source_system and w.opportunity_id = o.opportunity_id
+        on {{ same_deal('w', 'o') }}
 )
 
 select
@@ -214,7 +212,7 @@ left join latest_full_export as f on r.source_system = f.source_system
 left join rates as fx on fx.currency = upper(r.currency)
 left join stages as s on r.source_system = s.source_system and r.stage_as_of = s.stage
 left join owner_changes as oc
-    on r.source_system = oc.source_system and r.opportunity_id = oc.opportunity_id
+    on {{ same_deal('r', 'oc') }}
 where not exists (
     select 1 from merged_deals as md
     where md.source_system = r.source_system and md.opportunity_id = r.opportunity_id

@@ -24,7 +24,7 @@ touches as (
         o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close
     from {{ ref('int_activities_deduplicated') }} as a
     inner join opportunities as o
-        on a.source_system = o.source_system and a.opportunity_id = o.opportunity_id
+        on {{ same_deal('a', 'o') }}
     where a.occurred_at < {{ as_of_end() }}
 )
 

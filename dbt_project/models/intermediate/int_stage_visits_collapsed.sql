@@ -31,7 +31,7 @@ history as (
         h.entered_at
     from {{ ref('int_stage_history_unioned') }} as h
     inner join opportunities as o
-        on h.source_system = o.source_system and h.opportunity_id = o.opportunity_id
+        on {{ same_deal('h', 'o') }}
 ),
 
 open_stage_rows as (
@@ -43,7 +43,7 @@ open_stage_rows as (
         false as is_closing
     from history as h
     inner join opportunities as o
-        on h.source_system = o.source_system and h.opportunity_id = o.opportunity_id
+        on {{ same_deal('h', 'o') }}
     left join stages as s on h.source_system = s.source_system and h.stage = s.stage
     where
         not coalesce(s.is_closed, false)
@@ -100,9 +100,9 @@ closing_rows as (
     from opportunities as o
     left join stages as s on o.source_system = s.source_system and o.stage = s.stage
     left join closing_history as c
-        on o.source_system = c.source_system and o.opportunity_id = c.opportunity_id
+        on {{ same_deal('o', 'c') }}
     left join last_open_entry as e
-        on o.source_system = e.source_system and o.opportunity_id = e.opportunity_id
+        on {{ same_deal('o', 'e') }}
     where
         o.status in ('won', 'lost')
         and coalesce(o.closed_at, c.entered_at) is not null

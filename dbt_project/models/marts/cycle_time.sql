@@ -103,8 +103,8 @@ select
     c.team
 from closed as c
 left join stage_summary as s
-    on c.source_system = s.source_system and c.opportunity_id = s.opportunity_id
+    on {{ same_deal('c', 's') }}
 left join first_wins as fw
     on c.source_system = fw.source_system and c.account_id = fw.account_id
 left join regressions as r
-    on c.source_system = r.source_system and c.opportunity_id = r.opportunity_id
+    on {{ same_deal('c', 'r') }}

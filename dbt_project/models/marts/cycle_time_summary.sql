@@ -68,7 +68,7 @@ stage_counts as (
         count(*) as c
     from segmented as s
     inner join {{ ref('opportunity_lifecycle') }} as l
-        on s.source_system = l.source_system and s.opportunity_id = l.opportunity_id
+        on {{ same_deal('s', 'l') }}
     where not l.is_closing_stage and l.days_in_stage is not null
     group by 1, 2, 3, 4, 5
 ),

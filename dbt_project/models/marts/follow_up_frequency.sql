@@ -46,16 +46,10 @@ measured as (
         o.status,
         o.owner_id,
         o.created_at,
-        coalesce(c.activity_count, 0) as activity_count,
-        coalesce(c.calls, 0) as calls,
-        coalesce(c.visits, 0) as visits,
-        coalesce(c.messages, 0) as messages,
-        coalesce(c.emails, 0) as emails,
-        coalesce(c.meetings, 0) as meetings,
-        coalesce(c.tasks, 0) as tasks,
-        coalesce(c.other_touches, 0) as other_touches,
-        coalesce(c.touches_last_7_days, 0) as touches_last_7_days,
-        coalesce(c.touches_last_30_days, 0) as touches_last_30_days,
+        {{ zero_when_missing('c', [
+            'activity_count', 'calls', 'visits', 'messages', 'emails', 'meetings', 'tasks',
+            'other_touches', 'touches_last_7_days', 'touches_last_30_days'
+        ]) }},
         c.first_activity_at,
         c.last_activity_at,
         c.median_gap_days,
@@ -79,7 +73,7 @@ measured as (
         ) as open_weeks
     from opportunities as o
     left join counts as c
-        on o.source_system = c.source_system and o.opportunity_id = c.opportunity_id
+        on {{ same_deal('o', 'c') }}
     left join calendar as last_day on last_day.calendar_date = {{ local_date('c.last_activity_at') }}
     left join calendar as created_day on created_day.calendar_date = {{ local_date('o.created_at') }}
 )

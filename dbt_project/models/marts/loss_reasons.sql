@@ -56,6 +56,6 @@ select
     l.cycle_time_days
 from lost as l
 left join categorised as c
-    on l.source_system = c.source_system and l.opportunity_id = c.opportunity_id
+    on {{ same_deal('l', 'c') }}
 left join lost_at as la
-    on l.source_system = la.source_system and l.opportunity_id = la.opportunity_id
+    on {{ same_deal('l', 'la') }}

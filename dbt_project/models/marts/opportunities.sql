@@ -84,6 +84,6 @@ from opportunities as o
 left join accounts as a on o.source_system = a.source_system and o.account_id = a.account_id
 left join owners as w on o.source_system = w.source_system and o.owner_id = w.owner_id
 left join current_visit as v
-    on o.source_system = v.source_system and o.opportunity_id = v.opportunity_id
+    on {{ same_deal('o', 'v') }}
 left join follow_up as f
-    on o.source_system = f.source_system and o.opportunity_id = f.opportunity_id
+    on {{ same_deal('o', 'f') }}

@@ -46,4 +46,4 @@ select
     o.status as opportunity_status
 from numbered as n
 inner join opportunities as o
-    on n.source_system = o.source_system and n.opportunity_id = o.opportunity_id
+    on {{ same_deal('n', 'o') }}

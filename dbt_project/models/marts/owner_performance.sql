@@ -41,7 +41,7 @@ per_owner as (
             as fill_rate_loss_reason
     from deals as d
     left join touches as t
-        on d.source_system = t.source_system and d.opportunity_id = t.opportunity_id
+        on {{ same_deal('d', 't') }}
     group by 1, 2
 ),
 

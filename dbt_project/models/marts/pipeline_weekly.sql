@@ -38,7 +38,7 @@ weighted_events as (
         cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
             as weighted
     from {{ ref('opportunity_lifecycle') }} as l
-    inner join deals as d on l.source_system = d.source_system and l.opportunity_id = d.opportunity_id
+    inner join deals as d on {{ same_deal('l', 'd') }}
     left join {{ ref('int_stages_resolved') }} as s on l.source_system = s.source_system and l.stage = s.stage
     where not l.is_closing_stage
     union all
@@ -47,7 +47,7 @@ weighted_events as (
         -cast(coalesce(d.amount_reporting, 0) * coalesce(s.default_probability, 0) / 100.0 as decimal(18, 2))
             as weighted
     from {{ ref('opportunity_lifecycle') }} as l
-    inner join deals as d on l.source_system = d.source_system and l.opportunity_id = d.opportunity_id
+    inner join deals as d on {{ same_deal('l', 'd') }}
     left join {{ ref('int_stages_resolved') }} as s on l.source_system = s.source_system and l.stage = s.stage
     where not l.is_closing_stage and l.exited_at is not null
 ),
@@ -69,9 +69,7 @@ pushes as (
         select
             snapshot_date,
             expected_close_date,
-            lag(expected_close_date) over (
-                partition by source_system, opportunity_id order by snapshot_date, _load_id
-            ) as previous_close_date
+            {{ in_previous_export("expected_close_date") }} as previous_close_date
         from {{ ref('stg_raw__opportunity_snapshots') }}
     )
     where expected_close_date > previous_close_date
