@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from warehouse.display import LOSS_CATEGORIES
+
 LANGUAGES = {"中文": "zh", "English": "en"}
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -148,14 +150,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 # Loss-reason categories and trend words, as shown.
 VALUES: dict[str, tuple[str, str]] = {
-    "price": ("价格", "price"),
-    "competitor": ("竞争对手", "competitor"),
-    "no_budget": ("无预算/需求取消", "no budget / cancelled"),
-    "no_response": ("客户无回应", "no response"),
-    "product_fit": ("产品不匹配", "product fit"),
-    "timing": ("时机", "timing"),
-    "other": ("其他", "other"),
-    "unspecified": ("未填写", "unspecified"),
+    **LOSS_CATEGORIES,
     "won": ("赢单", "won"),
     "lost": ("输单", "lost"),
     "new": ("新", "new"),

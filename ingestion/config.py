@@ -10,6 +10,12 @@ for example the Salesforce custom field that holds the loss reason::
     notify:                          # a failed or blocked run posts here
       webhook_url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
       format: wecom                  # wecom (企业微信) | dingtalk (钉钉) | slack | json
+    reminders:                       # after a good run: each owner's action items
+      webhook: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+      format: wecom                  # wecom | dingtalk | feishu | slack
+      stale_days: 14                 # an A or B deal untouched this long needs a follow-up
+      language: zh                   # zh | en
+      secret: ...                    # DingTalk / Feishu signing, optional
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -45,6 +52,7 @@ class DataFolderConfig:
     currency: str = DEFAULT_CURRENCY
     # Per source system: (name, timezone or None, currency or None).
     sources: tuple[tuple[str, str | None, str | None], ...] = ()
+    reminders: RemindersSection | None = None
 
     def timezone_for(self, source_system: str) -> str:
         """Where a source's timestamps without a zone are local time."""
@@ -58,6 +66,11 @@ class DataFolderConfig:
 
     def source_currencies(self) -> dict[str, str]:
         return {s: c for s, _, c in self.sources if c}
+
+    @property
+    def reminder_stale_days(self) -> int:
+        """Days without a touch after which an A or B deal is an action item."""
+        return self.reminders.stale_days if self.reminders else RemindersSection().stale_days
 
 
 def default_settle_seconds() -> float:
@@ -121,6 +134,21 @@ class NotifySection(SettingsModel):
         return text
 
 
+class RemindersSection(SettingsModel):
+    """`reminders:`: where each owner's action items go after a successful run."""
+
+    webhook: str | None = None
+    format: Literal["wecom", "dingtalk", "feishu", "slack"] = "wecom"
+    stale_days: int = Field(14, ge=1)
+    language: Literal["zh", "en"] = "zh"
+    secret: str | None = None
+    # Deals listed in one owner's message before "and N more" (the chat's size limit may
+    # cut the list shorter).
+    max_deals: int = Field(10, ge=1, le=50)
+    # Every message of a run within this many seconds: a slow chat never holds the run.
+    deadline_seconds: float = Field(20, gt=0, le=300)
+
+
 class LandingSection(SettingsModel):
     settle_seconds: float | None = None
     max_workbook_mb: float = MAX_WORKBOOK_MB
@@ -149,6 +177,7 @@ class OppwhFile(Place):
     quality: QualitySection = QualitySection()
     notify: NotifySection = NotifySection()
     landing: LandingSection = LandingSection()
+    reminders: RemindersSection = RemindersSection()
     sources: dict[str, Place] = {}
 
 
@@ -173,6 +202,7 @@ def read_config(data_dir: Path) -> DataFolderConfig:
         file.timezone or DEFAULT_TIMEZONE,
         file.currency or DEFAULT_CURRENCY,
         tuple((str(name), p.timezone, p.currency) for name, p in file.sources.items()),
+        file.reminders,
     )
 
 

@@ -13,7 +13,7 @@ import dagster as dg
 
 from orchestration import progress
 from orchestration.definitions import defs
-from orchestration.hooks import failed_step, post_run_failure
+from orchestration.hooks import LAUNCHED_BY_CLI, failed_step, post_run_failure
 from orchestration.resources import run_config_for
 from warehouse.layout import DataFolder
 
@@ -56,7 +56,10 @@ def run_daily_job(
         progress.LOG_STREAM = log
         try:
             result = job.execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                tags=LAUNCHED_BY_CLI,
             )
         finally:
             progress.LOG_STREAM = None

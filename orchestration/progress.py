@@ -28,6 +28,7 @@ STEPS = {
     "warehouse_models": ("dbt", "dbt build / 建模与测试"),
     "priority_grades": ("scoring", "scoring / 评分"),
     "exports__crm_writeback": ("export", "write-back / 回写文件"),
+    "marts__action_items": ("actions", "action items / 待办"),
     "serving__serving_copy": ("publish", "publish / 发布"),
 }
 STEP_LABELS = {key: label for key, (_, label) in STEPS.items()}

@@ -47,6 +47,12 @@ def post_webhook(url: str, payload: dict, deadline: float = DEADLINE_SECONDS) ->
     """POST the JSON payload and return the HTTP status, all within `deadline` seconds.
 
     Raises WebhookError on a network error, an error status or a missed deadline."""
+    return post_json(url, payload, deadline)[0]
+
+
+def post_json(url: str, payload: dict, deadline: float = DEADLINE_SECONDS) -> tuple[int, str]:
+    """POST the JSON payload within `deadline` seconds: the HTTP status and the start of
+    the answer (team chats answer 200 with their own error code in the body)."""
     connection, target = _connection(url, deadline)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     outcome: dict = {}
@@ -57,7 +63,7 @@ def post_webhook(url: str, payload: dict, deadline: float = DEADLINE_SECONDS) ->
                 "POST", target, body, {"Content-Type": "application/json; charset=utf-8"}
             )
             response = connection.getresponse()
-            response.read(1 << 16)
+            outcome["body"] = response.read(1 << 16).decode("utf-8", "replace")
             outcome["status"] = response.status
         except Exception as exc:  # reported to the caller below
             outcome["error"] = exc
@@ -78,7 +84,7 @@ def post_webhook(url: str, payload: dict, deadline: float = DEADLINE_SECONDS) ->
         raise WebhookError(str(outcome["error"])) from outcome["error"]
     if outcome["status"] >= 400:
         raise WebhookError(f"the webhook answered HTTP {outcome['status']}")
-    return outcome["status"]
+    return outcome["status"], outcome["body"]
 
 
 def failure_message(step: str, error: str, data_dir: str) -> tuple[str, str]:

@@ -3,12 +3,13 @@
 import dagster as dg
 
 from orchestration.assets.dbt import MART_KEYS
+from orchestration.assets.reminders import ACTION_ITEMS
 from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.crash import crash_point
 from orchestration.resources import WarehouseSettings
 from serving.publish import export_parquet, publish_serving_copy
 
-PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS]
+PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS, ACTION_ITEMS]
 
 
 @dg.asset(

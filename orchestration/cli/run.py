@@ -24,6 +24,7 @@ from orchestration.cli.options import (
 )
 from orchestration.crash import CRASH_STEPS
 from orchestration.launch import run_daily_job, run_failed
+from reminders.step import post_run_reminders
 from serving.reads import mart_row_counts, newest_data_day
 from warehouse.engines import ENGINES, default_engine
 from warehouse.layout import ARCHIVE_FOLDER, DataFolder
@@ -110,6 +111,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     warning = stale_data_warning(newest_data_day(serving, timezone), date.fromisoformat(as_of))
     if warning:
         print(f"\n{warning}")
+    # Each owner's action items to the team chat, when oppwh.yml names one (never fails the run).
+    sent = post_run_reminders(data_dir)
+    if sent:
+        print(f"\n{sent}")
     oppwh = oppwh_command()
     print(
         f"\nWarehouse / 数仓:       {folder.warehouse}\n"
