@@ -6,6 +6,7 @@ never answers, and the review in a real browser."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from orchestration.cli import main
 from reminders.items import build_action_items
 from tests.conftest import query, run_ok
 from tests.test_dashboards import SCREENSHOTS, chromium_or_skip
+from warehouse.layout import LOCK_FILE
 
 AS_OF = date(2025, 6, 30)
 SECRET = "SEC-test-secret"
@@ -211,12 +213,17 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     received: list[dict] = []
     stop = threading.Event()
+    # The data folder whose writer lock a silent chat looks at, and what it saw.
+    data_dir: Path | None = None
+    lock_was_free: list[bool] = []
 
     def do_POST(self):  # noqa: N802 - http.server's name
         parts = urllib.parse.urlsplit(self.path)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         chat = parts.path.strip("/").split("/")[0]
         if chat == "silent":
+            if self.data_dir is not None:
+                type(self).lock_was_free.append(writer_lock_is_free(self.data_dir))
             self.stop.wait(30)
             return
         type(self).received.append(
@@ -232,9 +239,19 @@ class ChatHandler(BaseHTTPRequestHandler):
         pass
 
 
+def writer_lock_is_free(data_dir: Path) -> bool:
+    with (data_dir / LOCK_FILE).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
 @pytest.fixture
 def chat_server():
-    ChatHandler.received = []
+    ChatHandler.received, ChatHandler.data_dir, ChatHandler.lock_was_free = [], None, []
     ChatHandler.stop = threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
     server.daemon_threads = True
@@ -359,6 +376,7 @@ def test_a_webhook_that_never_answers_holds_the_run_no_longer_than_the_deadline(
     plain = time.monotonic() - started
     settings = reminder_settings(f"{chat_server}/silent/send", "wecom", deadline_seconds=2)
     (data / "oppwh.yml").write_text(settings, encoding="utf-8")
+    ChatHandler.data_dir = data
     capsys.readouterr()
     started = time.monotonic()
     run_ok(*args)
@@ -367,6 +385,9 @@ def test_a_webhook_that_never_answers_holds_the_run_no_longer_than_the_deadline(
     assert "Run succeeded" in out and "reminders / 提醒: 0 of" in out
     assert "did not answer within" in out or "batch deadline passed" in out
     assert with_silent_chat < plain + 2 + 4, (plain, with_silent_chat)
+    assert ChatHandler.lock_was_free == [True], "sent after the writer lock was released"
+    log = (data / "logs" / "last_run.log").read_text(encoding="utf-8")
+    assert "reminders / 提醒: 0 of" in log, "the run's log says so too"
 
 
 # --- the weekly review -----------------------------------------------------------------

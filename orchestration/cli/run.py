@@ -115,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     sent = post_run_reminders(data_dir)
     if sent:
         print(f"\n{sent}")
+        with folder.last_run_log.open("a", encoding="utf-8") as log:
+            print(sent, file=log)
     oppwh = oppwh_command()
     print(
         f"\nWarehouse / 数仓:       {folder.warehouse}\n"
