@@ -25,7 +25,7 @@ from warehouse.dbt_cli import DBT_THREADS_ENV, dbt_executable, dbt_version, prof
 from warehouse.engines import ENGINES, SPARK_LOG_CONFIG, default_engine
 from warehouse.layout import DataFolder
 from warehouse.lock import acquire, release
-from warehouse.settings import DEFAULT_CURRENCY, end_of_day, has_daylight_saving, today_in
+from warehouse.settings import end_of_day, has_daylight_saving, today_in
 
 # Environment variables that set a run's defaults (read when a run starts, not at import).
 SPARK_MEMORY_ENV = "OPPWH_SPARK_DRIVER_MEMORY"
@@ -49,7 +49,8 @@ class WarehouseSettings(dg.ConfigurableResource):
     default_currency: str = ""
     stale_days: int = 14
     stale_basis: str = "calendar"  # or "business": working days per the holiday calendar
-    reporting_currency: str = DEFAULT_CURRENCY
+    # Empty: the installation's currency (a US team's totals are in dollars).
+    reporting_currency: str = ""
     parquet: bool = False  # also write one Parquet file per mart to DATA_DIR/parquet
     # What happens to processed landing files: moved (default) or copied into
     # DATA_DIR/archive/<as-of>/, or left alone ("off").
@@ -173,7 +174,7 @@ class WarehouseSettings(dg.ConfigurableResource):
             "source_currencies": self.folder_config.source_currencies(),
             "stale_days": self.stale_days,
             "stale_basis": self.stale_basis,
-            "reporting_currency": self.reporting_currency,
+            "reporting_currency": self.reporting_currency or self.currency,
         }
         if self.engine_name != "spark":
             return business

@@ -18,8 +18,8 @@ def hbar_chart(
 ) -> str:
     """Horizontal bars, one group per label and one bar per series (with a legend when there
     are several): readable labels of any length, Chinese included, never rotated."""
-    if not labels:
-        return ""
+    if not labels or not any(v for _, values in series for v in values):
+        return ""  # nothing to draw: the section's table or note says so
     bar, gap, label_w = 14, 10, 170
     group = bar * len(series) + gap
     legend_h = 22 if len(series) > 1 else 0

@@ -174,6 +174,7 @@ def _movement_html(r: Review, lang: str) -> str:
         ],
         lambda v: format_amount(v, r.currency, lang),
     )
+    chart = chart or f"<p>{escape(t('none', lang))}</p>"
     return f'<div class="tiles">{tiles}</div><h3>{escape(t("trend", lang))}</h3>{chart}'
 
 
@@ -187,7 +188,7 @@ def _follow_up_html(r: Review, lang: str) -> str:
     )
     rows = [[name, touches, touched, owned] for name, touches, touched, owned in r.follow_up]
     headers = [t(k, lang) for k in ("owner", "touches", "touched", "owned")]
-    return chart + _table(headers, rows)
+    return (chart or f"<p>{escape(t('no_touches', lang))}</p>") + _table(headers, rows)
 
 
 def _attention_html(r: Review, lang: str) -> str:

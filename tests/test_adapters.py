@@ -318,3 +318,15 @@ def test_real_salesforce_export_loads_with_no_rejects(tmp_path):
     }
     # No Task's WhatId points at an Opportunity: no deal has activities.
     assert query(db, "SELECT sum(activity_count) FROM marts.follow_up_frequency") == [(0,)]
+    # Its closed deals were all closed before the export created them (flagged, kept): the
+    # pipeline at the end of the as-of week holds the 35 open deals, not the closed ones too.
+    assert query(db, "SELECT count(*) FROM marts.opportunities WHERE is_closed_before_created") == [
+        (15,)
+    ]
+    assert query(
+        db, "SELECT open_at_end FROM marts.pipeline_weekly ORDER BY week_start DESC LIMIT 1"
+    ) == [(35,)]
+    # No activities exported, so no "no follow-up" items; the passed close dates are.
+    assert dict(query(db, "SELECT reason_code, count(*) FROM marts.action_items GROUP BY 1")) == {
+        "past_close_date": 23
+    }

@@ -206,6 +206,12 @@ def test_days_are_new_york_days_and_amounts_are_dollars(us_warehouse):
     assert query(serving, "SELECT sum(amount) FROM marts.opportunities WHERE status = 'won'") == [
         (sum(int(d["close_value"]) for d in won),)
     ]
+    # the team's totals are in its own currency too, not converted into another
+    assert query(
+        serving,
+        "SELECT DISTINCT reporting_currency, amount_reporting = amount FROM marts.opportunities "
+        "WHERE amount IS NOT NULL",
+    ) == [("USD", True)]
     # cycle days counted on the calendar, across daylight-saving changes too
     cycle = dict(query(serving, "SELECT opportunity_id, cycle_time_days FROM marts.cycle_time"))
     for d in won:

@@ -24,8 +24,10 @@ open_events as (
         coalesce(amount_reporting, 0) as amount
     from deals
     union all
+    -- a deal recorded as closed before it was created (flagged is_closed_before_created)
+    -- leaves the pipeline in the week it entered it, never before
     select
-        {{ week_start(local_date('closed_at')) }} as week_start,
+        {{ week_start(local_date('greatest(closed_at, created_at)')) }} as week_start,
         -1 as deals,
         -coalesce(amount_reporting, 0) as amount
     from deals
