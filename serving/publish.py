@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from serving.comments import comment_marts
 from warehouse.database import connect
 from warehouse.settings import DEFAULT_TIMEZONE
 
@@ -104,6 +105,7 @@ def publish_serving_copy(
         for table in mart_tables(con, "warehouse"):
             con.execute(f'CREATE TABLE marts."{table}" AS {published_select(con, table)}')
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+        comment_marts(con, "serving", timezone)
         publish_quality(con)
         con.execute(
             "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "

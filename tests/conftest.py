@@ -177,3 +177,17 @@ FILE_ORDER = (
 def pytest_collection_modifyitems(items):
     rank = {name: n for n, name in enumerate(FILE_ORDER)}
     items.sort(key=lambda item: rank.get(item.path.name, len(FILE_ORDER)))
+
+
+# Column types a BI tool or a notebook chokes on (a column typed NULL, 128-bit integers).
+ODD_TYPES = ("NULL", '"NULL"', "HUGEINT", "UHUGEINT")
+
+
+def odd_typed_columns(db: Path) -> list[tuple]:
+    """Mart columns of a type BI tools do not read: (table, column, type)."""
+    return query(
+        db,
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'marts' AND data_type IN (SELECT unnest(?))",
+        [list(ODD_TYPES)],
+    )

@@ -15,7 +15,7 @@ from ingestion.config import load_settings
 from ingestion.formats import detect_format
 from ingestion.load import load_landing
 from orchestration.cli import main
-from tests.conftest import query
+from tests.conftest import odd_typed_columns, query
 from tests.exports import write_cn_crm, write_csv, write_hubspot, write_salesforce
 
 pytestmark = pytest.mark.e2e
@@ -330,3 +330,7 @@ def test_real_salesforce_export_loads_with_no_rejects(tmp_path):
     assert dict(query(db, "SELECT reason_code, count(*) FROM marts.action_items GROUP BY 1")) == {
         "past_close_date": 23
     }
+
+
+def test_every_mart_column_of_three_crms_has_a_plain_type(mixed_warehouse):
+    assert odd_typed_columns(mixed_warehouse / "serving.duckdb") == []

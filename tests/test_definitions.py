@@ -90,3 +90,12 @@ def test_sensor_waits_for_files_to_settle_then_requests_one_run(tmp_path, monkey
     assert isinstance(request, dg.RunRequest)
     again = landing_sensor(dg.build_sensor_context(cursor=context.cursor))
     assert isinstance(again, dg.SkipReason), "same files, no second run"
+
+
+def test_a_long_dbt_build_shows_how_far_it_is():
+    from orchestration.assets.dbt import DbtProgress
+
+    progress = DbtProgress(4, every_seconds=0)
+    lines = [progress.after_event() for _ in range(4)]
+    assert lines[:3] == [f"dbt: {n} of 4 models and tests done / 已完成" for n in (1, 2, 3)]
+    assert lines[3] is None  # the step's own summary says when all are done

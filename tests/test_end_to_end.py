@@ -3,6 +3,7 @@ independently, from the generated files."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import Counter
 from datetime import datetime, timedelta
@@ -271,6 +272,7 @@ def test_canonical_csvs_from_another_tool_build_the_marts(tmp_path, capsys):
     )
     assert main(["run", "--data-dir", str(tmp_path), "--as-of", "2025-06-30"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"Run succeeded in \d+\.\d s", out), "the run says how long it took"
     # Implausible data is kept and reported as a warning, never a failure.
     # (the stage check knows the stages seed and the source's own stage definitions)
     assert "WARN check failed: stage_is_defined_opportunities_stage" in out

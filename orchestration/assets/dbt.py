@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
 import graphlib
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -136,11 +137,15 @@ def warehouse_models(
             context=context,
             target_path=target,
         )
+    shown = DbtProgress(len(context.selected_output_names) + len(context.selected_asset_check_keys))
     try:
         for n, event in enumerate(invocation.stream()):
             yield event
             if n == 0:
                 crash_point("dbt:mid_build")
+            line = shown.after_event()
+            if line:
+                report(context, line)
     finally:
         # Every dbt test of every run goes into the quality report, failed builds included.
         run_results = read_artifact(invocation, "run_results.json")
@@ -171,6 +176,23 @@ def warehouse_models(
 MART_KEYS = sorted(
     (key for key in warehouse_models.keys if key.path[0] == "marts"), key=lambda k: k.path
 )
+
+
+class DbtProgress:
+    """'dbt: 40 of 83 models and tests done' every few seconds of a build, so a long dbt
+    step shows that it moves."""
+
+    def __init__(self, total: int, every_seconds: float = 5.0):
+        self.total, self.done, self.every = total, 0, every_seconds
+        self.last = time.monotonic()
+
+    def after_event(self) -> str | None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self.last < self.every or self.done >= self.total:
+            return None
+        self.last = now
+        return f"dbt: {self.done} of {self.total} models and tests done / 已完成"
 
 
 class WarehouseDbtCli(DbtCliResource):

@@ -7,6 +7,7 @@ from orchestration.assets.reminders import ACTION_ITEMS
 from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.crash import crash_point
 from orchestration.resources import WarehouseSettings
+from serving.comments import comment_warehouse
 from serving.publish import export_parquet, publish_serving_copy
 
 PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS, ACTION_ITEMS]
@@ -20,6 +21,7 @@ PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS, ACTION_ITEMS]
 )
 def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
     """Read-only copy of the marts for dashboards and BI tools (`serving.duckdb`)."""
+    comment_warehouse(warehouse.database, warehouse.timezone)
     counts = publish_serving_copy(
         warehouse.warehouse_path,
         warehouse.serving_path,

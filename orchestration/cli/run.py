@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"Running the daily job / 运行每日任务 (data: {data_dir}, as of / 截至: {as_of}, "
         f"time zone / 时区: {timezone}, engine / 引擎: {args.engine})"
     )
+    started = time.monotonic()
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
     result = run_daily_job(
@@ -100,12 +102,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     problem = run_failed(result)
     if problem:
-        print(f"\nRun FAILED / 运行失败: {problem}", file=sys.stderr)
+        took = time.monotonic() - started
+        print(f"\nRun FAILED after {took:.1f} s / 运行失败: {problem}", file=sys.stderr)
         print(f"Full log / 完整日志: {folder.last_run_log}", file=sys.stderr)
         return 1
     serving = folder.serving
     counts = mart_row_counts(serving)
-    print("\nRun succeeded / 运行成功. Rows per mart / 各数据集行数:")
+    took = time.monotonic() - started
+    print(
+        f"\nRun succeeded in {took:.1f} s / 运行成功，用时 {took:.1f} 秒. Rows per mart / 各数据集行数:"
+    )
     for table, n in counts.items():
         print(f"  marts.{table:<28} {n:>10,}")
     warning = stale_data_warning(newest_data_day(serving, timezone), date.fromisoformat(as_of))

@@ -57,11 +57,13 @@ measured as (
         case
             when o.status in ('won', 'lost') then coalesce(c.touches_before_close, 0)
         end as touches_before_close,
-        (
-            select as_of_day.workday_index from calendar as as_of_day
-            where as_of_day.calendar_date = {{ as_of_date() }}
-        )
-        - coalesce(last_day.workday_index, created_day.workday_index) as business_days_since_last_touch,
+        cast(
+            (
+                select as_of_day.workday_index from calendar as as_of_day
+                where as_of_day.calendar_date = {{ as_of_date() }}
+            )
+            - coalesce(last_day.workday_index, created_day.workday_index) as bigint
+        ) as business_days_since_last_touch,
         {{ round_half_up(days_between('o.created_at', 'c.first_activity_at'), 2) }} as first_touch_delay_days,
         {{ round_half_up(days_between('c.last_activity_at', as_of_end()), 2) }} as days_since_last_activity,
         greatest(
