@@ -92,16 +92,21 @@ def open_reader(serving: Path, timezone: str) -> Iterator[duckdb.DuckDBPyConnect
 
 
 def run_query(
-    serving: Path, sql: str, timezone: str, params: dict | list | None = None
+    serving: Path,
+    sql: str,
+    timezone: str,
+    params: dict | list | None = None,
+    max_rows: int | None = None,
 ) -> tuple[list[str], list[str], list[tuple]]:
-    """One reading statement on the serving copy: column names, types and rows.
+    """One reading statement on the serving copy: column names, types and rows (at most
+    `max_rows` + 1 of them when a cap is given, so the caller can say the cap cut it).
 
     Raises QueryRefusedError for anything else and for SQL errors (one line each)."""
     with open_reader(serving, timezone) as con:
         check_query(con, sql)
         try:
             relation = con.execute(sql, params) if params else con.execute(sql)
-            rows = relation.fetchall()
+            rows = relation.fetchall() if max_rows is None else relation.fetchmany(max_rows + 1)
         except duckdb.Error as exc:
             raise QueryRefusedError(one_line(exc)) from exc
         columns = [d[0] for d in relation.description or []]

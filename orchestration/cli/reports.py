@@ -91,6 +91,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The Model Context Protocol server on the serving copy, over stdio (for assistants)."""
+    from serving.assistant import build_server  # the MCP SDK only for this command
+
+    serving = DataFolder.at(args.data_dir).serving
+    if not serving.exists():
+        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    build_server(serving.resolve()).run(transport="stdio")
+    return 0
+
+
 def register(sub) -> None:
     quality = sub.add_parser("quality", help="print the latest data-quality report")
     add_data_dir(quality)
@@ -119,3 +131,9 @@ def register(sub) -> None:
         "--max-rows", type=int, default=40, help="rows shown in table format (csv/json: all)"
     )
     sql.set_defaults(func=cmd_sql)
+
+    mcp = sub.add_parser(
+        "mcp", help="serve the marts to an assistant (Model Context Protocol, stdio)"
+    )
+    add_data_dir(mcp)
+    mcp.set_defaults(func=cmd_mcp)
