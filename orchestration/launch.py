@@ -4,16 +4,14 @@ benchmark share, and how a finished run is judged (failed, or steps skipped)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from pathlib import Path
 
-import dagster as dg
-
 from orchestration import progress
 from orchestration.definitions import defs
 from orchestration.hooks import LAUNCHED_BY_CLI, failed_step, post_run_failure
+from orchestration.instance import run_history
 from orchestration.resources import run_config_for
 from warehouse.layout import DataFolder
 
@@ -32,7 +30,8 @@ def run_daily_job(
     engine: str | None = None,
     timezone: str | None = None,
 ):
-    """Execute the `daily` job in this process, recorded in DAGSTER_HOME when it is set."""
+    """Execute the `daily` job in this process, recorded in the data folder's run history
+    (orchestration.instance) unless an instance is given."""
     run_config = run_config_for(
         data_dir,
         landing,
@@ -46,8 +45,9 @@ def run_daily_job(
     )
     run_config["loggers"] = {"progress": {}}
     job = defs.resolve_job_def("daily")
-    if instance is None and os.environ.get("DAGSTER_HOME"):
-        instance = dg.DagsterInstance.get()
+    own_instance = instance is None
+    if own_instance:
+        instance = run_history(data_dir)
     log_path = DataFolder.at(data_dir).last_run_log
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress.PROGRESS_STREAM = sys.stdout
@@ -63,6 +63,8 @@ def run_daily_job(
             )
         finally:
             progress.LOG_STREAM = None
+            if own_instance:
+                instance.dispose()
         problem = run_failed(result)
         print(f"run {result.run_id}: {problem or 'succeeded'}", flush=True)
     progress.PROGRESS_STREAM = None

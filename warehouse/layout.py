@@ -112,7 +112,9 @@ class DataFolder:
 
     @property
     def dagster_home(self) -> Path:
-        return self.root / ".dagster"
+        """The Dagster instance of the folder's runs (run history, logs) unless DAGSTER_HOME
+        names another."""
+        return self.root / "dagster"
 
     @property
     def config_file(self) -> Path:

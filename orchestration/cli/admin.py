@@ -10,16 +10,20 @@ import http.server
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from benchmark.bench import render, run_bench
 from dashboards import APP
 from orchestration.cli.options import add_data_dir, engine_unavailable
+from orchestration.instance import instance_home, prepare_instance_home
 from warehouse.backup import BackupError, backup, restore
 from warehouse.dbt_cli import build_dbt_docs
 from warehouse.engines import ENGINES
-from warehouse.layout import DATA_DIR_ENV, DataFolder
+from warehouse.layout import DATA_DIR_ENV
 from warehouse.lock import WarehouseBusyError
 
 
@@ -103,13 +107,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start `dagster dev` on this project with the schedule and sensor able to run."""
+    """Start `dagster dev` on this project, on the data folder's run history (the runs
+    `oppwh run` recorded), with the schedule and sensors able to run."""
     data_dir = Path(args.data_dir).resolve()
-    home = Path(os.environ.get("DAGSTER_HOME") or DataFolder.at(data_dir).dagster_home)
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    home = prepare_instance_home(instance_home(data_dir))
     venv_bin = str(Path(sys.executable).parent)
     env = {
         **os.environ,
@@ -117,11 +118,41 @@ def cmd_ui(args: argparse.Namespace) -> int:
         DATA_DIR_ENV: str(data_dir),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
     }
-    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
+    dagster = shutil.which("dagster", path=venv_bin) or "dagster"
+    command = [dagster, "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1"]
+    command += ["-p", str(args.port)]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-    os.execvpe(dagster, command, env)  # replaces this process; returns only on error
-    return 0
+    return run_until_stopped(command, env)
+
+
+def run_until_stopped(command: list[str], env: dict, grace_seconds: float = 3.0) -> int:
+    """Run `command` in a process group of its own until it ends or this process gets
+    Ctrl-C or SIGTERM; then the whole group (dagster dev's webserver, daemon and code
+    servers) is asked to stop and, after `grace_seconds`, killed: the UI never outlives a
+    stop by more than that."""
+    child = subprocess.Popen(command, env=env, start_new_session=True)
+    stopped = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while child.poll() is None and not stopped.wait(0.2):
+            pass
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C would send it
+            try:
+                child.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # anything of the group still left
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopped.is_set() else child.returncode
 
 
 def register(sub) -> None:
