@@ -11,9 +11,21 @@ import dagster as dg
 import yaml
 
 from warehouse.layout import DataFolder
+from warehouse.run_history import PooledSqliteEventLogStorage
 
-# What the instance's dagster.yaml must say (other keys a user added are kept).
-INSTANCE_SETTINGS = {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
+
+def instance_settings(home: Path) -> dict:
+    """What the instance's dagster.yaml must say (other keys a user added are kept):
+    telemetry and the first-visit pop-up off, the pooled event log."""
+    return {
+        "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
+        "event_log_storage": {
+            "module": PooledSqliteEventLogStorage.__module__,
+            "class": PooledSqliteEventLogStorage.__name__,
+            "config": {"base_dir": str(home / "storage")},
+        },
+    }
 
 
 def instance_home(data_dir: Path) -> Path:
@@ -25,7 +37,7 @@ def prepare_instance_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     current = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}) if config.exists() else {}
-    wanted = {**current, **INSTANCE_SETTINGS}
+    wanted = {**current, **instance_settings(home)}
     if wanted != current:
         config.write_text(yaml.safe_dump(wanted, sort_keys=False), encoding="utf-8")
     return home
