@@ -40,7 +40,21 @@ def pct(value) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.0%}"
 
 
+# The language of the page being drawn (set by main() on every rerun).
+LANG = {"current": "zh"}
+
+
+def has_data(frame: pd.DataFrame) -> bool:
+    """False, with a plain note in the page's language, when the filters match nothing."""
+    if frame.empty:
+        st.info(label("no_match", LANG["current"]))
+        return False
+    return True
+
+
 def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=None, color=None):
+    if not has_data(frame):
+        return
     chart = (
         alt.Chart(frame)
         .mark_bar()
@@ -56,6 +70,8 @@ def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=No
 
 
 def line(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color=None):
+    if not has_data(frame):
+        return
     chart = (
         alt.Chart(frame)
         .mark_line(point=True)
@@ -78,6 +94,8 @@ class Translator:
 
 def table(frame: pd.DataFrame, lang: str) -> None:
     """A table with its column names and coded values in the chosen language."""
+    if not has_data(frame):
+        return
     shown = frame.copy()
     for column in ("outcome", "trend", "category", "loss_reason_category"):
         if column in shown:
@@ -116,11 +134,12 @@ def panel(t, f: Filters, chart, name: str, x: str, y: str, **options) -> None:
 def overview(t, f: Filters):
     h = query(SERVING, "headline", f).iloc[0]
     cols = st.columns(6)
-    cols[0].metric(t("open_deals"), int(h["open_deals"]))
+    count = lambda v: 0 if pd.isna(v) else int(v)  # noqa: E731 - no deal matches: 0, not NaN
+    cols[0].metric(t("open_deals"), count(h["open_deals"]))
     cols[1].metric(t("open_pipeline"), money(h["open_pipeline"]))
     cols[2].metric(t("weighted_pipeline"), money(h["weighted_pipeline"]))
     cols[3].metric(t("win_rate"), pct(h["win_rate"]))
-    cols[4].metric(t("stale_deals"), int(h["stale_deals"]))
+    cols[4].metric(t("stale_deals"), count(h["stale_deals"]))
     cols[5].metric(t("share_unspecified"), pct(h["share_unspecified"]))
     left, right = st.columns(2)
     with left:
@@ -154,6 +173,8 @@ def follow_up(t, f: Filters):
 
 
 def cycle_time(t, f: Filters):
+    if f.is_set():
+        st.caption(t("ignores_filters"))
     segment = st.selectbox(
         t("segment"),
         ["industry", "size_band", "amount_band", "lead_source", "owner", "customer_type", "all"],
@@ -176,6 +197,16 @@ def loss_reasons(t, f: Filters):
     if not data.empty:
         data["cumulative"] = data["deals"].cumsum() / data["deals"].sum()
     st.subheader(t("pareto"))
+    if has_data(data):
+        pareto_chart(data, t)
+    left, right = st.columns(2)
+    with left:
+        panel(t, f, line, "unspecified_by_month", "month:T", "share_unspecified")
+    with right:
+        panel(t, f, bar, "unspecified_by_owner", "owner", "share_unspecified", sort="-y")
+
+
+def pareto_chart(data: pd.DataFrame, t) -> None:
     bars = (
         alt.Chart(data)
         .mark_bar()
@@ -192,11 +223,6 @@ def loss_reasons(t, f: Filters):
         )
     )
     st.altair_chart(alt.layer(bars, cumulative).resolve_scale(y="independent"), width="stretch")
-    left, right = st.columns(2)
-    with left:
-        panel(t, f, line, "unspecified_by_month", "month:T", "share_unspecified")
-    with right:
-        panel(t, f, bar, "unspecified_by_owner", "owner", "share_unspecified", sort="-y")
 
 
 def verdicts(t) -> None:
@@ -230,6 +256,8 @@ def priority(t, f: Filters):
 
 
 def calibration(t, f: Filters):
+    if f.is_set():
+        st.caption(t("ignores_filters"))
     verdicts(t)
     data = query(SERVING, "calibration")
     for source, rows in data.groupby("source_system"):
@@ -245,6 +273,8 @@ def calibration(t, f: Filters):
 
 
 def quality(t, f: Filters):
+    if f.is_set():
+        st.caption(t("ignores_filters"))
     report = query(SERVING, "quality_report")
     st.subheader(t("latest_report"))
     if report.empty:
@@ -277,6 +307,7 @@ def main() -> None:
         st.warning("没有数据：先运行 oppwh run / No data: run `oppwh run` first")
         return
     lang, page, filters = sidebar()
+    LANG["current"] = lang
     t = Translator(lang)
     st.title(f"{t('title')} · {t(page)}")
     PAGE_FUNCTIONS[page](t, filters)

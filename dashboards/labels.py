@@ -91,7 +91,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "failing_rows": ("问题行数", "Failing rows"),
     "file": ("文件", "File"),
     "fix": ("处理方法", "Fix"),
-    "all_passed": ("所有检查通过", "All checks passed"),
+    "all_passed": (
+        "最近一次报告没有未通过的检查（数据完整度见下）",
+        "No failing check in the latest report (completeness below)",
+    ),
+    "no_match": ("没有符合筛选条件的数据", "No data for these filters"),
+    "ignores_filters": (
+        "本页内容不受左侧筛选影响（按来源系统汇总）",
+        "This page does not follow the filters (it is summed per source system)",
+    ),
     "load_ledger": ("文件加载记录", "Load ledger"),
     "status": ("状态", "Status"),
     "name": ("名称", "Name"),

@@ -26,6 +26,10 @@ class Filters:
     created_from: date | None = None
     created_to: date | None = None
 
+    def is_set(self) -> bool:
+        """Whether any filter narrows the page."""
+        return any(self.params().values())
+
     def params(self) -> dict:
         return {
             "owners": list(self.owners) or None,

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -46,6 +47,25 @@ def test_every_page_renders_with_charts_and_numbers(app, built_warehouse):
         charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
         assert charts or at.metric or at.dataframe, page
         assert at.dataframe or at.metric or charts
+
+
+@pytest.mark.parametrize("language", ["中文", "English"])
+def test_every_page_says_no_data_when_the_filters_match_nothing(app, language):
+    """No deal was created in 2030: every page says so plainly, none shows a traceback."""
+    no_data = {"中文": "没有符合筛选条件的数据", "English": "No data for these filters"}[language]
+    at = app.run()
+    at.sidebar.radio[0].set_value(language).run()
+    at.sidebar.date_input[0].set_value((date(2030, 1, 1), date(2030, 1, 2))).run()
+    assert not at.exception
+    assert [m.value for m in at.metric][0] == "0"
+    for page in PAGES:
+        at.sidebar.radio[1].set_value(page).run()
+        assert not at.exception, (language, page, at.exception)
+        notes = [i.value for i in at.info] + [c.value for c in at.caption]
+        if page in ("cycle_time", "calibration", "quality"):  # not per deal: the page says so
+            assert any("筛选" in n or "filters" in n for n in notes), (language, page, notes)
+        else:
+            assert no_data in notes, (language, page, notes)
 
 
 def test_language_switch_changes_every_label(app):

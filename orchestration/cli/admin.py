@@ -80,6 +80,9 @@ def dashboard_command(data_dir: Path, port: int) -> tuple[list[str], dict]:
         "false",
         "--server.address",
         "127.0.0.1",
+        # managers read the dashboards; no Deploy button or developer menu
+        "--client.toolbarMode",
+        "viewer",
     ]
     return command, {**os.environ, DATA_DIR_ENV: str(data_dir.resolve())}
 
