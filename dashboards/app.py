@@ -14,8 +14,10 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dashboards.formats import axis, column_kind  # noqa: E402
 from dashboards.labels import LANGUAGES, PAGES, column_label, label, value_label  # noqa: E402
 from dashboards.queries import Filters, query  # noqa: E402
+from warehouse.display import format_amount  # noqa: E402
 from warehouse.layout import DataFolder  # noqa: E402
 from warehouse.spreadsheet_safe import safe_csv_bytes, safe_rows  # noqa: E402
 
@@ -24,24 +26,17 @@ SERVING = DataFolder.from_env().serving
 st.set_page_config(page_title="商机数仓 / Opportunity warehouse", layout="wide")
 
 
+# The language of the page being drawn (set by main() on every rerun).
+LANG = {"current": "zh"}
+
+
 def money(value) -> str:
-    """Amounts as Chinese sales teams read them: 1.25亿, 6,201万, 8,000."""
-    if value is None or pd.isna(value):
-        return "-"
-    value = float(value)
-    if abs(value) >= 100_000_000:
-        return f"{value / 100_000_000:,.2f}亿"
-    if abs(value) >= 10_000:
-        return f"{value / 10_000:,.0f}万"
-    return f"{value:,.0f}"
+    """Amounts as the reader's language writes them: 1.2亿 / 6,201万 (zh), 62M (en)."""
+    return format_amount(value, None, LANG["current"])
 
 
 def pct(value) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.0%}"
-
-
-# The language of the page being drawn (set by main() on every rerun).
-LANG = {"current": "zh"}
 
 
 def has_data(frame: pd.DataFrame) -> bool:
@@ -59,8 +54,8 @@ def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=No
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X(x, title=x_title, sort=sort),
-            y=alt.Y(y, title=y_title),
+            x=alt.X(x, title=x_title, sort=sort, axis=axis(x, LANG["current"])),
+            y=alt.Y(y, title=y_title, axis=axis(y, LANG["current"])),
             tooltip=list(frame.columns),
         )
     )
@@ -75,7 +70,11 @@ def line(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color=
     chart = (
         alt.Chart(frame)
         .mark_line(point=True)
-        .encode(x=alt.X(x, title=x_title), y=alt.Y(y, title=y_title), tooltip=list(frame.columns))
+        .encode(
+            x=alt.X(x, title=x_title, axis=axis(x, LANG["current"])),
+            y=alt.Y(y, title=y_title, axis=axis(y, LANG["current"])),
+            tooltip=list(frame.columns),
+        )
     )
     if color:
         chart = chart.encode(color=color)
@@ -103,7 +102,20 @@ def table(frame: pd.DataFrame, lang: str) -> None:
     # Streamlit's own table download writes the values it is given: free text goes in
     # neutralised, so that file opens in a spreadsheet without running anything either.
     shown = pd.DataFrame(list(safe_rows(shown)), columns=shown.columns, index=shown.index)
-    st.dataframe(shown.rename(columns=lambda c: column_label(c, lang)), hide_index=True)
+    config = {}
+    for column in shown.columns:
+        kind = column_kind(column)
+        if kind == "amount" and lang == "zh":  # 万 / 亿: shown as text
+            shown[column] = shown[column].map(money)
+        elif kind == "amount":
+            config[column_label(column, lang)] = st.column_config.NumberColumn(format="compact")
+        elif kind == "rate":
+            config[column_label(column, lang)] = st.column_config.NumberColumn(format="percent")
+        elif kind == "days":
+            config[column_label(column, lang)] = st.column_config.NumberColumn(format="%d")
+    st.dataframe(
+        shown.rename(columns=lambda c: column_label(c, lang)), hide_index=True, column_config=config
+    )
 
 
 def sidebar() -> tuple[str, str, Filters]:
@@ -113,9 +125,9 @@ def sidebar() -> tuple[str, str, Filters]:
     st.sidebar.subheader(t("filters"))
     options = query(SERVING, "filter_options")
     pick = lambda kind: tuple(options.loc[options["kind"] == kind, "value"])  # noqa: E731
-    owners = st.sidebar.multiselect(t("owner"), pick("owner"))
-    teams = st.sidebar.multiselect(t("team"), pick("team"))
-    industries = st.sidebar.multiselect(t("industry"), pick("industry"))
+    owners = st.sidebar.multiselect(t("owner"), pick("owner"), placeholder=t("choose"))
+    teams = st.sidebar.multiselect(t("team"), pick("team"), placeholder=t("choose"))
+    industries = st.sidebar.multiselect(t("industry"), pick("industry"), placeholder=t("choose"))
     dates = st.sidebar.date_input(t("created_between"), value=(), format="YYYY-MM-DD")
     start, end = (
         (tuple(dates) + (None, None))[:2] if isinstance(dates, tuple | list) else (dates, None)
@@ -145,7 +157,7 @@ def overview(t, f: Filters):
     with left:
         panel(t, f, bar, "pipeline_by_stage", "stage", "amount", sort=None)
     with right:
-        panel(t, f, bar, "funnel", "stage", "reached", sort=None)
+        panel(t, f, bar, "funnel", "stage", "conversion", sort=None)
     panel(t, f, line, "win_rate_trend", "month:T", "win_rate")
 
 

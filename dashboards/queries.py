@@ -101,9 +101,14 @@ QUERIES = {
         FROM marts.opportunities AS o JOIN filtered USING (source_system, opportunity_id)
         WHERE o.status = 'open' GROUP BY 1 ORDER BY 2, 1"""),
     "funnel": filtered("""
-        SELECT l.stage, min(l.stage_order) AS stage_order, count(DISTINCT l.opportunity_id) AS reached
-        FROM marts.opportunity_lifecycle AS l JOIN filtered USING (source_system, opportunity_id)
-        WHERE NOT l.is_closing_stage AND l.stage_order IS NOT NULL GROUP BY 1 ORDER BY 2"""),
+        SELECT stage, stage_order, reached,
+            reached / first_value(reached) OVER (ORDER BY stage_order) AS conversion
+        FROM (
+            SELECT l.stage, min(l.stage_order) AS stage_order,
+                count(DISTINCT l.opportunity_id) AS reached
+            FROM marts.opportunity_lifecycle AS l JOIN filtered USING (source_system, opportunity_id)
+            WHERE NOT l.is_closing_stage AND l.stage_order IS NOT NULL GROUP BY 1
+        ) ORDER BY stage_order"""),
     "win_rate_trend": filtered("""
         SELECT CAST(date_trunc('month', o.closed_at) AS DATE) AS month,
             count(*) FILTER (WHERE o.status = 'won') / count(*) AS win_rate, count(*) AS deals
@@ -127,6 +132,12 @@ QUERIES = {
         WHERE activity_type = 'all' AND ($owners IS NULL OR list_contains($owners, owner_name))
           AND ($teams IS NULL OR list_contains($teams, team))
           AND week_start >= (SELECT max(week_start) FROM marts.follow_up_weekly) - INTERVAL 12 WEEK
+          -- whole weeks only: the as-of week is not over (its touches would drop to nothing)
+          AND week_start + INTERVAL 6 DAY <= (SELECT as_of FROM main.publication)
+          -- the six owners with the most touches: a readable number of lines
+          AND coalesce(owner_name, owner_id) IN (
+              SELECT coalesce(owner_name, owner_id) FROM marts.follow_up_weekly
+              WHERE activity_type = 'all' GROUP BY 1 ORDER BY sum(touches) DESC LIMIT 6)
         ORDER BY 1, 2""",
     "touches_by_outcome": filtered("""
         SELECT f.status AS outcome, count(*) AS deals, round(avg(f.touches_before_close), 1) AS avg_touches

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboards.labels import PAGES
+from dashboards.labels import PAGES, label
 from dashboards.queries import Filters, query
 from orchestration.cli.admin import dashboard_command
 from tests.conftest import SAMPLE_AS_OF, run_ok
@@ -145,39 +145,46 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
                     + "\n--- streamlit ---\n"
                     + log.read_text()[-3000:]
                 ) from None
-            labels = {
-                "overview": "总览",
-                "lifecycle": "生命周期",
-                "follow_up": "跟进",
-                "cycle_time": "成交周期",
-                "loss_reasons": "输单原因",
-                "priority": "优先级",
-                "calibration": "评级校验",
-                "quality": "数据质量",
-            }
-            for key in PAGES:
-                page.locator('[data-testid="stSidebar"] label').filter(
-                    has_text=labels[key]
-                ).first.click()
-                page.wait_for_function(
-                    "title => document.querySelector('h1') && document.querySelector('h1').innerText.includes(title)",
-                    arg=labels[key],
-                    timeout=90_000,
-                )
-                page.wait_for_selector(
-                    '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
-                    timeout=90_000,
-                )
-                page.wait_for_timeout(800)  # let the charts finish drawing
-                assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, key
-                text = page.locator('[data-testid="stMain"]').inner_text()
-                assert any(ch.isdigit() for ch in text), key
-                page.screenshot(path=str(SCREENSHOTS / f"{key}.png"), full_page=True)
+            for lang, switch in (("zh", None), ("en", "English")):
+                if switch:
+                    page.locator('[data-testid="stSidebar"] label').filter(
+                        has_text=switch
+                    ).first.click()
+                    page.wait_for_function(
+                        "() => document.body.innerText.includes('Opportunity warehouse')",
+                        timeout=90_000,
+                    )
+                for key in PAGES:
+                    show_page(page, key, label(key, lang))
+                    assert page.locator('[data-testid="stException"]').count() == 0, (lang, key)
+                    text = page.locator('[data-testid="stMain"]').inner_text()
+                    assert any(ch.isdigit() for ch in text), (lang, key)
+                    if lang == "en":
+                        assert "亿" not in text and "万" not in text, (lang, key)
+                    page.screenshot(path=str(SCREENSHOTS / f"{key}_{lang}.png"), full_page=True)
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=20)
-    assert len(list(SCREENSHOTS.glob("*.png"))) >= len(PAGES)
+    assert all(
+        (SCREENSHOTS / f"{key}_{lang}.png").exists() for key in PAGES for lang in ("zh", "en")
+    )
+
+
+def show_page(page, key: str, title: str) -> None:
+    """Open one page from the sidebar and wait until its charts are drawn."""
+    page.locator('[data-testid="stSidebar"] label').filter(has_text=title).first.click()
+    page.wait_for_function(
+        "title => document.querySelector('h1') && document.querySelector('h1').innerText.includes(title)",
+        arg=title,
+        timeout=90_000,
+    )
+    page.wait_for_selector(
+        '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
+        timeout=90_000,
+    )
+    page.wait_for_timeout(800)  # let the charts finish drawing
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, key
 
 
 def test_reader_holding_the_serving_copy_never_blocks_a_run(
@@ -213,3 +220,31 @@ def test_the_dashboard_command_starts_the_app_on_localhost(tmp_path):
     assert Path(command[2]).is_file(), command  # `streamlit run <the app>`
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
     assert env["OPPWH_DATA_DIR"] == str(tmp_path.resolve())
+
+
+def test_numbers_are_shown_as_people_read_them():
+    from dashboards.formats import column_kind
+
+    kinds = {
+        c: column_kind(c)
+        for c in (
+            "open_amount",
+            "weighted_pipeline",
+            "win_rate",
+            "share_unspecified",
+            "conversion",
+            "median_days",
+            "stage",
+            "deals",
+        )
+    }
+    assert kinds == {
+        "open_amount": "amount",
+        "weighted_pipeline": "amount",
+        "win_rate": "rate",
+        "share_unspecified": "rate",
+        "conversion": "rate",
+        "median_days": "days",
+        "stage": None,
+        "deals": None,
+    }

@@ -137,7 +137,8 @@ def warehouse_models(
             context=context,
             target_path=target,
         )
-    shown = DbtProgress(len(context.selected_output_names) + len(context.selected_asset_check_keys))
+    selected = context.op_execution_context.selected_output_names
+    shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys))
     try:
         for n, event in enumerate(invocation.stream()):
             yield event
