@@ -14,7 +14,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboards.formats import axis, column_kind  # noqa: E402
+from dashboards.formats import axis, column_kind, reasons_in  # noqa: E402
 from dashboards.labels import LANGUAGES, PAGES, column_label, label, value_label  # noqa: E402
 from dashboards.queries import Filters, query  # noqa: E402
 from warehouse.display import format_amount  # noqa: E402
@@ -99,6 +99,8 @@ def table(frame: pd.DataFrame, lang: str) -> None:
     for column in ("outcome", "trend", "category", "loss_reason_category"):
         if column in shown:
             shown[column] = shown[column].map(lambda v: value_label(v, lang))
+    if "reasons" in shown:
+        shown["reasons"] = shown["reasons"].map(lambda v: reasons_in(v, lang))
     # Streamlit's own table download writes the values it is given: free text goes in
     # neutralised, so that file opens in a spreadsheet without running anything either.
     shown = pd.DataFrame(list(safe_rows(shown)), columns=shown.columns, index=shown.index)
@@ -113,6 +115,8 @@ def table(frame: pd.DataFrame, lang: str) -> None:
             config[column_label(column, lang)] = st.column_config.NumberColumn(format="percent")
         elif kind == "days":
             config[column_label(column, lang)] = st.column_config.NumberColumn(format="%d")
+        elif column == "reasons":  # read in full, not cut at the column's edge
+            config[column_label(column, lang)] = st.column_config.TextColumn(width="large")
     st.dataframe(
         shown.rename(columns=lambda c: column_label(c, lang)), hide_index=True, column_config=config
     )

@@ -49,3 +49,16 @@ def axis(field: str, lang: str) -> alt.Axis:
     elif kind == "days":
         options["format"] = ",.0f"
     return alt.Axis(**options)
+
+
+def reasons_in(text: str | None, lang: str) -> str | None:
+    """A grade's reasons ("▲ 今天有跟进 / followed up today; ▼ …") in one language."""
+    if not text:
+        return text
+    parts = []
+    for item in text.split("; "):
+        arrow, body = (item[0], item[1:].strip()) if item[:1] in "▲▼" else ("", item.strip())
+        zh, slash, en = body.partition("/ ")
+        chosen = (zh if lang == "zh" else en).strip() if slash else body
+        parts.append(f"{arrow} {chosen}".strip())
+    return ("；" if lang == "zh" else "; ").join(parts)

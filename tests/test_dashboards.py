@@ -248,3 +248,12 @@ def test_numbers_are_shown_as_people_read_them():
         "stage": None,
         "deals": None,
     }
+
+
+def test_reasons_are_shown_in_the_chosen_language():
+    from dashboards.formats import reasons_in
+
+    text = "▲ 今天有跟进 / followed up today; ▼ 已到后期阶段（商务谈判）/ late stage (商务谈判)"
+    assert reasons_in(text, "zh") == "▲ 今天有跟进；▼ 已到后期阶段（商务谈判）"
+    assert reasons_in(text, "en") == "▲ followed up today; ▼ late stage (商务谈判)"
+    assert reasons_in(None, "en") is None
