@@ -169,6 +169,7 @@ FILE_ORDER = (
     "test_run_history.py",
     "test_dashboards.py",
     "test_assistant.py",
+    "test_metrics.py",
     "test_incremental.py",
     "test_spark.py",
     "test_adapters.py",

@@ -103,6 +103,45 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _four_decimals(rows: list[tuple]) -> list[tuple]:
+    """Rates and other fractions with at least 4 decimals (0.3046, not 0.3)."""
+    return [
+        tuple(f"{v:.4f}" if isinstance(v, float) and abs(v) < 1000 else v for v in row)
+        for row in rows
+    ]
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """The governed metrics from the serving copy: list them, or query some by dimensions."""
+    from serving.metrics import MetricsError, list_metrics, query_metrics  # MetricFlow: here only
+
+    serving = DataFolder.at(args.data_dir).serving
+    if not serving.exists():
+        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+        return 1
+    timezone = business_timezone(args)
+    if args.action == "list":
+        for m in list_metrics(serving, timezone):
+            print(f"{m.name:<20} {m.label}")
+            print(f"{'':<20} by: {', '.join(d for d in m.dimensions if '__' in d)}")
+        return 0
+    if not args.metrics:
+        print("Give --metrics M[,M] / 请给出 --metrics", file=sys.stderr)
+        return 2
+    split = lambda text: [p.strip() for p in (text or "").split(",") if p.strip()]  # noqa: E731
+    try:
+        columns, rows = query_metrics(
+            serving, timezone, split(args.metrics), split(args.group_by), args.where or None
+        )
+    except MetricsError as exc:
+        print(f"Metrics query refused / 指标查询失败: {exc}", file=sys.stderr)
+        return 2
+    shown = rows if args.format == "csv" else _four_decimals(rows)
+    kinds = ["metric" if c in split(args.metrics) else "dimension" for c in columns]
+    sys.stdout.write(render_rows(columns, kinds, shown, args.format, 10_000))
+    return 0
+
+
 def register(sub) -> None:
     quality = sub.add_parser("quality", help="print the latest data-quality report")
     add_data_dir(quality)
@@ -137,3 +176,19 @@ def register(sub) -> None:
     )
     add_data_dir(mcp)
     mcp.set_defaults(func=cmd_mcp)
+
+    metrics = sub.add_parser(
+        "metrics", help="the governed metrics (MetricFlow) from the serving copy"
+    )
+    metrics.add_argument("action", choices=["list", "query"])
+    metrics.add_argument("--metrics", help="metric names, comma-separated (win_rate,won_amount)")
+    metrics.add_argument("--group-by", help="dimensions, comma-separated (opportunity__team)")
+    metrics.add_argument(
+        "--where",
+        action="append",
+        help="a filter, e.g. \"{{ Dimension('opportunity__team') }} = 'East'\"",
+    )
+    metrics.add_argument("--format", choices=["table", "csv"], default="table")
+    add_data_dir(metrics)
+    add_timezone(metrics)
+    metrics.set_defaults(func=cmd_metrics)
