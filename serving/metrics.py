@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from metricflow.data_table.mf_table import MetricFlowDataTable
 from metricflow.engine.metricflow_engine import MetricFlowEngine, MetricFlowQueryRequest
 from metricflow.protocols.sql_client import SqlEngine
@@ -74,9 +73,10 @@ class ServingSqlClient:
 
 @dataclass(frozen=True)
 class MetricInfo:
+    """A metric as `oppwh metrics list` shows it: its name, label and dimensions."""
+
     name: str
     label: str
-    description: str
     dimensions: tuple[str, ...]
 
 
@@ -93,7 +93,6 @@ def list_metrics(serving: Path, timezone: str) -> list[MetricInfo]:
         MetricInfo(
             m.name,
             m.label or m.name,
-            m.description or "",
             tuple(sorted({d.dunder_name for d in m.dimensions})),
         )
         for m in mf.list_metrics()
@@ -117,9 +116,7 @@ def query_metrics(
     )
     try:
         result = mf.query(request)
-    except (duckdb.Error, ValueError) as exc:
-        raise MetricsError(str(exc).strip().splitlines()[0]) from exc
-    except Exception as exc:  # MetricFlow's own errors (unknown metric, dimension ...)
+    except Exception as exc:  # MetricFlow has no common base for its errors (unknown metric ...)
         raise MetricsError(str(exc).strip().splitlines()[0]) from exc
     table = result.result_df
     return list(table.column_names), [tuple(row) for row in table.rows]
