@@ -203,6 +203,9 @@ def cycle_time(t, f: Filters):
         var_name="percentile",
         value_name="days",
     )
+    # the legend and the outcomes in the page's language
+    long["percentile"] = long["percentile"].map(lambda c: column_label(c, t.lang))
+    long["outcome"] = long["outcome"].map(lambda v: value_label(v, t.lang))
     bar(long, "segment", "days", t("segment"), t("days"), color="percentile:N")
     table(data, t.lang)
 
