@@ -9,6 +9,9 @@ tool that asks for `win_rate` gets the same definition, and none of them can wri
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,22 +83,33 @@ class MetricInfo:
     dimensions: tuple[str, ...]
 
 
-def engine(serving: Path, timezone: str) -> MetricFlowEngine:
-    manifest = parse_manifest_from_dbt_generated_manifest(
-        manifest_json_string=SEMANTIC_MANIFEST.read_text(encoding="utf-8")
+@functools.cache
+def _semantic_lookup(path: Path, modified_ns: int) -> SemanticManifestLookup:
+    """The parsed semantic manifest, once per process and version of the file (parsing and
+    indexing it is most of a metric query's time)."""
+    text = path.read_text(encoding="utf-8")
+    return SemanticManifestLookup(
+        parse_manifest_from_dbt_generated_manifest(manifest_json_string=text)
     )
-    return MetricFlowEngine(SemanticManifestLookup(manifest), ServingSqlClient(serving, timezone))
+
+
+@contextlib.contextmanager
+def engine(serving: Path, timezone: str) -> Iterator[MetricFlowEngine]:
+    """MetricFlow on the serving copy; its connection closed after."""
+    lookup = _semantic_lookup(SEMANTIC_MANIFEST, SEMANTIC_MANIFEST.stat().st_mtime_ns)
+    client = ServingSqlClient(serving, timezone)
+    try:
+        yield MetricFlowEngine(lookup, client)
+    finally:
+        client.close()
 
 
 def list_metrics(serving: Path, timezone: str) -> list[MetricInfo]:
-    mf = engine(serving, timezone)
+    with engine(serving, timezone) as mf:
+        metrics = mf.list_metrics()
     return [
-        MetricInfo(
-            m.name,
-            m.label or m.name,
-            tuple(sorted({d.dunder_name for d in m.dimensions})),
-        )
-        for m in mf.list_metrics()
+        MetricInfo(m.name, m.label or m.name, tuple(sorted({d.dunder_name for d in m.dimensions})))
+        for m in metrics
     ]
 
 
@@ -107,7 +121,6 @@ def query_metrics(
     where: list[str] | None = None,
 ) -> tuple[list[str], list[tuple]]:
     """The metrics by the dimensions asked for: column names and rows."""
-    mf = engine(serving, timezone)
     request = MetricFlowQueryRequest.create(
         metric_names=metrics,
         group_by_names=group_by or None,
@@ -115,7 +128,8 @@ def query_metrics(
         order_by_names=group_by or None,
     )
     try:
-        result = mf.query(request)
+        with engine(serving, timezone) as mf:
+            result = mf.query(request)
     except Exception as exc:  # MetricFlow has no common base for its errors (unknown metric ...)
         raise MetricsError(str(exc).strip().splitlines()[0]) from exc
     table = result.result_df
