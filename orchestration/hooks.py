@@ -23,7 +23,7 @@ LAUNCHED_BY_CLI = {"oppwh/launched_by": "cli"}
 
 
 def posted_by_the_cli(run) -> bool:
-    return run.tags.get("oppwh/launched_by") == LAUNCHED_BY_CLI["oppwh/launched_by"]
+    return LAUNCHED_BY_CLI.items() <= run.tags.items()
 
 
 def failed_step(events) -> tuple[str, str]:

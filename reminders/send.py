@@ -17,11 +17,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from ingestion.config import RemindersSection
 from quality.notify import WebhookError, post_json
 from reminders.messages import Message
 
-# The whole batch of messages within this many seconds, each message within the second.
-BATCH_DEADLINE_SECONDS = 20.0
+# Each message within this many seconds (the whole batch within reminders.deadline_seconds).
 MESSAGE_DEADLINE_SECONDS = 5.0
 
 
@@ -76,20 +76,17 @@ def accepted(fmt: str, body: str) -> tuple[bool, str]:
 
 def send_messages(
     messages: list[Message],
-    url: str,
-    fmt: str,
-    secret: str | None = None,
-    lang: str = "zh",
-    batch_deadline: float = BATCH_DEADLINE_SECONDS,
+    settings: RemindersSection,
     message_deadline: float = MESSAGE_DEADLINE_SECONDS,
 ) -> list[Delivery]:
-    """Post every message in turn, all of them within `batch_deadline` seconds; never
-    raises (a failed reminder is reported, it does not fail the run)."""
+    """Post every message in turn to the settings' webhook, all of them within its
+    `deadline_seconds`; never raises (a failed reminder is reported, it does not fail the run)."""
+    fmt, url, secret = settings.format, settings.webhook, settings.secret
     started = time.monotonic()
     deliveries = []
     for message in messages:
-        who = message.owner.who(lang)
-        left = batch_deadline - (time.monotonic() - started)
+        who = message.owner.who(settings.language)
+        left = settings.deadline_seconds - (time.monotonic() - started)
         if left <= 0:
             deliveries.append(Delivery(who, False, "not sent: the batch deadline passed"))
             continue

@@ -47,32 +47,32 @@ class Reminders:
         return bool(self.settings.webhook)
 
 
+def reminder_settings(data_dir: Path, lang: str | None = None) -> RemindersSection:
+    """oppwh.yml's `reminders:` (the defaults when it has none); `lang` overrides its language."""
+    settings = read_config(data_dir).reminders or RemindersSection()
+    return settings.model_copy(update={"language": lang}) if lang else settings
+
+
 def prepare_reminders(data_dir: Path, lang: str | None = None) -> Reminders:
     """Each owner's message from the published action items, in the configured chat's
     format and language (`lang` overrides the language)."""
-    settings = read_config(data_dir).reminders or RemindersSection()
-    if lang:
-        settings = settings.model_copy(update={"language": lang})
+    settings = reminder_settings(data_dir, lang)
     as_of, rows = published_items(DataFolder.at(data_dir).serving)
     messages = messages_for(rows, settings.format, settings.language, as_of, settings.max_deals)
     return Reminders(settings, as_of, messages)
 
 
 def send_reminders(reminders: Reminders) -> list[Delivery]:
-    s = reminders.settings
-    return send_messages(
-        reminders.messages, s.webhook, s.format, s.secret, s.language, s.deadline_seconds
-    )
+    return send_messages(reminders.messages, reminders.settings)
 
 
 def post_run_reminders(data_dir: Path) -> str:
     """After a successful run: send the reminders when a webhook is set; one line saying
     what happened. Never raises: a reminder that cannot go out must not fail the run."""
     try:
-        reminders = prepare_reminders(data_dir)
-        if not reminders.configured:
-            return ""
-        deliveries = send_reminders(reminders)
+        if not reminder_settings(data_dir).webhook:
+            return ""  # no chat: the published items are not even read
+        deliveries = send_reminders(prepare_reminders(data_dir))
     except (OSError, ValueError, duckdb.Error) as exc:  # the run succeeded: say why none went
         return f"reminders not sent / 提醒未发送: {type(exc).__name__}: {exc}"
     return delivery_summary(deliveries)
@@ -87,17 +87,10 @@ def delivery_summary(deliveries: list[Delivery]) -> str:
 
 def send_review_headline(data_dir: Path, review: Review, lang: str) -> Delivery | None:
     """The weekly review's headline figures as one chat message (None: no webhook set)."""
-    settings = read_config(data_dir).reminders or RemindersSection()
+    settings = reminder_settings(data_dir, lang)
     if not settings.webhook:
         return None
     heading, lines = headline(review, lang)
     payload = render(settings.format, heading, lines, lang)
     message = Message(OwnerItems("", None, heading, ()), payload, 0)
-    return send_messages(
-        [message],
-        settings.webhook,
-        settings.format,
-        settings.secret,
-        lang,
-        settings.deadline_seconds,
-    )[0]
+    return send_messages([message], settings)[0]

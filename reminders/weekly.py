@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from reminders.charts import hbar_chart
+from reminders.items import GRADE_ORDER_SQL
 from warehouse.database import connect
 from warehouse.display import format_amount, loss_category
 
@@ -111,7 +112,7 @@ def read_review(serving: Path, week: str | None = None) -> Review:
             "SELECT opportunity_name, opportunity_id, coalesce(owner_name, owner_id), grade, "
             f"amount, currency, string_agg(text_zh, '；'), string_agg(text_en, '; ') {attention_sql} "
             "GROUP BY opportunity_name, opportunity_id, owner_name, owner_id, grade, amount, "
-            "currency ORDER BY coalesce(nullif(position(grade IN 'ABCD'), 0), 5), "
+            f"currency ORDER BY {GRADE_ORDER_SQL}, "
             f"amount DESC NULLS LAST LIMIT {TOP_DEALS}"
         ).fetchall()
         total = con.execute(f"SELECT count(DISTINCT opportunity_id) {attention_sql}").fetchone()[0]

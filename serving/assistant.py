@@ -53,22 +53,22 @@ def serving_timezone(serving: Path) -> str:
     return rows[0][0] if rows and rows[0][0] else DEFAULT_TIMEZONE
 
 
-def list_marts(serving: Path) -> list[dict]:
-    _, _, rows = run_query(serving, MARTS_SQL, serving_timezone(serving))
+def list_marts(serving: Path, timezone: str) -> list[dict]:
+    _, _, rows = run_query(serving, MARTS_SQL, timezone)
     return [{"mart": name, "description": comment, "rows": size} for name, comment, size in rows]
 
 
-def describe_mart(serving: Path, mart: str) -> dict:
-    _, _, rows = run_query(serving, COLUMNS_SQL, serving_timezone(serving), {"mart": mart})
+def describe_mart(serving: Path, timezone: str, mart: str) -> dict:
+    _, _, rows = run_query(serving, COLUMNS_SQL, timezone, {"mart": mart})
     if not rows:
-        known = ", ".join(m["mart"] for m in list_marts(serving))
+        known = ", ".join(m["mart"] for m in list_marts(serving, timezone))
         raise QueryRefusedError(f"no mart named {mart!r} (marts: {known})")
     columns = [{"column": c, "type": t, "description": d} for c, t, d in rows]
     return {"mart": f"marts.{mart}", "columns": columns}
 
 
-def query(serving: Path, sql: str, max_rows: int = MAX_ROWS) -> dict:
-    columns, types, rows = run_query(serving, sql, serving_timezone(serving), max_rows=max_rows)
+def query(serving: Path, timezone: str, sql: str, max_rows: int = MAX_ROWS) -> dict:
+    columns, types, rows = run_query(serving, sql, timezone, max_rows=max_rows)
     cut = len(rows) > max_rows
     result = {
         "columns": columns,
@@ -88,23 +88,25 @@ def query(serving: Path, sql: str, max_rows: int = MAX_ROWS) -> dict:
 def build_server(serving: Path) -> FastMCP:
     """The MCP server of one data folder's serving copy."""
     server = FastMCP("oppwh", instructions=__doc__)
+    # The business time zone the copy was published in, read once per server.
+    timezone = serving_timezone(serving)
 
     @server.tool(name="list_marts")
     def _list_marts() -> list[dict]:
         """The marts of the opportunity warehouse (商机数仓), each with its description
         (中文 / English) and its number of rows."""
-        return list_marts(serving)
+        return list_marts(serving, timezone)
 
     @server.tool(name="describe_mart")
     def _describe_mart(mart: str) -> dict:
         """One mart's columns: name, type and description (中文 / English)."""
-        return describe_mart(serving, mart)
+        return describe_mart(serving, timezone, mart)
 
     @server.tool(name="query")
     def _query(sql: str) -> dict:
         """Run one read-only SQL statement (DuckDB dialect: SELECT, WITH, FROM, DESCRIBE,
         SUMMARIZE ...) on the marts, e.g. `select status, count(*) from marts.opportunities
         group by 1`. At most 500 rows come back; `truncated` says when the cap cut them."""
-        return query(serving, sql)
+        return query(serving, timezone, sql)
 
     return server

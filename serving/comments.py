@@ -11,30 +11,27 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from warehouse.database import Database
 from warehouse.dbt_cli import DBT_PROJECT_DIR
+from warehouse.display import labels
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
-LABELS = Path(__file__).resolve().parents[1] / "warehouse" / "labels.yml"
 TIMESTAMP_NOTE = (
     "（带时区的时间戳；业务时区 {tz}）",
     " (timestamp with time zone; read it in the business time zone {tz})",
 )
 
 
-@cache
-def chinese_names() -> tuple[dict[str, str], dict[str, str]]:
-    """(tables, columns): each mart's and column's Chinese name."""
-    labels = yaml.safe_load(LABELS.read_text(encoding="utf-8"))
-    return labels["tables"], labels["columns"]
-
-
 def english_descriptions(manifest: Path = MANIFEST) -> dict[str, tuple[str, dict[str, str]]]:
     """Per mart: its description and its columns' descriptions, from dbt's manifest (the
     dbt models of schema marts, and the tables scoring and reminders write, declared as
-    sources)."""
+    sources). Read once per version of the manifest (a run comments two files)."""
+    return _descriptions(manifest, manifest.stat().st_mtime_ns)
+
+
+@cache
+def _descriptions(manifest: Path, modified_ns: int) -> dict[str, tuple[str, dict[str, str]]]:
     data = json.loads(manifest.read_text(encoding="utf-8"))
     nodes = [n for n in data["nodes"].values() if n["resource_type"] == "model"]
     nodes += list(data["sources"].values())
@@ -63,7 +60,7 @@ def _literal(text: str) -> str:
 def comment_marts(con: duckdb.DuckDBPyConnection, catalog: str, timezone: str) -> int:
     """COMMENT ON every table and column of `catalog`.marts that the docs describe; the
     number of comments written."""
-    tables_zh, columns_zh = chinese_names()
+    tables_zh, columns_zh = labels()["tables"], labels()["columns"]
     docs = english_descriptions()
     columns = con.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "

@@ -1,21 +1,28 @@
-"""Numbers as people read them: amounts in 万/亿 for Chinese readers and K/M for English
-ones, with the currency's sign; whole days. Used by every text meant for people (chat
-reminders, the weekly review)."""
+"""Numbers and words as people read them: amounts in 万/亿 for Chinese readers and K/M for
+English ones, with the currency's sign, and the shared labels. Used by every text meant for
+people (chat reminders, the weekly review, the dashboards, the DuckDB comments)."""
 
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 
 import yaml
 
-# The loss-reason categories (dbt seed loss_reason_taxonomy) as people read them:
-# warehouse/labels.yml, category: [zh, en].
+# Words for people shared by the dashboards, the reports and the DuckDB comments.
+LABELS_FILE = Path(__file__).with_name("labels.yml")
+
+
+@cache
+def labels() -> dict:
+    """warehouse/labels.yml: loss-reason categories, marts' and columns' Chinese names."""
+    return yaml.safe_load(LABELS_FILE.read_text(encoding="utf-8"))
+
+
+# The loss-reason categories (dbt seed loss_reason_taxonomy) as people read them: (zh, en).
 LOSS_CATEGORIES: dict[str, tuple[str, str]] = {
-    code: (zh, en)
-    for code, (zh, en) in yaml.safe_load(
-        Path(__file__).with_name("labels.yml").read_text(encoding="utf-8")
-    )["loss_categories"].items()
+    code: (zh, en) for code, (zh, en) in labels()["loss_categories"].items()
 }
 CURRENCY_SIGNS = {"CNY": "¥", "RMB": "¥", "USD": "$", "EUR": "€", "GBP": "£", "HKD": "HK$"}
 
@@ -40,21 +47,6 @@ def format_amount(value, currency: str | None, lang: str) -> str:
     number = float(value)
     steps = ((1e8, "亿"), (1e4, "万")) if lang == "zh" else ((1e9, "B"), (1e6, "M"), (1e3, "K"))
     return _sign(currency) + _short(number, steps)
-
-
-def format_days(value, lang: str) -> str:
-    """Whole days: 12天 / 12 days."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    days = int(value)
-    return f"{days}天" if lang == "zh" else f"{days} day{'s' if days != 1 else ''}"
-
-
-def format_share(value, digits: int = 0) -> str:
-    """A fraction as a percentage: 0.4286 -> 43%."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{float(value) * 100:.{digits}f}%"
 
 
 def loss_category(code: str | None, lang: str) -> str:

@@ -36,6 +36,10 @@ class ServingCopyMissingError(FileNotFoundError):
     """No serving copy yet: the daily job has not published one."""
 
 
+def missing_serving_copy(serving: Path) -> str:
+    return f"No serving copy at {serving}: run `oppwh run` first / 请先运行 oppwh run"
+
+
 def first_word(sql: str) -> str:
     text = _COMMENTS.sub(" ", sql).strip().lstrip("(").strip()
     return text.split(None, 1)[0].lower() if text else ""
@@ -70,9 +74,7 @@ def one_line(exc: BaseException) -> str:
 def open_reader(serving: Path, timezone: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A locked-down read-only connection to the serving copy, in the business time zone."""
     if not serving.exists():
-        raise ServingCopyMissingError(
-            f"No serving copy at {serving}: run `oppwh run` first / 请先运行 oppwh run"
-        )
+        raise ServingCopyMissingError(missing_serving_copy(serving))
     con = connect(
         serving,
         read_only=True,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ingestion.config import read_config
 from warehouse.engines import spark_unavailable_reason
-from warehouse.layout import DEFAULT_DATA_DIR
+from warehouse.layout import DEFAULT_DATA_DIR, DataFolder
+from warehouse.query import missing_serving_copy
 from warehouse.settings import DEFAULT_TIMEZONE, today_in, valid_timezone
 
 QUIET_ENV = {
@@ -99,3 +100,13 @@ def oppwh_command() -> str:
         return str(own.relative_to(Path.cwd()))
     except ValueError:
         return str(own)
+
+
+def published_serving_copy(data_dir: str | Path) -> Path | None:
+    """The data folder's serving copy, or None after saying how to make one (the commands
+    that read what a run published)."""
+    serving = DataFolder.at(data_dir).serving
+    if serving.exists():
+        return serving
+    print(missing_serving_copy(serving), file=sys.stderr)
+    return None

@@ -6,35 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.cli.options import add_data_dir
+from orchestration.cli.options import add_data_dir, published_serving_copy
+from reminders import step
 from reminders.messages import as_text
-from reminders.step import (
-    delivery_summary,
-    prepare_reminders,
-    send_reminders,
-    send_review_headline,
-)
 from reminders.weekly import WeekError, read_review, render_review
 from warehouse.layout import DataFolder
-
-
-def _serving_or_complain(data_dir: Path) -> Path | None:
-    serving = DataFolder.at(data_dir).serving
-    if not serving.exists():
-        print(
-            f"No serving copy at {serving}: run `oppwh run` first / 请先运行 oppwh run",
-            file=sys.stderr,
-        )
-        return None
-    return serving
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
     """Each owner's action items: printed with --dry-run, else sent to the team chat."""
     data_dir = Path(args.data_dir)
-    if _serving_or_complain(data_dir) is None:
+    if published_serving_copy(data_dir) is None:
         return 1
-    reminders = prepare_reminders(data_dir, args.lang)
+    reminders = step.prepare_reminders(data_dir, args.lang)
     if args.dry_run:
         print(
             f"{len(reminders.messages)} message(s) for {reminders.settings.format}, "
@@ -50,15 +34,15 @@ def cmd_remind(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    deliveries = send_reminders(reminders)
-    print(delivery_summary(deliveries))
+    deliveries = step.send_reminders(reminders)
+    print(step.delivery_summary(deliveries))
     return 0 if all(d.delivered for d in deliveries) else 1
 
 
 def cmd_report_weekly(args: argparse.Namespace) -> int:
     """The weekly review as one HTML file; with --send its headline figures to the chat."""
     data_dir = Path(args.data_dir)
-    serving = _serving_or_complain(data_dir)
+    serving = published_serving_copy(data_dir)
     if serving is None:
         return 1
     try:
@@ -71,7 +55,7 @@ def cmd_report_weekly(args: argparse.Namespace) -> int:
     out.write_text(render_review(review, args.lang), encoding="utf-8")
     print(f"Weekly review {review.week} written / 周报已生成: {out}")
     if args.send:
-        delivery = send_review_headline(data_dir, review, args.lang)
+        delivery = step.send_review_headline(data_dir, review, args.lang)
         if delivery is None:
             print("No reminders.webhook in oppwh.yml: nothing sent", file=sys.stderr)
             return 1

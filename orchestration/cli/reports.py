@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestration.cli.options import add_data_dir, add_timezone, business_timezone
+from orchestration.cli.options import (
+    add_data_dir,
+    add_timezone,
+    business_timezone,
+    published_serving_copy,
+)
 from quality.step import latest_report
 from scoring.backtest import backtest_lines
 from scoring.config import load_config
@@ -53,9 +58,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     if args.backtest:
         return print_backtest(data_dir, business_timezone(args))
-    serving = DataFolder.at(data_dir).serving
-    if not serving.exists():
-        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+    serving = published_serving_copy(data_dir)
+    if serving is None:
         return 1
     rows = print_grades(serving, args.top)
     for source, n, area, better, status, why in rows:
@@ -95,9 +99,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     """The Model Context Protocol server on the serving copy, over stdio (for assistants)."""
     from serving.assistant import build_server  # the MCP SDK only for this command
 
-    serving = DataFolder.at(args.data_dir).serving
-    if not serving.exists():
-        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+    serving = published_serving_copy(args.data_dir)
+    if serving is None:
         return 1
     build_server(serving.resolve()).run(transport="stdio")
     return 0
@@ -115,9 +118,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     """The governed metrics from the serving copy: list them, or query some by dimensions."""
     from serving.metrics import MetricsError, list_metrics, query_metrics  # MetricFlow: here only
 
-    serving = DataFolder.at(args.data_dir).serving
-    if not serving.exists():
-        print(f"No serving copy at {serving}: run `oppwh run` first.", file=sys.stderr)
+    serving = published_serving_copy(args.data_dir)
+    if serving is None:
         return 1
     timezone = business_timezone(args)
     if args.action == "list":
