@@ -108,11 +108,12 @@ def title(owner: OwnerItems, as_of: str, lang: str) -> str:
 def deal_line(deal: Deal, lang: str) -> str:
     grade = deal.grade or "–"
     name = one_line(deal.opportunity_name) or deal.opportunity_id
-    amount = format_amount(deal.amount, deal.currency, lang)
+    # a deal exported without an amount shows none (not a dash before the colon)
+    amount = "" if deal.amount is None else format_amount(deal.amount, deal.currency, lang)
     reasons = ("；" if lang == "zh" else "; ").join(deal.reasons)
     if lang == "zh":
         return f"[{grade}] {name}（{one_line(deal.opportunity_id)}）{amount}：{reasons}"
-    return f"[{grade}] {name} ({one_line(deal.opportunity_id)}) {amount}: {reasons}"
+    return f"[{grade}] {name} ({one_line(deal.opportunity_id)}){f' {amount}' if amount else ''}: {reasons}"
 
 
 def more_line(left_out: int, lang: str) -> str:
