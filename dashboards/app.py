@@ -47,11 +47,29 @@ def has_data(frame: pd.DataFrame) -> bool:
     return True
 
 
+# Columns whose values are codes (won, improving, price...): shown in the page's language.
+CODED_COLUMNS = ("outcome", "trend", "category", "loss_reason_category")
+
+
+def coded_in(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The frame with its coded values in `lang` (a copy)."""
+    shown = frame.copy()
+    for column in CODED_COLUMNS:
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: value_label(v, lang))
+    return shown
+
+
+def legend(color: str) -> alt.Color:
+    """A colour encoding whose legend title is in the page's language."""
+    return alt.Color(color, title=label(color.split(":")[0], LANG["current"]))
+
+
 def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=None, color=None):
     if not has_data(frame):
         return
     chart = (
-        alt.Chart(frame)
+        alt.Chart(coded_in(frame, LANG["current"]))
         .mark_bar()
         .encode(
             x=alt.X(x, title=x_title, sort=sort, axis=axis(x, LANG["current"])),
@@ -60,7 +78,7 @@ def bar(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, sort=No
         )
     )
     if color:
-        chart = chart.encode(color=color)
+        chart = chart.encode(color=legend(color))
     st.altair_chart(chart, width="stretch")
 
 
@@ -68,7 +86,7 @@ def line(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color=
     if not has_data(frame):
         return
     chart = (
-        alt.Chart(frame)
+        alt.Chart(coded_in(frame, LANG["current"]))
         .mark_line(point=True)
         .encode(
             x=alt.X(x, title=x_title, axis=axis(x, LANG["current"])),
@@ -77,7 +95,7 @@ def line(frame: pd.DataFrame, x: str, y: str, x_title: str, y_title: str, color=
         )
     )
     if color:
-        chart = chart.encode(color=color)
+        chart = chart.encode(color=legend(color))
     st.altair_chart(chart, width="stretch")
 
 
@@ -95,10 +113,7 @@ def table(frame: pd.DataFrame, lang: str) -> None:
     """A table with its column names and coded values in the chosen language."""
     if not has_data(frame):
         return
-    shown = frame.copy()
-    for column in ("outcome", "trend", "category", "loss_reason_category"):
-        if column in shown:
-            shown[column] = shown[column].map(lambda v: value_label(v, lang))
+    shown = coded_in(frame, lang)
     if "reasons" in shown:
         shown["reasons"] = shown["reasons"].map(lambda v: reasons_in(v, lang))
     # Streamlit's own table download writes the values it is given: free text goes in
@@ -205,14 +220,13 @@ def cycle_time(t, f: Filters):
     )
     # the legend and the outcomes in the page's language
     long["percentile"] = long["percentile"].map(lambda c: column_label(c, t.lang))
-    long["outcome"] = long["outcome"].map(lambda v: value_label(v, t.lang))
     bar(long, "segment", "days", t("segment"), t("days"), color="percentile:N")
     table(data, t.lang)
 
 
 def loss_reasons(t, f: Filters):
     data = query(SERVING, "pareto", f)
-    data["category"] = data["category"].map(lambda v: value_label(v, t.lang))
+    data = coded_in(data, t.lang)
     if not data.empty:
         data["cumulative"] = data["deals"].cumsum() / data["deals"].sum()
     st.subheader(t("pareto"))

@@ -16,6 +16,8 @@ for example the Salesforce custom field that holds the loss reason::
       stale_days: 14                 # an A or B deal untouched this long needs a follow-up
       language: zh                   # zh | en
       secret: ...                    # DingTalk / Feishu signing, optional
+    forecast:
+      backtest_months: 6             # past months whose forecast is checked against the wins
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class DataFolderConfig:
     # Per source system: (name, timezone or None, currency or None).
     sources: tuple[tuple[str, str | None, str | None], ...] = ()
     reminders: RemindersSection | None = None
+    # Complete months before the as-of month whose forecast is made again from what was
+    # known at their start and set against what was won (marts.forecast_accuracy).
+    forecast_backtest_months: int = 6
 
     def timezone_for(self, source_system: str) -> str:
         """Where a source's timestamps without a zone are local time."""
@@ -149,6 +154,12 @@ class RemindersSection(SettingsModel):
     deadline_seconds: float = Field(20, gt=0, le=300)
 
 
+class ForecastSection(SettingsModel):
+    """`forecast:`: how far back the forecast is checked against what was won."""
+
+    backtest_months: int = Field(6, ge=1, le=36)
+
+
 class LandingSection(SettingsModel):
     settle_seconds: float | None = None
     max_workbook_mb: float = MAX_WORKBOOK_MB
@@ -178,6 +189,7 @@ class OppwhFile(Place):
     notify: NotifySection = NotifySection()
     landing: LandingSection = LandingSection()
     reminders: RemindersSection = RemindersSection()
+    forecast: ForecastSection = ForecastSection()
     sources: dict[str, Place] = {}
 
 
@@ -203,6 +215,7 @@ def read_config(data_dir: Path) -> DataFolderConfig:
         file.currency or DEFAULT_CURRENCY,
         tuple((str(name), p.timezone, p.currency) for name, p in file.sources.items()),
         file.reminders,
+        file.forecast.backtest_months,
     )
 
 

@@ -270,6 +270,14 @@ def problems_select(resolved: ResolvedOutput, parsed: str, params: Params) -> st
                 f"{params.add(reason)} FROM {parsed} WHERE {column.name} IS NULL "
                 f"AND nullif(trim(_raw_{column.name}), '') IS NOT NULL"
             )
+    if table.one_of:
+        named = " or ".join(table.one_of)
+        blank = " AND ".join(f"{name} IS NULL" for name in table.one_of)
+        selects.append(
+            f"SELECT _row_number, {params.add(' / '.join(table.one_of))}, NULL, "
+            f"{params.add(f'needs {named}: every one of them is blank')} FROM {parsed} "
+            f"WHERE {blank}"
+        )
     return " UNION ALL ".join(selects) if selects else ""
 
 
@@ -637,7 +645,10 @@ def _source_system_sql(unit: SourceUnit, fmt: Format, params: Params) -> str:
 def fast_path_applies(unit: SourceUnit, fmt: Format) -> bool:
     """Outputs that map rows one to one (no filter, no unpivot) can be parsed and inserted
     in one pass; anything else goes through the staged path."""
-    return all(o.where is None and o.unpivot is None for o in outputs_for(fmt))
+    return all(
+        o.where is None and o.unpivot is None and not TABLES[o.table].one_of
+        for o in outputs_for(fmt)
+    )
 
 
 def _guarded(column, got: ResolvedColumn | None) -> str | None:

@@ -25,6 +25,7 @@ SOURCE_TABLES = (
     "owners",
     "stage_definitions",
     "stage_history",
+    "targets",
 )
 
 

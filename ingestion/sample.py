@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -113,6 +113,7 @@ FILES = {
         "duration_seconds",
         "subject",
     ],
+    "targets": ["owner_id", "team", "month", "target_amount"],
 }
 
 
@@ -123,6 +124,7 @@ class SampleData:
     opportunities: list[dict]
     stage_history: list[dict]
     activities: list[dict]
+    targets: list[dict] = field(default_factory=list)
 
 
 def _ts(moment: datetime) -> str:
@@ -297,7 +299,58 @@ def generate_sample(
     data.activities.sort(key=lambda a: a["occurred_at"])
     for n, activity in enumerate(data.activities, start=1):
         activity["activity_id"] = f"ACT-{n:07d}"
+    data.targets = make_targets(data, as_of)
     return data
+
+
+def make_targets(data: SampleData, as_of: date) -> list[dict]:
+    """Monthly targets for each rep and team, from six months before the as-of month to
+    two after it: a little above what the rep won in an average month (no random draw,
+    so the rest of the sample is the same with or without them)."""
+    first = as_of.replace(day=1)
+    months = []
+    month = first
+    for _ in range(6):
+        month = (month - timedelta(days=1)).replace(day=1)
+        months.insert(0, month)
+    month = first
+    for _ in range(3):
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    won: dict[str, float] = {}
+    won_months = set()
+    for deal in data.opportunities:
+        if deal["status"] == "赢单" and deal["amount"] and deal["closed_at"]:
+            won[deal["owner_id"]] = won.get(deal["owner_id"], 0.0) + float(deal["amount"])
+            won_months.add(deal["closed_at"][:7])
+    span_months = max(1, len(won_months))
+    targets = []
+    teams: dict[str, float] = {}
+    for owner in data.owners:
+        if not owner["manager_id"]:
+            continue
+        monthly = round(won.get(owner["owner_id"], 0.0) / span_months * 1.2, -4) or 100000.0
+        teams[owner["team"]] = teams.get(owner["team"], 0.0) + monthly
+        for m in months:
+            targets.append(
+                {
+                    "owner_id": owner["owner_id"],
+                    "team": "",
+                    "month": m.strftime("%Y-%m"),
+                    "target_amount": f"{monthly:.0f}",
+                }
+            )
+    for team, monthly in sorted(teams.items()):
+        for m in months:
+            targets.append(
+                {
+                    "owner_id": "",
+                    "team": team,
+                    "month": m.strftime("%Y-%m"),
+                    "target_amount": f"{monthly:.0f}",
+                }
+            )
+    return targets
 
 
 def write_sample(out_dir: Path, data: SampleData) -> list[Path]:

@@ -20,6 +20,7 @@ DAY_TIMESTAMP = "day_timestamp"  # a date-only field used as a time: local midni
 HEADCOUNT = "headcount"  # "100-499人", "500人以上": the first number
 PERCENT = "percent"  # a win probability in percent: 30, 30%, 30.5
 FRACTION = "fraction"  # a probability as a fraction (HubSpot 0.3): stored in percent
+MONTH = "month"  # a calendar month (2026-01, 2026/1, 2026年1月): its first day
 
 SQL_TYPES = {
     TEXT: "VARCHAR",
@@ -32,6 +33,7 @@ SQL_TYPES = {
     HEADCOUNT: "BIGINT",
     PERCENT: "DECIMAL(9,2)",
     FRACTION: "DECIMAL(9,2)",
+    MONTH: "DATE",
 }
 
 
@@ -48,6 +50,8 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     label: str
+    # Columns of which a row needs at least one (a target names an owner or a team).
+    one_of: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -174,6 +178,22 @@ TABLES: dict[str, Table] = {
             ),
             key=("stage",),
             label="阶段定义 / stage definitions",
+        ),
+        Table(
+            "targets",
+            (
+                # An owner's target, or a team's: it counts that owner's (team's) deals from
+                # every source.
+                Column("owner_id"),
+                Column("team"),
+                Column("month", MONTH, required=True),
+                # in the installation's currency (oppwh.yml currency:) unless `currency` says
+                Column("target_amount", AMOUNT, required=True),
+                Column("currency"),
+            ),
+            key=("owner_id", "team", "month"),
+            label="目标 / targets",
+            one_of=("owner_id", "team"),
         ),
     )
 }

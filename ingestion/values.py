@@ -17,6 +17,7 @@ from ingestion.schema import (
     FRACTION,
     HEADCOUNT,
     INTEGER,
+    MONTH,
     PERCENT,
     SQL_TYPES,
     TEXT,
@@ -38,6 +39,7 @@ EXPECTED = {
     HEADCOUNT: "a head count such as 250, 100-499人 or 500人以上",
     PERCENT: "a percentage such as 30 or 30%",
     FRACTION: "a fraction such as 0.4",
+    MONTH: "a month such as 2026-01, 2026/1 or 2026年1月",
 }
 
 
@@ -83,6 +85,17 @@ def date_sql(ref: str) -> str:
     return (
         f"coalesce(try_cast({t} AS DATE), try_cast(left({t}, 10) AS DATE), "
         f"CAST({_excel_serial(t)} AS DATE))"
+    )
+
+
+def month_sql(ref: str) -> str:
+    """A calendar month as its first day: 2026-01, 2026/1, 2026年1月, 202601, or any date
+    in the month (2026-01-15)."""
+    t = _normalised_datetime_text(ref)
+    return (
+        f"date_trunc('month', coalesce("
+        f"try_cast(regexp_replace(rtrim({t}, '-'), '^([0-9]{{4}})-([0-9]{{1,2}})$', '\\1-\\2-1') AS DATE), "
+        f"try_strptime({t}, '%Y%m'), {date_sql(ref)}))"
     )
 
 
@@ -158,6 +171,7 @@ PARSERS = {
     HEADCOUNT: headcount_sql,
     PERCENT: percent_sql,
     FRACTION: fraction_sql,
+    MONTH: month_sql,
 }
 
 

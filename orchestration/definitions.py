@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.assets.dbt import dbt_resource, warehouse_models
+from orchestration.assets.forecast import revenue_forecast
 from orchestration.assets.ingestion import raw_tables
 from orchestration.assets.reminders import action_items
 from orchestration.assets.scoring import crm_writeback, priority_grades
@@ -21,6 +22,7 @@ defs = dg.Definitions(
         priority_grades,
         crm_writeback,
         action_items,
+        revenue_forecast,
         serving_copy,
     ],
     jobs=[daily_job],

@@ -189,7 +189,12 @@ def _masked(signals: pd.DataFrame, used: pd.DataFrame) -> np.ndarray:
 
 def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) -> pd.DataFrame:
     """One row per open deal: score, calibrated win probability, grade, reasons."""
-    cutoffs = open_deal_cutoffs(con, as_of_end)
+    return score_deals(con, scorer, open_deal_cutoffs(con, as_of_end))
+
+
+def score_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, cutoffs: pd.DataFrame):
+    """One row per (deal, cutoff) of `cutoffs`, scored as it stood then: score, calibrated
+    win probability, grade, reasons."""
     columns = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
     if cutoffs.empty:
         return pd.DataFrame(columns=columns)

@@ -83,6 +83,27 @@ def test_metrics_by_dimension_equal_the_marts(serving):
     assert all(math.isclose(lost[k], float(expected[k])) for k in expected)
 
 
+def test_deal_metrics_by_grade_equal_the_grades(serving):
+    """Grades are written after dbt, by the scoring step; the semantic layer still groups
+    any deal metric by them."""
+    db = serving / "serving.duckdb"
+    grades = query(
+        db,
+        "SELECT grade, amount_reporting, win_probability FROM marts.opportunity_priority",
+    )
+    assert {g for g, _, _ in grades} >= {"A", "D"}
+    by_grade = dict(query_metrics(db, TZ, ["pipeline_amount"], ["opportunity__grade"])[1])
+    expected = {}
+    for grade, amount, _ in grades:
+        expected[grade] = expected.get(grade, 0.0) + float(amount or 0)
+    assert {k: v for k, v in by_grade.items() if k is not None}.keys() == expected.keys()
+    assert all(math.isclose(by_grade[k], expected[k]) for k in expected)
+    expected_amount = one(serving, "expected_amount")
+    assert math.isclose(
+        expected_amount, sum(float(a or 0) * float(p or 0) for _, a, p in grades), rel_tol=1e-9
+    )
+
+
 def test_the_metrics_command_lists_and_queries(serving, capsys):
     assert main(["metrics", "list", "--data-dir", str(serving)]) == 0
     listed = capsys.readouterr().out

@@ -14,7 +14,7 @@ from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.step import record_dbt_build
-from scoring.inputs import INPUT_RELATIONS
+from forecast.inputs import INPUT_RELATIONS
 from warehouse.build_state import (
     finished_build,
     forget_build,
@@ -108,7 +108,16 @@ def reuse_build(context: dg.AssetExecutionContext, database, as_of, finished: Pa
         )
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=LayeredTranslator())
+# Models a later step writes in Python (the grades), declared to dbt only for the semantic
+# layer: Dagster's assets for them are the scoring step's.
+WRITTEN_BY_PYTHON = "config.materialized:written_by_python"
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=LayeredTranslator(),
+    exclude=WRITTEN_BY_PYTHON,
+)
 def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseSettings
 ):

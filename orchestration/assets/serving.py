@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.assets.dbt import MART_KEYS
+from orchestration.assets.forecast import FORECAST_KEYS
 from orchestration.assets.reminders import ACTION_ITEMS
 from orchestration.assets.scoring import SCORING_KEYS
 from orchestration.crash import crash_point
@@ -10,7 +11,7 @@ from orchestration.resources import WarehouseSettings
 from serving.comments import comment_warehouse
 from serving.publish import export_parquet, publish_serving_copy
 
-PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS, ACTION_ITEMS]
+PUBLISHED_KEYS = [*MART_KEYS, *SCORING_KEYS, ACTION_ITEMS, *FORECAST_KEYS]
 
 
 @dg.asset(

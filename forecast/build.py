@@ -1,0 +1,386 @@
+"""The forecast marts: revenue_forecast (the months ahead), forecast_accuracy (the same
+forecast made at the start of each past month from what was known then, next to what was
+won) and target_attainment (targets against won, pipeline and forecast).
+
+One path serves today and the past: `deals_at` takes the deals open at a cutoff with their
+win probability as computed then, and reads their stage, age and expected close date as
+they stood at the cutoff; the timing comes from deals won before it (forecast.timing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from forecast.intervals import SEED, interval, standard_deviation
+from forecast.timing import close_month_shares
+
+# The as-of month and the five after it.
+FORECAST_MONTHS = 6
+
+DEALS_AT_SQL = """
+WITH deal AS (
+    SELECT c.source_system, c.opportunity_id, c.win_probability,
+        o.owner_id, o.owner_name, o.team, o.account_id, o.amount_reporting, o.created_at,
+        o.stage AS stage_now, o.expected_close_date AS close_date_now
+    FROM deals_at AS c
+    JOIN marts.opportunities AS o USING (source_system, opportunity_id)
+),
+visit AS (
+    SELECT l.source_system, l.opportunity_id,
+        arg_max(l.stage, l.visit_number) AS stage, max(l.entered_at) AS stage_entered_at
+    FROM marts.opportunity_lifecycle AS l
+    JOIN deal AS d USING (source_system, opportunity_id)
+    WHERE l.entered_at < $cutoff AND NOT l.is_closing_stage
+    GROUP BY 1, 2
+),
+snapshot AS (
+    SELECT s.source_system, s.opportunity_id,
+        arg_max(s.expected_close_date, s.snapshot_date) AS close_date_then
+    FROM staging.stg_raw__opportunity_snapshots AS s
+    JOIN deal AS d USING (source_system, opportunity_id)
+    WHERE s.snapshot_date < CAST($cutoff AS DATE) AND s.expected_close_date IS NOT NULL
+    GROUP BY 1, 2
+),
+first_win AS (
+    SELECT source_system, account_id, min(closed_at) AS first_won_at
+    FROM marts.opportunities
+    WHERE status = 'won' AND closed_at < $cutoff AND account_id IS NOT NULL
+    GROUP BY 1, 2
+)
+SELECT d.source_system, d.opportunity_id, d.owner_id, d.owner_name, d.team,
+    coalesce(d.amount_reporting, 0) AS amount,
+    d.win_probability,
+    coalesce(v.stage, CASE WHEN $current THEN d.stage_now END) AS stage,
+    s.default_probability / 100.0 AS stage_probability,
+    CASE WHEN fw.first_won_at < d.created_at THEN 'existing' ELSE 'new' END AS customer_type,
+    (epoch($cutoff) - epoch(coalesce(v.stage_entered_at, d.created_at))) / 86400.0
+        AS days_in_stage,
+    (epoch($cutoff) - epoch(d.created_at)) / 86400.0 AS age_days,
+    -- today the deal's own close date; in the past only what a snapshot showed then
+    CASE WHEN $current THEN d.close_date_now ELSE sn.close_date_then END AS expected_close_date
+FROM deal AS d
+LEFT JOIN visit AS v USING (source_system, opportunity_id)
+LEFT JOIN snapshot AS sn USING (source_system, opportunity_id)
+LEFT JOIN intermediate.int_stages_resolved AS s
+    ON s.source_system = d.source_system
+    AND s.stage = coalesce(v.stage, CASE WHEN $current THEN d.stage_now END)
+LEFT JOIN first_win AS fw ON fw.source_system = d.source_system AND fw.account_id = d.account_id
+ORDER BY 1, 2
+"""
+
+# Every deal created before the cutoff: days from creation to its close, or to the cutoff
+# while it was still open then (censored); closed says which.
+KNOWN_BEFORE_SQL = """
+WITH known AS (
+    SELECT source_system, opportunity_id, account_id, status, created_at,
+        CASE WHEN status IN ('won', 'lost') AND closed_at < $cutoff THEN closed_at END
+            AS closed_at
+    FROM marts.opportunities
+    WHERE created_at < $cutoff AND (status = 'open' OR closed_at IS NOT NULL)
+),
+first_win AS (
+    SELECT source_system, account_id, min(closed_at) AS first_won_at
+    FROM known WHERE status = 'won' AND closed_at IS NOT NULL AND account_id IS NOT NULL
+    GROUP BY 1, 2
+)
+SELECT k.source_system, k.opportunity_id, k.closed_at,
+    CASE WHEN fw.first_won_at < k.created_at THEN 'existing' ELSE 'new' END AS customer_type,
+    (epoch(coalesce(k.closed_at, $cutoff)) - epoch(k.created_at)) / 86400.0 AS days,
+    k.closed_at IS NOT NULL AS closed
+FROM known AS k
+LEFT JOIN first_win AS fw ON fw.source_system = k.source_system AND fw.account_id = k.account_id
+"""
+
+# Every visit to a stage before the cutoff: days from entering it to the deal's close, or
+# to the cutoff.
+STAGE_HISTORY_SQL = """
+SELECT k.source_system, k.customer_type, l.stage,
+    (epoch(coalesce(k.closed_at, $cutoff)) - epoch(l.entered_at)) / 86400.0 AS days,
+    k.closed
+FROM known_before AS k
+JOIN marts.opportunity_lifecycle AS l USING (source_system, opportunity_id)
+WHERE NOT l.is_closing_stage AND l.entered_at < coalesce(k.closed_at, $cutoff)
+"""
+
+
+@dataclass(frozen=True)
+class Months:
+    """Calendar months in the business time zone: first days, and where each starts."""
+
+    firsts: list[date]
+    timezone: str
+
+    @classmethod
+    def starting(cls, first: date, count: int, timezone: str) -> Months:
+        firsts = [first]
+        for _ in range(count - 1):
+            firsts.append(next_month(firsts[-1]))
+        return cls(firsts, timezone)
+
+    def start(self, first: date) -> datetime:
+        return datetime(first.year, first.month, 1, tzinfo=ZoneInfo(self.timezone))
+
+    def windows(self, cutoff: datetime) -> list[tuple[float, float]]:
+        """Each month as (lo, hi] days from the cutoff (a month under way starts at 0)."""
+        out = []
+        for first in self.firsts:
+            lo = (self.start(first) - cutoff).total_seconds() / 86400
+            hi = (self.start(next_month(first)) - cutoff).total_seconds() / 86400
+            out.append((max(lo, 0.0), hi))
+        return out
+
+    def window_of(self, day, ahead_from: date) -> float:
+        """The window of an expected close date still ahead (-1: after the last month),
+        NaN when missing or already past."""
+        if day is None or pd.isna(day) or pd.Timestamp(day).date() < ahead_from:
+            return np.nan
+        first = pd.Timestamp(day).date().replace(day=1)
+        return float(self.firsts.index(first)) if first in self.firsts else -1.0
+
+
+def next_month(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def deals_at(
+    con: duckdb.DuckDBPyConnection,
+    probabilities: pd.DataFrame,
+    cutoff: datetime,
+    months: Months,
+    ahead_from: date,
+    current: bool,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The deals of `probabilities` (source_system, opportunity_id, win_probability) as they
+    stood at `cutoff`, with the probability the forecast uses (the calibrated one, else the
+    stage's default), and their shares of each month."""
+    con.register("deals_at_df", probabilities)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE deals_at AS SELECT source_system, opportunity_id, "
+            "CAST(win_probability AS DOUBLE) AS win_probability FROM deals_at_df"
+        )
+    finally:
+        con.unregister("deals_at_df")
+    params = {"cutoff": cutoff, "current": current}
+    deals = con.execute(DEALS_AT_SQL, params).df()
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE known_before AS {KNOWN_BEFORE_SQL}", {"cutoff": cutoff}
+    )
+    cycles = con.execute("SELECT source_system, days, closed FROM known_before").df()
+    stages = con.execute(STAGE_HISTORY_SQL, {"cutoff": cutoff}).df()
+    deals["close_window"] = [months.window_of(d, ahead_from) for d in deals["expected_close_date"]]
+    # A stage unknown then (no stage history): the source's win rate so far stands in.
+    base_rate = con.execute(
+        "SELECT source_system, avg(CASE WHEN o.status = 'won' THEN 1.0 ELSE 0.0 END) "
+        "FROM known_before AS k JOIN marts.opportunities AS o USING (source_system, opportunity_id) "
+        "WHERE k.closed GROUP BY 1"
+    ).fetchall()
+    fallback = deals["source_system"].map(dict(base_rate)).astype(float)
+    deals["stage_probability"] = deals["stage_probability"].fillna(fallback).fillna(0.0)
+    deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)
+    shares = close_month_shares(deals, stages, cycles, months.windows(cutoff))
+    return deals, shares
+
+
+def month_figures(deals: pd.DataFrame, share: np.ndarray, rng: np.random.Generator) -> dict:
+    """The figures of one group of deals for one month, each deal closing in it with
+    `share` (its expected amount: probability x share x amount)."""
+    amount = deals["amount"].to_numpy(dtype=float)
+    chance = deals["probability"].to_numpy(dtype=float) * share
+    low, high = interval(amount, chance, rng)
+    return {
+        "open_deals": int((share > 0).sum()),
+        "pipeline_amount": float(amount @ share),
+        "expected_amount": float(amount @ chance),
+        "low_amount": low,
+        "high_amount": high,
+        "stddev_amount": standard_deviation(amount, chance),
+        "weighted_pipeline_stage": float(
+            amount @ (deals["stage_probability"].to_numpy(dtype=float) * share)
+        ),
+    }
+
+
+FORECAST_COLUMNS = [
+    "source_system",
+    "owner_id",
+    "owner_name",
+    "team",
+    "forecast_month",
+    "open_deals",
+    "pipeline_amount",
+    "expected_amount",
+    "low_amount",
+    "high_amount",
+    "stddev_amount",
+    "weighted_pipeline_stage",
+]
+
+
+def revenue_forecast(deals: pd.DataFrame, shares: np.ndarray, months: Months) -> pd.DataFrame:
+    """One row per source, owner and month (the as-of month and the next five)."""
+    rng = np.random.default_rng(SEED)
+    rows = []
+    keys = ["source_system", "owner_id"]
+    for (source, owner), group in deals.groupby(keys, dropna=False, sort=True):
+        where = deals.index.get_indexer(group.index)
+        for k, first in enumerate(months.firsts):
+            share = shares[where, k]
+            figures = month_figures(group, share, rng)
+            rows.append(
+                {
+                    "source_system": source,
+                    "owner_id": None if pd.isna(owner) else owner,
+                    "owner_name": group["owner_name"].dropna().iloc[0]
+                    if group["owner_name"].notna().any()
+                    else None,
+                    "team": group["team"].dropna().iloc[0] if group["team"].notna().any() else None,
+                    "forecast_month": first,
+                    **figures,
+                }
+            )
+    return pd.DataFrame(rows, columns=FORECAST_COLUMNS)
+
+
+ACCURACY_COLUMNS = [
+    "source_system",
+    "month",
+    "open_deals",
+    "forecast_amount",
+    "low_amount",
+    "high_amount",
+    "baseline_amount",
+    "actual_amount",
+    "actual_from_open_deals",
+    "new_deal_amount",
+    "forecast_error",
+    "baseline_error",
+    "forecast_abs_error_pct",
+    "baseline_abs_error_pct",
+    "is_within_interval",
+]
+
+
+def actual_won(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, open_then: pd.DataFrame
+) -> pd.DataFrame:
+    """Per source: the amount won between `start` and `end`, in all and from the deals of
+    `open_then` (the ones the forecast knew)."""
+    con.register("open_then_df", open_then[["source_system", "opportunity_id"]])
+    try:
+        return con.execute(
+            """
+            SELECT o.source_system,
+                coalesce(sum(o.amount_reporting), 0) AS actual_amount,
+                coalesce(sum(o.amount_reporting) FILTER (WHERE t.opportunity_id IS NOT NULL), 0)
+                    AS actual_from_open_deals
+            FROM marts.opportunities AS o
+            LEFT JOIN open_then_df AS t USING (source_system, opportunity_id)
+            WHERE o.status = 'won' AND o.closed_at >= $start AND o.closed_at < $end
+            GROUP BY 1
+            """,
+            {"start": start, "end": end},
+        ).df()
+    finally:
+        con.unregister("open_then_df")
+
+
+def accuracy_rows(
+    con: duckdb.DuckDBPyConnection,
+    month: date,
+    deals: pd.DataFrame,
+    shares: np.ndarray,
+    months: Months,
+    sources: list[str],
+    rng: np.random.Generator,
+) -> list[dict]:
+    """forecast_accuracy for one past month: per source, the forecast made at its start."""
+    start, end = months.start(month), months.start(next_month(month))
+    actual = actual_won(con, start, end, deals).set_index("source_system")
+    rows = []
+    for source in sources:
+        mask = (deals["source_system"] == source).to_numpy()
+        group, share = deals[mask], shares[mask, 0]
+        figures = month_figures(group, share, rng)
+        total = float(actual["actual_amount"].get(source, 0.0))
+        known = float(actual["actual_from_open_deals"].get(source, 0.0))
+        forecast, baseline = figures["expected_amount"], figures["weighted_pipeline_stage"]
+        rows.append(
+            {
+                "source_system": source,
+                "month": month,
+                "open_deals": int(len(group)),
+                "forecast_amount": forecast,
+                "low_amount": figures["low_amount"],
+                "high_amount": figures["high_amount"],
+                "baseline_amount": baseline,
+                "actual_amount": total,
+                "actual_from_open_deals": known,
+                "new_deal_amount": total - known,
+                "forecast_error": forecast - known,
+                "baseline_error": baseline - known,
+                "forecast_abs_error_pct": abs(forecast - known) / known if known else None,
+                "baseline_abs_error_pct": abs(baseline - known) / known if known else None,
+                "is_within_interval": figures["low_amount"] <= known <= figures["high_amount"],
+            }
+        )
+    return rows
+
+
+TARGET_ATTAINMENT_SQL = """
+WITH won AS (
+    SELECT owner_id, team, CAST(date_trunc('month', timezone($tz, closed_at)) AS DATE) AS month,
+        sum(amount_reporting) AS won_amount
+    FROM marts.opportunities
+    WHERE status = 'won' AND closed_at IS NOT NULL
+    GROUP BY 1, 2, 3
+),
+ahead AS (
+    SELECT owner_id, team, forecast_month AS month,
+        sum(pipeline_amount) AS open_pipeline, sum(expected_amount) AS expected_amount
+    FROM marts.revenue_forecast
+    GROUP BY 1, 2, 3
+),
+figures AS (
+    SELECT t.target_level, t.owner_id, t.team, t.month,
+        t.target_amount_reporting AS target_amount,
+        coalesce((SELECT sum(w.won_amount) FROM won AS w WHERE w.month = t.month
+            AND ((t.target_level = 'owner' AND w.owner_id = t.owner_id)
+              OR (t.target_level = 'team' AND w.team = t.team))), 0) AS won_amount,
+        CASE
+            WHEN t.month < $first_month THEN 0
+            WHEN t.month <= $last_month THEN coalesce((SELECT sum(a.open_pipeline) FROM ahead AS a
+                WHERE a.month = t.month
+                AND ((t.target_level = 'owner' AND a.owner_id = t.owner_id)
+                  OR (t.target_level = 'team' AND a.team = t.team))), 0)
+        END AS open_pipeline,
+        CASE
+            WHEN t.month < $first_month THEN 0
+            WHEN t.month <= $last_month THEN coalesce((SELECT sum(a.expected_amount) FROM ahead AS a
+                WHERE a.month = t.month
+                AND ((t.target_level = 'owner' AND a.owner_id = t.owner_id)
+                  OR (t.target_level = 'team' AND a.team = t.team))), 0)
+        END AS expected_amount
+    FROM intermediate.int_targets AS t
+)
+SELECT target_level, owner_id,
+    (SELECT max(o.owner_name) FROM marts.opportunities AS o WHERE o.owner_id = f.owner_id)
+        AS owner_name,
+    team, month,
+    CAST(target_amount AS DECIMAL(18, 2)) AS target_amount,
+    CAST(won_amount AS DECIMAL(18, 2)) AS won_amount,
+    won_amount / nullif(target_amount, 0) AS attainment,
+    CAST(open_pipeline AS DECIMAL(18, 2)) AS open_pipeline,
+    CAST(expected_amount AS DECIMAL(18, 2)) AS expected_amount,
+    CASE WHEN month >= $first_month AND target_amount > won_amount
+        THEN open_pipeline / (target_amount - won_amount) END AS coverage,
+    CAST(target_amount - won_amount - coalesce(expected_amount, 0) AS DECIMAL(18, 2)) AS gap
+FROM figures AS f
+ORDER BY month, target_level, owner_id, team
+"""

@@ -1,0 +1,117 @@
+"""When an open deal will close, as shares of the months ahead.
+
+A deal's expected close date decides when it is still ahead. Otherwise (missing, or already
+past) the share of each month comes from how long past deals took to close, won or lost,
+from entering the stage this deal is in, given they had lasted as long as this deal has so
+far: a Kaplan-Meier estimate over the deals of its customer type (new or existing) and stage,
+then of its stage, then over the source's whole cycle from creation. Deals still open count
+as far as they are known (censored at the cutoff), so a pipeline full of deals that never
+close is not expected to close next month. A deal older than every deal with enough history
+behind it is not expected within the months ahead.
+
+The forecast multiplies these shares by the deal's win probability, which the grades
+calibrate on deals as they stood shortly before they closed: together, the chance the deal
+closes in a month, times the chance a deal closing then is won.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# Past deals that must have lasted as long as a deal has before their timing is trusted.
+MIN_HISTORY = 5
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Kaplan-Meier: the share of deals still open `t` days after the start."""
+
+    times: np.ndarray  # every deal's days to close or to the cutoff, sorted
+    event_times: np.ndarray
+    surviving: np.ndarray  # the share still open just after each event time
+
+    @classmethod
+    def fit(cls, days: np.ndarray, closed: np.ndarray) -> Survival:
+        order = np.argsort(days, kind="stable")
+        t, e = np.asarray(days, dtype=float)[order], np.asarray(closed, dtype=bool)[order]
+        event_times, deaths = np.unique(t[e], return_counts=True)
+        at_risk = len(t) - np.searchsorted(t, event_times, side="left")
+        surviving = np.cumprod(1.0 - deaths / at_risk)
+        return cls(t, event_times, surviving)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        if not len(self.event_times):  # none closed yet: all still open
+            return np.ones(np.shape(t))
+        i = np.searchsorted(self.event_times, t, side="right")
+        return np.where(i > 0, self.surviving[np.maximum(i - 1, 0)], 1.0)
+
+    def lasted(self, t: np.ndarray) -> np.ndarray:
+        """How many deals are known to have lasted longer than `t`."""
+        return len(self.times) - np.searchsorted(self.times, t, side="right")
+
+
+def remaining_shares(
+    ages: np.ndarray, survival: Survival, windows: list[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per deal (its age in days) and window ((lo, hi] days from the cutoff): the chance it
+    closes in the window given it has lasted its age; and per deal whether enough past deals
+    had lasted that long."""
+    ages = np.asarray(ages, dtype=float)
+    now = survival.at(ages)
+    enough = (survival.lasted(ages) >= MIN_HISTORY) & (now > 0)
+    shares = np.zeros((len(ages), len(windows)))
+    for k, (lo, hi) in enumerate(windows):
+        closed = survival.at(ages + lo) - survival.at(ages + hi)
+        shares[:, k] = np.where(enough, closed / np.where(now > 0, now, 1.0), 0.0)
+    return shares, enough
+
+
+def close_month_shares(
+    deals: pd.DataFrame,
+    stage_history: pd.DataFrame,
+    cycle_history: pd.DataFrame,
+    windows: list[tuple[float, float]],
+) -> np.ndarray:
+    """deals x windows: the chance each deal closes in each window.
+
+    `deals` has source_system, customer_type, stage, days_in_stage, age_days, and
+    close_window: the window of its expected close date when that is still ahead (-1 when
+    it is beyond the last window), NaN when it is missing or past. `stage_history` has
+    source_system, customer_type, stage, days (from entering the stage to the close, or to
+    the cutoff) and closed; `cycle_history` source_system, days (from creation) and closed.
+    Windows are days from the cutoff, (lo, hi].
+    """
+    shares = np.zeros((len(deals), len(windows)))
+    window = deals["close_window"].to_numpy(dtype=float)
+    done = ~np.isnan(window)
+    for k in range(len(windows)):
+        shares[window == k, k] = 1.0
+    levels = [
+        (["source_system", "customer_type", "stage"], stage_history, "days_in_stage"),
+        (["source_system", "stage"], stage_history, "days_in_stage"),
+        (["source_system"], cycle_history, "age_days"),
+    ]
+    for keys, history, age_column in levels:
+        if done.all() or history.empty:
+            continue
+        curves = {
+            _key(key): Survival.fit(group["days"].to_numpy(), group["closed"].to_numpy())
+            for key, group in history.groupby(keys, dropna=True)
+        }
+        pending = deals[~done]
+        for key, group in pending.groupby(keys, dropna=True):
+            curve = curves.get(_key(key))
+            if curve is None:
+                continue
+            rows = deals.index.get_indexer(group.index)
+            got, enough = remaining_shares(group[age_column].to_numpy(dtype=float), curve, windows)
+            shares[rows[enough]] = got[enough]
+            done[rows[enough]] = True
+    return shares  # a deal no level could time: not expected within the windows
+
+
+def _key(key) -> tuple:
+    return key if isinstance(key, tuple) else (key,)

@@ -1,0 +1,253 @@
+"""The forecast and the targets, on a HubSpot export in New York time and dollars: expected
+amounts are Σ probability x amount by month, intervals hold them, the backtest sees only the
+deals open at each month's start, and attainment equals the won amounts counted here."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from forecast.intervals import interval
+from forecast.timing import Survival, remaining_shares
+from tests.conftest import query, run_ok
+from tests.exports import row, write_csv
+
+NEW_YORK = ZoneInfo("America/New_York")
+AS_OF = date(2025, 6, 30)
+HEADER = [
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Closed Lost Reason",
+]
+OWNERS = ("Ann Lee", "Bob Wu")
+
+
+def test_survival_matches_a_hand_count():
+    """Ten deals closing on days 1..10, one more still open at day 4 (censored)."""
+    curve = Survival.fit(np.array([*range(1, 11), 4.0]), np.array([True] * 10 + [False]))
+    # Kaplan-Meier by hand: at risk 11 at day 1 .. day 4 (the censored deal leaves after 4)
+    by_hand = 1.0
+    for day, at_risk in [(1, 11), (2, 10), (3, 9), (4, 8)]:
+        by_hand *= 1 - 1 / at_risk
+    assert math.isclose(curve.at(np.array([4.0]))[0], by_hand)
+    # a deal 5 days old: the 6 past deals that lasted longer close on days 6..10, one a day
+    shares, enough = remaining_shares(np.array([5.0]), curve, [(0, 2), (2, 100)])
+    assert enough[0] and math.isclose(shares[0, 0], 2 / 5) and math.isclose(shares[0, 1], 3 / 5)
+    # older than every past deal: no timing to go on
+    assert not remaining_shares(np.array([10.0]), curve, [(0, 30)])[1][0]
+
+
+def test_interval_holds_the_expected_amount_and_matches_the_binomial():
+    rng = np.random.default_rng(1)
+    low, high = interval(np.array([1000.0]), np.array([0.05]), rng)
+    assert low == 0 <= 50 <= high  # the 90th percentile is 0: widened to hold 50
+    low, high = interval(np.full(50, 100.0), np.full(50, 0.5), rng)
+    # Binomial(50, 0.5): the 10th and 90th percentiles are 21 and 29 wins
+    cdf = np.cumsum([math.comb(50, k) / 2**50 for k in range(51)])
+    p10, p90 = int(np.searchsorted(cdf, 0.1)), int(np.searchsorted(cdf, 0.9))
+    assert abs(low - 100 * p10) <= 100 and abs(high - 100 * p90) <= 100
+    many = interval(np.full(1000, 10.0), np.full(1000, 0.3), rng)  # normal approximation
+    sd = math.sqrt(1000 * 100 * 0.3 * 0.7)
+    assert math.isclose(many[0], 3000 - 1.2816 * sd, rel_tol=1e-3)
+
+
+def ny(day: date, hour: int = 10) -> str:
+    return f"{day.isoformat()} {hour:02d}:00"
+
+
+def month_start(day: date) -> datetime:
+    return datetime(day.year, day.month, 1, tzinfo=NEW_YORK)
+
+
+def make_deals() -> tuple[list[dict], list[list[str]]]:
+    """Closed deals over 14 months, and open deals whose close dates lie ahead; one open
+    deal without an amount and past its close date; one created mid-May and won in May."""
+    deals = []
+    start = date(2024, 5, 1)
+    for i in range(80):
+        created = start + timedelta(days=5 * i)
+        closed = created + timedelta(days=20 + (i * 7) % 50)
+        if closed > AS_OF:
+            continue
+        won = i % 3 != 0
+        deals.append(
+            {
+                "id": f"{7000 + i}",
+                "stage": "Closed Won" if won else "Closed Lost",
+                "amount": 1000 + 100 * (i % 7),
+                "created": created,
+                "close": closed,
+                "owner": OWNERS[i % 2],
+                "status": "won" if won else "lost",
+            }
+        )
+    # created after 1 May, won in May: in May's actuals, never in May's forecast
+    deals.append(
+        {
+            "id": "7999",
+            "stage": "Closed Won",
+            "amount": 50000,
+            "created": date(2025, 5, 10),
+            "close": date(2025, 5, 20),
+            "owner": "Ann Lee",
+            "status": "won",
+        }
+    )
+    for i, (close, amount, stage) in enumerate(
+        [
+            (date(2025, 7, 15), 8000, "Contract Sent"),
+            (date(2025, 7, 28), 3000, "Qualified To Buy"),
+            (date(2025, 8, 3), 12000, "Decision Maker Bought-In"),
+            (date(2025, 10, 9), 4000, "Appointment Scheduled"),
+            (date(2026, 3, 1), 9000, "Contract Sent"),  # beyond the six months
+            (date(2025, 6, 1), None, "Qualified To Buy"),  # overdue, no amount
+        ]
+    ):
+        deals.append(
+            {
+                "id": f"8{i:03d}",
+                "stage": stage,
+                "amount": amount,
+                "created": date(2025, 4, 1) + timedelta(days=7 * i),
+                "close": close,
+                "owner": OWNERS[i % 2],
+                "status": "open",
+            }
+        )
+    rows = [
+        row(
+            f"{d['id']}|Deal {d['id']}|{d['stage']}|Sales Pipeline|"
+            f"{'' if d['amount'] is None else d['amount']}|{ny(d['close'], 16)}|"
+            f"{ny(d['created'], 9)}|{d['owner']}|{'Price' if d['status'] == 'lost' else ''}"
+        )
+        for d in deals
+    ]
+    return deals, rows
+
+
+@pytest.fixture(scope="module")
+def forecast_folder(tmp_path_factory):
+    data = tmp_path_factory.mktemp("forecast")
+    deals, rows = make_deals()
+    landing = data / "landing"
+    write_csv(landing / "hubspot-crm-exports-all-deals-2025-06-30.csv", HEADER, rows)
+    targets = [row(f"{o}||{m}|{t}") for o in OWNERS for m, t in (("2025-05", 20000), ("2025-07", 9000))]
+    targets.append(row("|Enterprise|2025-07|30000"))  # a team no deal belongs to
+    write_csv(landing / "targets.csv", ["owner_id", "team", "month", "target_amount"], targets)
+    (data / "oppwh.yml").write_text("timezone: America/New_York\ncurrency: USD\n")
+    run_ok("--data-dir", str(data), "--landing", str(landing), "--as-of", AS_OF.isoformat())
+    return data, deals
+
+
+def test_expected_amounts_are_probability_times_amount_by_month(forecast_folder):
+    data, deals = forecast_folder
+    db = data / "serving.duckdb"
+    probability = {
+        r[0]: r[1] if r[1] is not None else r[2] / 100
+        for r in query(
+            db,
+            "SELECT p.opportunity_id, p.win_probability, o.stage_probability "
+            "FROM marts.opportunity_priority AS p JOIN marts.opportunities AS o "
+            "USING (source_system, opportunity_id)",
+        )
+    }
+    expected: dict[date, float] = {}
+    for d in deals:
+        if d["status"] == "open" and d["amount"] and d["close"] < date(2025, 12, 1):
+            month = d["close"].replace(day=1)
+            expected[month] = expected.get(month, 0.0) + probability[d["id"]] * d["amount"]
+    rows = query(
+        db,
+        "SELECT forecast_month, sum(expected_amount), min(low_amount - expected_amount), "
+        "min(high_amount - expected_amount), sum(open_deals) FROM marts.revenue_forecast "
+        "GROUP BY 1 ORDER BY 1",
+    )
+    assert [r[0] for r in rows] == [date(2025, m, 1) for m in range(6, 12)]
+    got = {r[0]: float(r[1]) for r in rows if r[1]}
+    assert got.keys() == expected.keys()
+    assert all(math.isclose(got[m], expected[m], abs_tol=0.02) for m in expected), (got, expected)
+    assert all(r[2] <= 0 <= r[3] for r in rows)  # low <= expected <= high
+    every = query(db, "SELECT low_amount, expected_amount, high_amount FROM marts.revenue_forecast")
+    assert all(low <= mid <= high for low, mid, high in every)
+
+
+def test_the_backtest_knows_only_the_deals_open_at_each_months_start(forecast_folder):
+    data, deals = forecast_folder
+    rows = query(
+        data / "serving.duckdb",
+        "SELECT month, open_deals, actual_amount, actual_from_open_deals, new_deal_amount, "
+        "forecast_amount, low_amount, high_amount FROM marts.forecast_accuracy ORDER BY month",
+    )
+    assert [r[0] for r in rows] == [date(2024, 12, 1), *[date(2025, m, 1) for m in range(1, 6)]]
+    for month, open_deals, actual, known, new, forecast, low, high in rows:
+        start, end = month_start(month), month_start((month + timedelta(days=32)).replace(day=1))
+
+        def local(day: date, hour: int) -> datetime:
+            return datetime(day.year, day.month, day.day, hour, tzinfo=NEW_YORK)
+
+        open_then = [
+            d
+            for d in deals
+            if local(d["created"], 9) < start
+            and (d["status"] == "open" or local(d["close"], 16) >= start)
+        ]
+        won_in_month = [
+            d for d in deals if d["status"] == "won" and start <= local(d["close"], 16) < end
+        ]
+        assert open_deals == len(open_then), month
+        assert float(actual) == sum(d["amount"] for d in won_in_month), month
+        from_open = sum(d["amount"] for d in won_in_month if d in open_then)
+        assert float(known) == from_open and float(new) == float(actual) - from_open, month
+        assert low <= forecast <= high
+    may = rows[-1]
+    assert float(may[4]) == 50000  # the deal created in May: actual, never forecast
+
+
+def test_attainment_counts_the_owners_wins_in_the_business_time_zone(forecast_folder):
+    data, deals = forecast_folder
+    rows = query(
+        data / "serving.duckdb",
+        "SELECT target_level, owner_id, team, month, target_amount, won_amount, attainment, "
+        "open_pipeline, expected_amount, coverage, gap FROM marts.target_attainment",
+    )
+    assert len(rows) == 5  # one per target row
+    forecast = dict(
+        (
+            (r[0], r[1]),
+            (float(r[2]), float(r[3])),
+        )
+        for r in query(
+            data / "serving.duckdb",
+            "SELECT owner_id, forecast_month, sum(pipeline_amount), sum(expected_amount) "
+            "FROM marts.revenue_forecast GROUP BY 1, 2",
+        )
+    )
+    for level, owner, team, month, target, won, attainment, pipeline, expected, cover, gap in rows:
+        if level == "team":
+            assert (team, float(won), float(pipeline)) == ("Enterprise", 0.0, 0.0)
+            continue
+        by_hand = sum(
+            d["amount"]
+            for d in deals
+            if d["owner"] == owner and d["status"] == "won" and d["close"].replace(day=1) == month
+        )
+        assert float(won) == by_hand and math.isclose(attainment, by_hand / float(target))
+        if month == date(2025, 5, 1):  # past: nothing more can close in it
+            assert (float(pipeline), float(expected), cover) == (0.0, 0.0, None)
+            assert float(gap) == float(target) - by_hand
+        else:
+            assert (float(pipeline), float(expected)) == pytest.approx(
+                forecast[(owner, month)], abs=0.01
+            )
+            assert math.isclose(cover, float(pipeline) / (float(target) - by_hand))
+            assert math.isclose(float(gap), float(target) - by_hand - float(expected), abs_tol=0.02)
