@@ -305,6 +305,63 @@ def calibration(t, f: Filters):
     table(data, t.lang)
 
 
+# The normal's 90th percentile: a month's 80% interval from its rows' combined spread.
+Z_80 = 1.2816
+
+
+def forecast(t, f: Filters):
+    st.subheader(t("forecast_by_month"))
+    if f.industries or f.created_from or f.created_to:
+        st.caption(t("ignores_filters"))
+    data = query(SERVING, "forecast_by_month", f)
+    if has_data(data):
+        data["low_amount"] = (data["expected_amount"] - Z_80 * data["stddev_amount"]).clip(lower=0)
+        data["high_amount"] = data["expected_amount"] + Z_80 * data["stddev_amount"]
+        forecast_chart(data, t)
+        st.caption(t("forecast_interval_note"))
+    st.subheader(t("attainment_table"))
+    table(query(SERVING, "attainment", f), t.lang)
+    st.subheader(t("accuracy_history"))
+    st.caption(t("accuracy_note"))
+    accuracy = query(SERVING, "accuracy")
+    if has_data(accuracy):
+        long = accuracy.melt(
+            id_vars=["month"],
+            value_vars=["forecast_amount", "baseline_amount", "actual_from_open_deals"],
+            var_name="series",
+            value_name="amount",
+        )
+        long["series"] = long["series"].map(lambda c: column_label(c, t.lang))
+        long = long.groupby(["month", "series"], as_index=False)["amount"].sum()
+        line(long, "month:T", "amount", t("month"), t("amount"), color="series:N")
+        table(accuracy, t.lang)
+
+
+def forecast_chart(data: pd.DataFrame, t) -> None:
+    """Expected won amount per month as bars, its 80% interval as a rule, the target as a
+    diamond: will we make the month?"""
+    lang = LANG["current"]
+    data = data.assign(month=pd.to_datetime(data["month"]).dt.strftime("%Y-%m"))
+    x = alt.X("month:O", title=t("month"), axis=alt.Axis(labelAngle=0))
+    y_axis = axis("expected_amount", lang)
+    bars = (
+        alt.Chart(data)
+        .mark_bar(opacity=0.8)
+        .encode(
+            x=x,
+            y=alt.Y("expected_amount", title=column_label("expected_amount", lang), axis=y_axis),
+            tooltip=list(data.columns),
+        )
+    )
+    spread = alt.Chart(data).mark_rule(strokeWidth=2).encode(x=x, y="low_amount", y2="high_amount")
+    target = (
+        alt.Chart(data.dropna(subset=["target_amount"]))
+        .mark_point(shape="diamond", size=120, filled=True, color="#d62728")
+        .encode(x=x, y="target_amount")
+    )
+    st.altair_chart(alt.layer(bars, spread, target), width="stretch")
+
+
 def quality(t, f: Filters):
     if f.is_set():
         st.caption(t("ignores_filters"))
@@ -330,6 +387,7 @@ PAGE_FUNCTIONS = {
     "loss_reasons": loss_reasons,
     "priority": priority,
     "calibration": calibration,
+    "forecast": forecast,
     "quality": quality,
 }
 

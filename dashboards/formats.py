@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import altair as alt
 
-AMOUNT_WORDS = ("amount", "pipeline", "revenue")
-RATE_WORDS = ("rate", "share", "conversion", "cumulative", "completeness", "lift_", "probability")
+AMOUNT_WORDS = ("amount", "pipeline", "revenue", "_error")
+# Amount columns whose names hold none of those words.
+AMOUNT_NAMES = ("gap", "actual_from_open_deals")
+RATE_WORDS = (
+    "rate",
+    "share",
+    "conversion",
+    "cumulative",
+    "completeness",
+    "lift_",
+    "probability",
+    "attainment",
+    "_pct",
+)
 DAY_WORDS = ("days",)
 
 
 def column_kind(name: str) -> str | None:
     """amount, rate, days or None (shown as it is), from a column's name."""
     lowered = name.split(":")[0].lower()
-    if any(w in lowered for w in AMOUNT_WORDS):
+    if lowered in AMOUNT_NAMES or any(w in lowered for w in AMOUNT_WORDS):
         return "amount"
     if any(w in lowered for w in RATE_WORDS):
         return "rate"

@@ -17,6 +17,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "loss_reasons": ("输单原因", "Loss reasons"),
     "priority": ("优先级", "Priority"),
     "calibration": ("评级校验", "Calibration"),
+    "forecast": ("预测与目标", "Forecast"),
     "quality": ("数据质量", "Data quality"),
     "filters": ("筛选", "Filters"),
     "choose": ("请选择", "Choose options"),
@@ -106,6 +107,27 @@ LABELS: dict[str, tuple[str, str]] = {
     "status": ("状态", "Status"),
     "name": ("名称", "Name"),
     "opportunity": ("商机", "Opportunity"),
+    "forecast_by_month": (
+        "各月预期赢单（80%区间）与目标",
+        "Expected wins per month (80% interval) and target",
+    ),
+    "forecast_interval_note": (
+        "柱为预期赢单金额，竖线为80%区间，菱形为目标；只按负责人和团队筛选",
+        "Bars: expected won amount; lines: the 80% interval; diamonds: the target. "
+        "Follows the owner and team filters only",
+    ),
+    "attainment_table": ("目标达成与管道覆盖", "Attainment and coverage"),
+    "accuracy_history": (
+        "历史预测准确度（月初预测 vs 实际）",
+        "Forecast accuracy (made at each month's start vs won)",
+    ),
+    "accuracy_note": (
+        "每月初用当时已知的数据重新预测，与当月月初在手商机的实际赢单对比；不随筛选变化",
+        "Each month's forecast made again from what was known at its start, against what "
+        "the deals open then won; not filtered",
+    ),
+    "series": ("系列", "Series"),
+    "target_amount": ("目标金额", "Target"),
 }
 
 # Column names of the marts as shown in tables.
@@ -156,6 +178,26 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "rows_loaded": ("加载行数", "Rows loaded"),
     "rows_rejected": ("拒绝行数", "Rows rejected"),
     "message": ("说明", "Message"),
+    "month": ("月份", "Month"),
+    "name": ("名称", "Name"),
+    "target_level": ("层级", "Level"),
+    "target_amount": ("目标金额", "Target"),
+    "won_amount": ("已赢单金额", "Won"),
+    "attainment": ("达成率", "Attainment"),
+    "open_pipeline": ("当月到期管道", "Pipeline due"),
+    "expected_amount": ("预期赢单", "Expected"),
+    "coverage": ("覆盖倍数", "Coverage (x)"),
+    "gap": ("缺口", "Gap"),
+    "low_amount": ("区间下限", "Low (80%)"),
+    "high_amount": ("区间上限", "High (80%)"),
+    "weighted_pipeline_stage": ("阶段赢率加权", "Stage-weighted"),
+    "forecast_amount": ("月初预测", "Forecast"),
+    "baseline_amount": ("阶段赢率基准", "Stage baseline"),
+    "actual_from_open_deals": ("月初在手商机实际赢单", "Won from deals open then"),
+    "actual_amount": ("当月全部赢单", "All won in month"),
+    "forecast_abs_error_pct": ("预测误差率", "Forecast error"),
+    "baseline_abs_error_pct": ("基准误差率", "Baseline error"),
+    "is_within_interval": ("落在区间内", "Within interval"),
 }
 
 # Loss-reason categories and trend words, as shown.
@@ -177,6 +219,7 @@ PAGES = (
     "loss_reasons",
     "priority",
     "calibration",
+    "forecast",
     "quality",
 )
 

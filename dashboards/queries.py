@@ -174,6 +174,36 @@ QUERIES = {
         SELECT source_system, closed_deals_scored, auc, is_better_than_chance,
             writeback_status, why
         FROM marts.scoring_validation ORDER BY source_system""",
+    "forecast_by_month": """
+        SELECT f.forecast_month AS month, sum(f.expected_amount) AS expected_amount,
+            sqrt(sum(f.stddev_amount * f.stddev_amount)) AS stddev_amount,
+            sum(f.weighted_pipeline_stage) AS weighted_pipeline_stage,
+            sum(f.pipeline_amount) AS pipeline_amount,
+            coalesce(
+                (SELECT sum(t.target_amount) FROM marts.target_attainment AS t
+                 WHERE t.target_level = 'owner' AND t.month = f.forecast_month
+                   AND ($owners IS NULL OR list_contains($owners, t.owner_name))
+                   AND $teams IS NULL),
+                (SELECT sum(t.target_amount) FROM marts.target_attainment AS t
+                 WHERE t.target_level = 'team' AND t.month = f.forecast_month
+                   AND $owners IS NULL AND ($teams IS NULL OR list_contains($teams, t.team)))
+            ) AS target_amount
+        FROM marts.revenue_forecast AS f
+        WHERE ($owners IS NULL OR list_contains($owners, f.owner_name))
+          AND ($teams IS NULL OR list_contains($teams, f.team))
+        GROUP BY 1 ORDER BY 1""",
+    "attainment": """
+        SELECT month, target_level, coalesce(owner_name, owner_id, team) AS name, target_amount,
+            won_amount, attainment, open_pipeline, expected_amount, coverage, gap
+        FROM marts.target_attainment
+        WHERE month >= (SELECT date_trunc('month', max(as_of)) FROM main.publication) - INTERVAL 1 MONTH
+          AND ($owners IS NULL OR list_contains($owners, owner_name))
+          AND ($teams IS NULL OR list_contains($teams, team))
+        ORDER BY month, target_level, name""",
+    "accuracy": """
+        SELECT month, source_system, forecast_amount, baseline_amount, actual_from_open_deals,
+            actual_amount, forecast_abs_error_pct, baseline_abs_error_pct, is_within_interval
+        FROM marts.forecast_accuracy ORDER BY month, source_system""",
     "quality_report": """
         SELECT severity, check_name, table_name, file_name, failing_rows, description, fix
         FROM quality.check_results

@@ -22,6 +22,21 @@ from warehouse.database import connect
 from warehouse.display import format_amount, loss_category
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+FORECAST_MONTHS_SHOWN = 3  # the as-of month and the two after it
+# Per forecast month: expected, its 80% interval (the owners' spreads combined), and the
+# target (the owners' targets, else the teams').
+FORECAST_SQL = """
+SELECT f.forecast_month, sum(f.expected_amount),
+    greatest(sum(f.expected_amount) - 1.2816 * sqrt(sum(f.stddev_amount * f.stddev_amount)), 0),
+    sum(f.expected_amount) + 1.2816 * sqrt(sum(f.stddev_amount * f.stddev_amount)),
+    coalesce(
+        (SELECT sum(t.target_amount) FROM marts.target_attainment AS t
+         WHERE t.target_level = 'owner' AND t.month = f.forecast_month),
+        (SELECT sum(t.target_amount) FROM marts.target_attainment AS t
+         WHERE t.target_level = 'team' AND t.month = f.forecast_month))
+FROM marts.revenue_forecast AS f
+GROUP BY 1 ORDER BY 1 LIMIT $n
+"""
 WEEKS_SHOWN = 8  # pipeline movement: this week and the seven before
 TOP_DEALS = 15
 
@@ -72,6 +87,12 @@ class Review:
     grades: list[tuple]
     validation: list[tuple]
     losses: list[tuple]
+    # (month, expected, low, high, target) for the as-of month and the next two
+    forecast: list[tuple] = ()
+    # the as-of month's targets: (name, target, won, expected, attainment, gap)
+    attainment: list[tuple] = ()
+    # the backtest: (months, the forecast's total miss, the stage baseline's total miss)
+    accuracy: tuple | None = None
 
 
 def read_review(serving: Path, week: str | None = None) -> Review:
@@ -127,6 +148,17 @@ def read_review(serving: Path, week: str | None = None) -> Review:
             "WHERE CAST(lost_at AS DATE) BETWEEN $monday AND $sunday GROUP BY 1 ORDER BY 3 DESC",
             params,
         ).fetchall()
+        forecast = con.execute(FORECAST_SQL, {"n": FORECAST_MONTHS_SHOWN}).fetchall()
+        attainment = con.execute(
+            "SELECT coalesce(owner_name, owner_id, team), target_amount, won_amount, "
+            "expected_amount, attainment, gap FROM marts.target_attainment "
+            "WHERE month = date_trunc('month', $as_of) ORDER BY target_level DESC, 1",
+            {"as_of": as_of},
+        ).fetchall()
+        accuracy = con.execute(
+            "SELECT count(*), sum(abs(forecast_error)), sum(abs(baseline_error)) "
+            "FROM marts.forecast_accuracy"
+        ).fetchone()
     return Review(
         week,
         monday,
@@ -141,6 +173,9 @@ def read_review(serving: Path, week: str | None = None) -> Review:
         grades,
         validation,
         losses,
+        forecast,
+        attainment,
+        accuracy if accuracy and accuracy[0] else None,
     )
 
 
@@ -229,8 +264,51 @@ def _grades_html(r: Review, lang: str) -> str:
 
 
 def _targets_html(r: Review, lang: str) -> str:
-    # Targets and the forecast are not built yet (marts.target_attainment): say so.
-    return f"<p>{escape(t('no_targets', lang))}</p>"
+    """Expected wins per month with the interval and the target; the as-of month's targets;
+    how far the backtested forecast missed, against the stage baseline."""
+    money = lambda v: "–" if v is None else format_amount(v, r.currency, lang)  # noqa: E731
+    parts = []
+    if r.forecast:
+        parts.append(
+            hbar_chart(
+                [str(m)[:7] for m, *_ in r.forecast],
+                [
+                    (t("expected", lang), [float(e or 0) for _, e, _, _, _ in r.forecast]),
+                    (t("target", lang), [float(g or 0) for *_, g in r.forecast]),
+                ],
+                lambda v: format_amount(v, r.currency, lang),
+            )
+        )
+        rows = [
+            [str(m)[:7], money(e), f"{money(lo)} – {money(hi)}", money(g)]
+            for m, e, lo, hi, g in r.forecast
+        ]
+        headers = [t(k, lang) for k in ("month", "expected", "interval", "target")]
+        parts.append(_table(headers, rows))
+    if r.attainment:
+        rows = [
+            [
+                name,
+                money(target),
+                money(won),
+                money(expected),
+                "–" if share is None else f"{share:.0%}",
+                money(gap),
+            ]
+            for name, target, won, expected, share, gap in r.attainment
+        ]
+        headers = [
+            t(k, lang) for k in ("target_of", "target", "won", "expected", "attainment", "gap")
+        ]
+        parts.append(f"<h3>{escape(t('this_month', lang))}</h3>" + _table(headers, rows))
+    else:
+        parts.append(f"<p>{escape(t('no_targets', lang))}</p>")
+    if r.accuracy:
+        months, miss, baseline = r.accuracy
+        parts.append(
+            f"<p>{escape(t('backtest', lang).format(n=months, miss=money(miss), baseline=money(baseline)))}</p>"
+        )
+    return "".join(parts)
 
 
 def _losses_html(r: Review, lang: str) -> str:

@@ -37,7 +37,7 @@ def test_survival_matches_a_hand_count():
     curve = Survival.fit(np.array([*range(1, 11), 4.0]), np.array([True] * 10 + [False]))
     # Kaplan-Meier by hand: at risk 11 at day 1 .. day 4 (the censored deal leaves after 4)
     by_hand = 1.0
-    for day, at_risk in [(1, 11), (2, 10), (3, 9), (4, 8)]:
+    for _day, at_risk in [(1, 11), (2, 10), (3, 9), (4, 8)]:
         by_hand *= 1 - 1 / at_risk
     assert math.isclose(curve.at(np.array([4.0]))[0], by_hand)
     # a deal 5 days old: the 6 past deals that lasted longer close on days 6..10, one a day
@@ -141,7 +141,9 @@ def forecast_folder(tmp_path_factory):
     deals, rows = make_deals()
     landing = data / "landing"
     write_csv(landing / "hubspot-crm-exports-all-deals-2025-06-30.csv", HEADER, rows)
-    targets = [row(f"{o}||{m}|{t}") for o in OWNERS for m, t in (("2025-05", 20000), ("2025-07", 9000))]
+    targets = [
+        row(f"{o}||{m}|{t}") for o in OWNERS for m, t in (("2025-05", 20000), ("2025-07", 9000))
+    ]
     targets.append(row("|Enterprise|2025-07|30000"))  # a team no deal belongs to
     write_csv(landing / "targets.csv", ["owner_id", "team", "month", "target_amount"], targets)
     (data / "oppwh.yml").write_text("timezone: America/New_York\ncurrency: USD\n")

@@ -10,11 +10,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from forecast.inputs import INPUT_RELATIONS
 from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
 from quality.step import record_dbt_build
-from forecast.inputs import INPUT_RELATIONS
 from warehouse.build_state import (
     finished_build,
     forget_build,

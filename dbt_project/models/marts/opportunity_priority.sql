@@ -3,7 +3,22 @@
 {{ config(materialized='written_by_python') }}
 
 select
-    opportunity_id, source_system, opportunity_name, owner_id, owner_name, team, stage,
-    amount_reporting, industry, score, win_probability, grade, reasons, trend, previous_grade,
-    scored_on, scored_at, model_version
+    opportunity_id,
+    source_system,
+    opportunity_name,
+    owner_id,
+    owner_name,
+    team,
+    stage,
+    amount_reporting,
+    industry,
+    score,
+    win_probability,
+    grade,
+    reasons,
+    trend,
+    previous_grade,
+    scored_on,
+    scored_at,
+    model_version
 from {{ this }}
