@@ -263,6 +263,19 @@ CHECKS: tuple[Check, ...] = (
         "opportunity_id",
     ),
     Check(
+        "targets_unique_in_export",
+        "targets",
+        BLOCK,
+        "unique_after_exact_duplicates",
+        "month",
+        "同一导出中同一负责人（团队）同月有两个不同目标 / the same owner's (team's) month twice in "
+        "one export with different targets",
+        "在目标表中每个负责人或团队每月只保留一行后重新导出 / keep one row per owner or team and "
+        "month, then export again",
+        {"with": ("owner_id", "team")},
+        "month",
+    ),
+    Check(
         "stage_definitions_unique_in_export",
         "stage_definitions",
         BLOCK,

@@ -253,3 +253,83 @@ def test_attainment_counts_the_owners_wins_in_the_business_time_zone(forecast_fo
             )
             assert math.isclose(cover, float(pipeline) / (float(target) - by_hand))
             assert math.isclose(float(gap), float(target) - by_hand - float(expected), abs_tol=0.02)
+
+
+TARGETS_MAPPING = """
+name: 简道云 销售目标
+source_system: jdy
+table: targets
+current_state: false
+match: [销售, 月份, 目标]
+columns:
+  owner_id: 销售
+  team: 小组
+  month: 月份
+  target_amount: 目标
+"""
+
+
+def test_targets_in_another_shape_load_by_mapping_and_bad_rows_are_named(tmp_path):
+    """A Chinese CRM's target sheet (目标 in 万, 2025年7月) through a mapping; a row naming
+    neither an owner nor a team is rejected with its row and reason, the rest still load."""
+    deals, rows = make_deals()
+    landing = tmp_path / "landing"
+    write_csv(landing / "hubspot-crm-exports-all-deals-2025-06-30.csv", HEADER, rows)
+    write_csv(
+        landing / "销售目标.csv",
+        ["销售", "小组", "月份", "目标"],
+        [row("Ann Lee||2025年5月|2万"), row("||2025年5月|3万"), row("Bob Wu||2025/7|0.9万")],
+    )
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "jdy_targets.yml").write_text(TARGETS_MAPPING, encoding="utf-8")
+    (tmp_path / "oppwh.yml").write_text("timezone: America/New_York\ncurrency: USD\n")
+    run_ok("--data-dir", str(tmp_path), "--landing", str(landing), "--as-of", AS_OF.isoformat())
+    db = tmp_path / "warehouse.duckdb"
+    [(file, line, column, reason)] = query(
+        db, "SELECT file_name, row_number, column_name, reason FROM raw.rejects"
+    )
+    assert (file, line) == ("销售目标.csv", 3) and "owner_id or team" in reason, reason  # line 3
+    assert "owner_id" in column and "team" in column
+    got = query(
+        db,
+        "SELECT owner_id, month, target_amount, won_amount FROM marts.target_attainment "
+        "ORDER BY month",
+    )
+    may_won = sum(
+        d["amount"]
+        for d in deals
+        if d["owner"] == "Ann Lee"
+        and d["status"] == "won"
+        and d["close"].replace(day=1) == date(2025, 5, 1)
+    )
+    assert [(o, m, float(t), float(w)) for o, m, t, w in got] == [
+        ("Ann Lee", date(2025, 5, 1), 20000.0, may_won),
+        ("Bob Wu", date(2025, 7, 1), 9000.0, 0.0),
+    ]
+
+
+def test_two_different_targets_for_one_month_block_the_file_and_keep_what_was_loaded(
+    forecast_folder,
+):
+    import shutil
+
+    from orchestration.cli import main
+
+    data, _ = forecast_folder
+    copy = data.parent / "forecast_blocked"
+    shutil.copytree(data, copy)
+    before = query(copy / "warehouse.duckdb", "SELECT * FROM marts.target_attainment ORDER BY ALL")
+    landing = copy / "landing2"
+    write_csv(
+        landing / "targets.csv",
+        ["owner_id", "team", "month", "target_amount"],
+        [row("Ann Lee||2025-08|5000"), row("Ann Lee||2025-08|6000")],
+    )
+    code = main(
+        ["run", "--data-dir", str(copy), "--landing", str(landing), "--as-of", AS_OF.isoformat()]
+    )
+    assert code != 0
+    log = (copy / "logs" / "last_run.log").read_text()
+    assert "targets.csv" in log and "targets_unique_in_export" in log, log[-3000:]
+    after = query(copy / "warehouse.duckdb", "SELECT * FROM marts.target_attainment ORDER BY ALL")
+    assert after == before
