@@ -159,7 +159,12 @@ def compiled_models(data_dir: Path, as_of: str) -> list[tuple[str, str, str, str
         capture_output=True,
     )
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-    nodes = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    nodes = {
+        k: v
+        for k, v in manifest["nodes"].items()
+        if v["resource_type"] == "model"
+        and v["config"]["materialized"] != "written_by_python"  # the grades: not SQL
+    }
     order, done = [], set()
 
     def visit(uid):
@@ -207,8 +212,10 @@ def floor(data_dir: Path, landing: Path, as_of: str) -> dict:
             path = str(landing / f"{name}.csv")
             header = con.sql(f"SELECT * FROM read_csv('{path}', all_varchar=true) LIMIT 0").columns
             cols = ", ".join(c if c in header else f"NULL AS {c}" for c in table.column_names)
+            lineage = "source_system, extra, _load_id, _file_name, _row_number, _export_date"
             con.execute(
-                f"INSERT INTO raw.{name} SELECT {cols}, 'native', NULL, 1, '{name}.csv', 0, "
+                f"INSERT INTO raw.{name} ({', '.join(table.column_names)}, {lineage}) "
+                f"SELECT {cols}, 'native', NULL, 1, '{name}.csv', 0, "
                 f"DATE '{as_of}' FROM read_csv('{path}', header=true, "
                 f"columns={{{', '.join(repr(k) + ': ' + repr(v) for k, v in types.items() if k in header)}}})"
             )

@@ -188,22 +188,41 @@ def deals_at(
     return deals, shares
 
 
-def month_figures(deals: pd.DataFrame, share: np.ndarray, rng: np.random.Generator) -> dict:
-    """The figures of one group of deals for one month, each deal closing in it with
-    `share` (its expected amount: probability x share x amount)."""
-    amount = deals["amount"].to_numpy(dtype=float)
-    chance = deals["probability"].to_numpy(dtype=float) * share
+@dataclass(frozen=True)
+class DealArrays:
+    """The columns the figures need, as arrays (one group's figures are a few dot products)."""
+
+    amount: np.ndarray
+    probability: np.ndarray
+    stage_probability: np.ndarray
+
+    @classmethod
+    def of(cls, deals: pd.DataFrame) -> DealArrays:
+        return cls(
+            deals["amount"].to_numpy(dtype=float),
+            deals["probability"].to_numpy(dtype=float),
+            deals["stage_probability"].to_numpy(dtype=float),
+        )
+
+
+def month_figures(
+    arrays: DealArrays, rows: np.ndarray, share: np.ndarray, rng: np.random.Generator
+) -> dict:
+    """The figures of the deals `rows` for one month, each closing in it with `share` (its
+    expected amount: probability x share x amount). Deals with no share add nothing."""
+    keep = share > 0
+    rows, share = rows[keep], share[keep]
+    amount = arrays.amount[rows]
+    chance = arrays.probability[rows] * share
     low, high = interval(amount, chance, rng)
     return {
-        "open_deals": int((share > 0).sum()),
+        "open_deals": int(len(rows)),
         "pipeline_amount": float(amount @ share),
         "expected_amount": float(amount @ chance),
         "low_amount": low,
         "high_amount": high,
         "stddev_amount": standard_deviation(amount, chance),
-        "weighted_pipeline_stage": float(
-            amount @ (deals["stage_probability"].to_numpy(dtype=float) * share)
-        ),
+        "weighted_pipeline_stage": float(amount @ (arrays.stage_probability[rows] * share)),
     }
 
 
@@ -226,26 +245,28 @@ FORECAST_COLUMNS = [
 def revenue_forecast(deals: pd.DataFrame, shares: np.ndarray, months: Months) -> pd.DataFrame:
     """One row per source, owner and month (the as-of month and the next five)."""
     rng = np.random.default_rng(SEED)
+    arrays = DealArrays.of(deals)
+    owner_names, teams = deals["owner_name"].to_numpy(), deals["team"].to_numpy()
     rows = []
-    keys = ["source_system", "owner_id"]
-    for (source, owner), group in deals.groupby(keys, dropna=False, sort=True):
-        where = deals.index.get_indexer(group.index)
+    groups = deals.groupby(["source_system", "owner_id"], dropna=False, sort=True).indices
+    for (source, owner), where in groups.items():
         for k, first in enumerate(months.firsts):
-            share = shares[where, k]
-            figures = month_figures(group, share, rng)
             rows.append(
                 {
                     "source_system": source,
                     "owner_id": None if pd.isna(owner) else owner,
-                    "owner_name": group["owner_name"].dropna().iloc[0]
-                    if group["owner_name"].notna().any()
-                    else None,
-                    "team": group["team"].dropna().iloc[0] if group["team"].notna().any() else None,
+                    "owner_name": first_known(owner_names[where]),
+                    "team": first_known(teams[where]),
                     "forecast_month": first,
-                    **figures,
+                    **month_figures(arrays, where, shares[where, k], rng),
                 }
             )
     return pd.DataFrame(rows, columns=FORECAST_COLUMNS)
+
+
+def first_known(values: np.ndarray):
+    """The first value that is not missing (None when all are)."""
+    return next((v for v in values if not pd.isna(v)), None)
 
 
 ACCURACY_COLUMNS = [
@@ -304,10 +325,10 @@ def accuracy_rows(
     start, end = months.start(month), months.start(next_month(month))
     actual = actual_won(con, start, end, deals).set_index("source_system")
     rows = []
+    arrays = DealArrays.of(deals)
     for source in sources:
-        mask = (deals["source_system"] == source).to_numpy()
-        group, share = deals[mask], shares[mask, 0]
-        figures = month_figures(group, share, rng)
+        where = np.flatnonzero((deals["source_system"] == source).to_numpy())
+        figures = month_figures(arrays, where, shares[where, 0], rng)
         total = float(actual["actual_amount"].get(source, 0.0))
         known = float(actual["actual_from_open_deals"].get(source, 0.0))
         forecast, baseline = figures["expected_amount"], figures["weighted_pipeline_stage"]
@@ -315,7 +336,7 @@ def accuracy_rows(
             {
                 "source_system": source,
                 "month": month,
-                "open_deals": int(len(group)),
+                "open_deals": int(len(where)),
                 "forecast_amount": forecast,
                 "low_amount": figures["low_amount"],
                 "high_amount": figures["high_amount"],

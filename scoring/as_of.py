@@ -63,6 +63,6 @@ def probabilities_at(
     out = {}
     for cutoff in cutoffs:
         deals = open_deals_at(con, cutoff)
-        scored = score_deals(con, scorer_known_at(con, scorer, cutoff), deals)
+        scored = score_deals(con, scorer_known_at(con, scorer, cutoff), deals, reasons=False)
         out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]]
     return out

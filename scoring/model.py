@@ -192,9 +192,11 @@ def score_open_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, as_of_end) 
     return score_deals(con, scorer, open_deal_cutoffs(con, as_of_end))
 
 
-def score_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, cutoffs: pd.DataFrame):
+def score_deals(
+    con: duckdb.DuckDBPyConnection, scorer: Scorer, cutoffs: pd.DataFrame, reasons: bool = True
+):
     """One row per (deal, cutoff) of `cutoffs`, scored as it stood then: score, calibrated
-    win probability, grade, reasons."""
+    win probability, grade, reasons (None without `reasons`: the backtest needs none)."""
     columns = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
     if cutoffs.empty:
         return pd.DataFrame(columns=columns)
@@ -205,7 +207,7 @@ def score_deals(con: duckdb.DuckDBPyConnection, scorer: Scorer, cutoffs: pd.Data
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
     out["win_probability"], out["grade"] = calibrated_grades(scorer, out["source_system"], scores)
-    out["reasons"] = top_reasons(features, contributions, allowed=used)
+    out["reasons"] = top_reasons(features, contributions, allowed=used) if reasons else None
     return out[columns]
 
 
