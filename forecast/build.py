@@ -368,27 +368,30 @@ ahead AS (
     FROM marts.revenue_forecast
     GROUP BY 1, 2, 3
 ),
+-- each target's month ahead: the owner's (team's) pipeline due and expected
+target_ahead AS (
+    SELECT t.target_level, t.owner_id, t.team, t.month,
+        sum(a.open_pipeline) AS open_pipeline, sum(a.expected_amount) AS expected_amount
+    FROM intermediate.int_targets AS t
+    JOIN ahead AS a ON a.month = t.month
+        AND ((t.target_level = 'owner' AND a.owner_id = t.owner_id)
+          OR (t.target_level = 'team' AND a.team = t.team))
+    GROUP BY 1, 2, 3, 4
+),
 figures AS (
     SELECT t.target_level, t.owner_id, t.team, t.month,
         t.target_amount_reporting AS target_amount,
         coalesce((SELECT sum(w.won_amount) FROM won AS w WHERE w.month = t.month
             AND ((t.target_level = 'owner' AND w.owner_id = t.owner_id)
               OR (t.target_level = 'team' AND w.team = t.team))), 0) AS won_amount,
-        CASE
-            WHEN t.month < $first_month THEN 0
-            WHEN t.month <= $last_month THEN coalesce((SELECT sum(a.open_pipeline) FROM ahead AS a
-                WHERE a.month = t.month
-                AND ((t.target_level = 'owner' AND a.owner_id = t.owner_id)
-                  OR (t.target_level = 'team' AND a.team = t.team))), 0)
-        END AS open_pipeline,
-        CASE
-            WHEN t.month < $first_month THEN 0
-            WHEN t.month <= $last_month THEN coalesce((SELECT sum(a.expected_amount) FROM ahead AS a
-                WHERE a.month = t.month
-                AND ((t.target_level = 'owner' AND a.owner_id = t.owner_id)
-                  OR (t.target_level = 'team' AND a.team = t.team))), 0)
-        END AS expected_amount
+        CASE WHEN t.month < $first_month THEN 0
+            WHEN t.month <= $last_month THEN coalesce(x.open_pipeline, 0) END AS open_pipeline,
+        CASE WHEN t.month < $first_month THEN 0
+            WHEN t.month <= $last_month THEN coalesce(x.expected_amount, 0) END AS expected_amount
     FROM intermediate.int_targets AS t
+    LEFT JOIN target_ahead AS x
+        ON x.target_level = t.target_level AND x.month = t.month
+        AND x.owner_id IS NOT DISTINCT FROM t.owner_id AND x.team IS NOT DISTINCT FROM t.team
 )
 SELECT target_level, owner_id,
     (SELECT max(o.owner_name) FROM marts.opportunities AS o WHERE o.owner_id = f.owner_id)

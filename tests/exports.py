@@ -386,17 +386,23 @@ def write_cn_crm(folder: Path) -> Path:
 # --- HubSpot: deals export (UI labels) and engagements ---------------------------------
 
 
+# A HubSpot deals export's own columns, before any "Date entered" stage columns.
+HUBSPOT_DEAL_HEADER = [
+    "Record ID",
+    "Deal Name",
+    "Deal Stage",
+    "Pipeline",
+    "Amount",
+    "Close Date",
+    "Create Date",
+    "Deal owner",
+    "Closed Lost Reason",
+]
+
+
 def write_hubspot(folder: Path) -> Path:
     header = [
-        "Record ID",
-        "Deal Name",
-        "Deal Stage",
-        "Pipeline",
-        "Amount",
-        "Close Date",
-        "Create Date",
-        "Deal owner",
-        "Closed Lost Reason",
+        *HUBSPOT_DEAL_HEADER,
         'Date entered "Appointment Scheduled (Sales Pipeline)"',
         'Date exited "Appointment Scheduled (Sales Pipeline)"',
         'Date entered "Qualified To Buy (Sales Pipeline)"',

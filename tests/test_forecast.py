@@ -14,21 +14,11 @@ import pytest
 from forecast.intervals import interval
 from forecast.timing import Survival, remaining_shares
 from tests.conftest import query, run_ok
-from tests.exports import row, write_csv
+from tests.exports import HUBSPOT_DEAL_HEADER, row, write_csv
 
 NEW_YORK = ZoneInfo("America/New_York")
 AS_OF = date(2025, 6, 30)
-HEADER = [
-    "Record ID",
-    "Deal Name",
-    "Deal Stage",
-    "Pipeline",
-    "Amount",
-    "Close Date",
-    "Create Date",
-    "Deal owner",
-    "Closed Lost Reason",
-]
+HEADER = HUBSPOT_DEAL_HEADER
 OWNERS = ("Ann Lee", "Bob Wu")
 
 
