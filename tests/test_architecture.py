@@ -142,3 +142,20 @@ def test_imports_flow_one_way_without_circles():
                 seen.add(current)
                 stack.extend(graph.get(current, ()))
     assert not circles, f"import circles through: {sorted(circles)}"
+
+
+def test_commands_that_do_not_run_the_job_start_without_dagster_or_dbt():
+    """`oppwh sql`, `quality`, `metrics`… start in a fraction of a second: the job's
+    Definitions (Dagster, dagster-dbt, dbt: ~3 s) load only for the commands that run it."""
+    import subprocess
+    import sys
+
+    heavy = ("dagster", "dagster_dbt", "dbt", "great_expectations", "pyspark", "metricflow")
+    probe = (
+        "import sys; from orchestration.cli import build_parser; build_parser(); "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "", f"the command line imports {loaded} before any command runs"

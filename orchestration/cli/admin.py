@@ -16,10 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
-from benchmark.bench import render, run_bench
 from dashboards import APP
 from orchestration.cli.options import add_data_dir, engine_unavailable
-from orchestration.instance import instance_home, prepare_instance_home
 from warehouse.backup import BackupError, backup, restore
 from warehouse.dbt_cli import build_dbt_docs
 from warehouse.engines import ENGINES
@@ -52,6 +50,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Generate data at scale, run full + increment + floor, print and save the figures."""
+    from benchmark.bench import render, run_bench  # loads the job's Definitions: only here
+
     out = Path(args.out).resolve()
     if engine_unavailable(args.engine):
         return 2
@@ -113,6 +113,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Start `dagster dev` on this project, on the data folder's run history (the runs
     `oppwh run` recorded), with the schedule and sensors able to run."""
     data_dir = Path(args.data_dir).resolve()
+    from orchestration.instance import instance_home, prepare_instance_home  # imports Dagster
+
     home = prepare_instance_home(instance_home(data_dir))
     venv_bin = str(Path(sys.executable).parent)
     env = {

@@ -13,9 +13,7 @@ from orchestration.cli.options import (
     published_serving_copy,
 )
 from quality.step import latest_report
-from scoring.backtest import backtest_lines
 from scoring.config import load_config
-from scoring.step import backtest
 from serving.reads import print_grades
 from warehouse.database import Database, DatabaseBusyError
 from warehouse.layout import DataFolder
@@ -44,6 +42,9 @@ def print_backtest(data_dir: Path, timezone: str) -> int:
     if not warehouse.exists():
         print(f"No warehouse at {warehouse}: run `oppwh run` first.", file=sys.stderr)
         return 1
+    from scoring.backtest import backtest_lines
+    from scoring.step import backtest
+
     config = load_config(data_dir)
     run = backtest(Database(warehouse, timezone), config, end_of_day(today_in(timezone), timezone))
     if run.graded.empty:

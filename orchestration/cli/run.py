@@ -24,7 +24,6 @@ from orchestration.cli.options import (
     oppwh_command,
 )
 from orchestration.crash import CRASH_STEPS
-from orchestration.launch import run_daily_job, run_failed
 from reminders.step import post_run_reminders
 from serving.reads import mart_row_counts, newest_data_day
 from warehouse.engines import ENGINES, default_engine
@@ -87,6 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"time zone / 时区: {timezone}, engine / 引擎: {args.engine})"
     )
     started = time.monotonic()
+    # The job's Definitions (Dagster, dagster-dbt: ~2 s) load only for the commands that run it.
+    from orchestration.launch import run_daily_job, run_failed
+
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
     result = run_daily_job(
@@ -155,6 +157,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not days:
         print(f"No dated folders in {args.archive} / 归档中没有按日期的文件夹", file=sys.stderr)
         return 1
+    from orchestration.launch import run_daily_job, run_failed
+
     data_dir = Path(args.data_dir).resolve()
     for day in days:
         print(f"Replaying {day.name} / 重放 {day.name}")
