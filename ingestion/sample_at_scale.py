@@ -125,7 +125,8 @@ def generate_increment(
     activities_per_deal: int = 12,
     base: Path | None = None,
 ) -> dict[str, int]:
-    """The next day's exports: one new day of activities (~0.1%) and `changed` deals moved on.
+    """The next day's exports: one new day of activities (~0.1%) and `changed` deals moved on
+    (none: only the activities file).
 
     With `base` (the full export's folder), the changed deals are also re-exported as a
     partial opportunities file: moved to 商务谈判 with a new amount, one in five won today.
@@ -146,6 +147,8 @@ def generate_increment(
             FROM range({new_touches}) t(i)""",
             out / f"activities_{stamp}.csv",
         )
+        if changed == 0:
+            return counts  # the usual next day: new activities only
         counts["stage_history"] = _copy(
             con,
             f"""

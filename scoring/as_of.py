@@ -12,8 +12,9 @@ import duckdb
 import pandas as pd
 
 from scoring.config import ScoringConfig
+from scoring.features import features_at
 from scoring.learned import fit_logistic
-from scoring.model import Scorer, _masked, build_scorer, calibrate, score_deals
+from scoring.model import Scorer, _masked, build_scorer, calibrate, score_features
 
 
 def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFrame:
@@ -60,9 +61,14 @@ def probabilities_at(
     (source_system, opportunity_id, win_probability; NaN where the source had too few
     closed deals to calibrate)."""
     scorer = build_scorer(con, config, as_of_end)
+    deals = pd.concat([open_deals_at(con, cutoff) for cutoff in cutoffs], ignore_index=True)
+    # One features query for every cutoff (each deal row carries its own), not one each.
+    features = features_at(con, deals) if len(deals) else pd.DataFrame()
     out = {}
     for cutoff in cutoffs:
-        deals = open_deals_at(con, cutoff)
-        scored = score_deals(con, scorer_known_at(con, scorer, cutoff), deals, reasons=False)
-        out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]]
+        then = features[features["cutoff"] == pd.Timestamp(cutoff)] if len(features) else features
+        scored = score_features(scorer_known_at(con, scorer, cutoff), then, reasons=False)
+        out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]].reset_index(
+            drop=True
+        )
     return out

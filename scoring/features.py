@@ -19,7 +19,7 @@ WITH deal AS (
     JOIN marts.opportunities AS o USING (source_system, opportunity_id)
 ),
 touch AS (
-    SELECT d.source_system, d.opportunity_id,
+    SELECT d.source_system, d.opportunity_id, d.cutoff,
         max(a.occurred_at) AS last_touch_at,
         count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 30 DAY) AS touches_30d,
         count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 60 DAY
@@ -28,10 +28,10 @@ touch AS (
     JOIN intermediate.int_opportunity_touches AS a
       ON a.source_system = d.source_system AND a.opportunity_id = d.opportunity_id
      AND a.occurred_at < d.cutoff
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 visit AS (
-    SELECT d.source_system, d.opportunity_id,
+    SELECT d.source_system, d.opportunity_id, d.cutoff,
         first(l.stage ORDER BY l.visit_number DESC) AS stage,
         first(l.stage_order ORDER BY l.visit_number DESC) AS stage_order,
         max(l.entered_at) AS stage_entered_at,
@@ -40,7 +40,7 @@ visit AS (
     JOIN marts.opportunity_lifecycle AS l
       ON l.source_system = d.source_system AND l.opportunity_id = d.opportunity_id
      AND l.entered_at < d.cutoff AND NOT l.is_closing_stage
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 norms AS (
     SELECT source_system, stage, median(days_in_stage) AS usual_days_in_stage
@@ -53,7 +53,7 @@ span AS (
     FROM marts.funnel_conversion GROUP BY 1
 ),
 account AS (
-    SELECT d.source_system, d.opportunity_id,
+    SELECT d.source_system, d.opportunity_id, d.cutoff,
         count(*) FILTER (WHERE p.status = 'won') AS account_wins,
         count(*) FILTER (WHERE p.status = 'lost') AS account_losses,
         coalesce(sum(p.amount_reporting) FILTER (WHERE p.status = 'won'), 0) AS account_won_value
@@ -62,7 +62,7 @@ account AS (
       ON p.source_system = d.source_system AND p.account_id = d.account_id
      AND p.opportunity_id <> d.opportunity_id AND p.status IN ('won', 'lost')
      AND p.closed_at < d.cutoff
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 industry_month AS (
     SELECT source_system, industry, date_trunc('month', closed_at) AS month,
@@ -72,7 +72,7 @@ industry_month AS (
     GROUP BY 1, 2, 3
 ),
 industry AS (
-    SELECT d.source_system, d.opportunity_id,
+    SELECT d.source_system, d.opportunity_id, d.cutoff,
         sum(m.won) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY)
             / nullif(sum(m.closed) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY), 0)
             AS industry_recent_win_rate,
@@ -83,10 +83,10 @@ industry AS (
     JOIN industry_month AS m
       ON m.source_system = d.source_system AND m.industry = d.industry
      AND m.month < date_trunc('month', d.cutoff) AND m.month >= d.cutoff - INTERVAL 400 DAY
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 pushes AS (
-    SELECT d.source_system, d.opportunity_id, count(*) AS close_date_pushes
+    SELECT d.source_system, d.opportunity_id, d.cutoff, count(*) AS close_date_pushes
     FROM deal AS d
     JOIN (
         SELECT source_system, opportunity_id, snapshot_date, expected_close_date,
@@ -98,15 +98,15 @@ pushes AS (
       ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
      AND s.snapshot_date < CAST(d.cutoff AS DATE)
      AND s.expected_close_date > s.previous_close_date
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 close_history AS (
-    SELECT d.source_system, d.opportunity_id, count(*) >= 2 AS has_close_date_history
+    SELECT d.source_system, d.opportunity_id, d.cutoff, count(*) >= 2 AS has_close_date_history
     FROM deal AS d
     JOIN staging.stg_raw__opportunity_snapshots AS s
       ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
      AND s.snapshot_date < CAST(d.cutoff AS DATE) AND s.expected_close_date IS NOT NULL
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 amounts AS (
     SELECT source_system, median(amount_reporting) AS typical_amount
@@ -131,16 +131,16 @@ SELECT
     coalesce(p.close_date_pushes, 0) AS close_date_pushes,
     coalesce(ch.has_close_date_history, false) AS has_close_date_history
 FROM deal AS d
-LEFT JOIN touch AS t USING (source_system, opportunity_id)
-LEFT JOIN visit AS v USING (source_system, opportunity_id)
+LEFT JOIN touch AS t USING (source_system, opportunity_id, cutoff)
+LEFT JOIN visit AS v USING (source_system, opportunity_id, cutoff)
 LEFT JOIN norms AS n ON n.source_system = d.source_system AND n.stage = v.stage
 LEFT JOIN span AS sp ON sp.source_system = d.source_system
-LEFT JOIN account AS a USING (source_system, opportunity_id)
-LEFT JOIN industry AS i USING (source_system, opportunity_id)
-LEFT JOIN pushes AS p USING (source_system, opportunity_id)
-LEFT JOIN close_history AS ch USING (source_system, opportunity_id)
+LEFT JOIN account AS a USING (source_system, opportunity_id, cutoff)
+LEFT JOIN industry AS i USING (source_system, opportunity_id, cutoff)
+LEFT JOIN pushes AS p USING (source_system, opportunity_id, cutoff)
+LEFT JOIN close_history AS ch USING (source_system, opportunity_id, cutoff)
 LEFT JOIN amounts AS am ON am.source_system = d.source_system
-ORDER BY d.source_system, d.opportunity_id
+ORDER BY d.source_system, d.opportunity_id, d.cutoff
 """
 
 

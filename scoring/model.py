@@ -197,10 +197,19 @@ def score_deals(
 ):
     """One row per (deal, cutoff) of `cutoffs`, scored as it stood then: score, calibrated
     win probability, grade, reasons (None without `reasons`: the backtest needs none)."""
-    columns = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
     if cutoffs.empty:
-        return pd.DataFrame(columns=columns)
-    features = features_at(con, cutoffs)
+        return pd.DataFrame(columns=SCORED_COLUMNS)
+    return score_features(scorer, features_at(con, cutoffs), reasons)
+
+
+SCORED_COLUMNS = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
+
+
+def score_features(scorer: Scorer, features: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
+    """score_deals on features already read (scoring.features.features_at): the backtest
+    reads every month's deals in one query and scores each month apart."""
+    if features.empty:
+        return pd.DataFrame(columns=SCORED_COLUMNS)
     signals = compute_signals(features, scorer.config)
     used = scorer.used(features)
     scores, contributions = scorer.score(signals, used)
@@ -208,7 +217,7 @@ def score_deals(
     out["score"] = scores
     out["win_probability"], out["grade"] = calibrated_grades(scorer, out["source_system"], scores)
     out["reasons"] = top_reasons(features, contributions, allowed=used) if reasons else None
-    return out[columns]
+    return out[SCORED_COLUMNS]
 
 
 def calibrated_grades(

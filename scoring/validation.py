@@ -44,6 +44,8 @@ CALIBRATION_BINS = 10
 
 def _present(values: pd.Series) -> np.ndarray:
     """Non-blank and, for numbers, non-zero: what 'the export has this field' means."""
+    if pd.api.types.is_numeric_dtype(values):  # no text to strip (and 10x faster)
+        return (values.notna() & (values != 0)).to_numpy(dtype=bool)
     numeric = pd.to_numeric(values, errors="coerce")
     text = values.astype("string").str.strip()
     has = values.notna() & (text != "").fillna(False)

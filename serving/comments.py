@@ -67,23 +67,32 @@ def comment_marts(con: duckdb.DuckDBPyConnection, catalog: str, timezone: str) -
         "WHERE table_catalog = ? AND table_schema = 'marts' ORDER BY table_name, ordinal_position",
         [catalog],
     ).fetchall()
-    written, seen = 0, set()
+    statements, seen = [], set()
     for table, column, data_type in columns:
         description, column_docs = docs.get(table, ("", {}))
         if table not in seen:
             seen.add(table)
             text = bilingual(tables_zh.get(table), description or table)
-            con.execute(f'COMMENT ON TABLE {catalog}.marts."{table}" IS {_literal(text)}')
-            written += 1
+            statements.append(f'COMMENT ON TABLE {catalog}.marts."{table}" IS {_literal(text)}')
         text = bilingual(
             columns_zh.get(column),
             column_docs.get(column) or column,
             data_type.startswith("TIMESTAMP WITH TIME ZONE"),
             timezone,
         )
-        con.execute(f'COMMENT ON COLUMN {catalog}.marts."{table}"."{column}" IS {_literal(text)}')
-        written += 1
-    return written
+        statements.append(
+            f'COMMENT ON COLUMN {catalog}.marts."{table}"."{column}" IS {_literal(text)}'
+        )
+    # One transaction: a commit per comment (~300 of them) cost ~0.2 s per file.
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    return len(statements)
 
 
 def comment_warehouse(db: Database, timezone: str) -> int:

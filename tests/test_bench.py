@@ -25,6 +25,10 @@ def test_generator_writes_native_files_with_the_expected_shape(tmp_path):
     assert max(r["created_at"] for r in rows) <= "2025-06-30"
     increment = generate_increment(tmp_path / "inc", 3000, date(2025, 7, 1), changed=10)
     assert increment == {"activities": 36, "stage_history": 10}
+    # the usual next day: a day of new activities and nothing else
+    quiet_day = generate_increment(tmp_path / "day", 3000, date(2025, 7, 1), changed=0)
+    assert quiet_day == {"activities": 36}
+    assert sorted(p.name for p in (tmp_path / "day").iterdir()) == ["activities_20250701.csv"]
 
 
 def test_memory_sampler_sees_this_process():
@@ -47,7 +51,15 @@ def test_report_prints_every_figure():
             "generate_seconds": 1.0,
             "generated": {"activities": 12000},
             "full": run,
+            "next_day": run,
             "increment": run,
+            "next_day_over_full": 0.1,
+            "small": {
+                "opportunities": 10000,
+                "activities": 160000,
+                "fresh": {"wall_seconds": 14.0, "peak_memory_bytes": 2**29},
+                "next_day": {"wall_seconds": 9.0, "peak_memory_bytes": 2**29},
+            },
             "floor": {
                 "wall_seconds": 5.0,
                 "load_seconds": 1.0,
@@ -65,6 +77,12 @@ def test_report_prints_every_figure():
         "floor",
         "full / floor",
         "increment / full",
+        "next-day run",
+        "next day / full",
+        "fresh folder",
+        "10,000 deals",
+        "14.0 s",
+        "9.0 s",
         "1.00 GiB",
         "marts.x",
     ):
