@@ -26,9 +26,33 @@ counts as (
         count(*) filter (where is_before_close) as touches_before_close,
         min(occurred_at) as first_activity_at,
         max(occurred_at) as last_activity_at,
-        {{ round_half_up('median(gap_days)', 2) }} as median_gap_days,
         {{ round_half_up('max(gap_days)', 2) }} as max_gap_days
     from touches
+    group by 1, 2
+),
+
+gap_ranks as (
+    -- The median gap per deal from ranks (a sort DuckDB can spill), not median(): a
+    -- holistic aggregate per deal holds every gap in memory and cannot spill.
+    select
+        source_system,
+        opportunity_id,
+        gap_days,
+        row_number() over (partition by source_system, opportunity_id order by gap_days) as gap_rank,
+        count(*) over (partition by source_system, opportunity_id) as gaps
+    from touches
+    where gap_days is not null
+),
+
+gap_medians as (
+    -- the middle gap, or the two middle ones interpolated as median() does: lo + (hi - lo) / 2
+    select
+        source_system,
+        opportunity_id,
+        {{ round_half_up('min(gap_days) + (max(gap_days) - min(gap_days)) * 0.5', 2) }}
+            as median_gap_days
+    from gap_ranks
+    where 2 * gap_rank between gaps and gaps + 2
     group by 1, 2
 ),
 
@@ -52,7 +76,7 @@ measured as (
         ]) }},
         c.first_activity_at,
         c.last_activity_at,
-        c.median_gap_days,
+        g.median_gap_days,
         c.max_gap_days,
         case
             when o.status in ('won', 'lost') then coalesce(c.touches_before_close, 0)
@@ -76,6 +100,8 @@ measured as (
     from opportunities as o
     left join counts as c
         on {{ same_deal('o', 'c') }}
+    left join gap_medians as g
+        on {{ same_deal('o', 'g') }}
     left join calendar as last_day on last_day.calendar_date = {{ local_date('c.last_activity_at') }}
     left join calendar as created_day on created_day.calendar_date = {{ local_date('o.created_at') }}
 )
