@@ -99,10 +99,10 @@ def close_month_shares(
             continue
         curves = {
             _key(key): Survival.fit(group["days"].to_numpy(), group["closed"].to_numpy())
-            for key, group in history.groupby(keys, dropna=True)
+            for key, group in history.groupby(keys, dropna=True, observed=True)
         }
-        pending = deals[~done]
-        for key, group in pending.groupby(keys, dropna=True):
+        pending = deals.loc[~done, [*keys, age_column]].astype({k: "category" for k in keys})
+        for key, group in pending.groupby(keys, dropna=True, observed=True):
             curve = curves.get(_key(key))
             if curve is None:
                 continue

@@ -18,10 +18,17 @@ from warehouse.database import (
     Database,
     Limits,
     memory_limit_from_env,
+    raw_row_count,
     spill_folder,
     spill_folder_from_env,
 )
-from warehouse.dbt_cli import DBT_THREADS_ENV, dbt_executable, dbt_version, profile_env
+from warehouse.dbt_cli import (
+    DBT_THREADS_ENV,
+    dbt_executable,
+    dbt_version,
+    profile_env,
+    threads_for,
+)
 from warehouse.engines import ENGINES, SPARK_LOG_CONFIG, default_engine
 from warehouse.layout import DataFolder
 from warehouse.lock import acquire, release
@@ -59,8 +66,7 @@ class WarehouseSettings(dg.ConfigurableResource):
     # Rebuild the incremental models from every load instead of only the new ones (gives
     # the same marts; for after a change to their SQL or to repair a damaged table).
     full_refresh: bool = False
-    # dbt threads (0: OPPWH_DBT_THREADS, else 1): 1 is fastest on big data with 2 cores;
-    # tiny builds gain from more.
+    # dbt threads (0: OPPWH_DBT_THREADS, else by the data's size: warehouse.dbt_cli.threads_for).
     dbt_threads: int = 0
     # DuckDB's memory limit (empty: OPPWH_MEMORY_LIMIT, else warehouse.database's default).
     memory_limit: str = ""
@@ -105,7 +111,8 @@ class WarehouseSettings(dg.ConfigurableResource):
 
     @property
     def threads(self) -> int:
-        return self.dbt_threads or int(os.environ.get(DBT_THREADS_ENV) or 1)
+        chosen = self.dbt_threads or int(os.environ.get(DBT_THREADS_ENV) or 0)
+        return chosen or threads_for(raw_row_count(self.database))
 
     @property
     def engine_name(self) -> str:

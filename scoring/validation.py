@@ -46,10 +46,15 @@ def _present(values: pd.Series) -> np.ndarray:
     """Non-blank and, for numbers, non-zero: what 'the export has this field' means."""
     if pd.api.types.is_numeric_dtype(values):  # no text to strip (and 10x faster)
         return (values.notna() & (values != 0)).to_numpy(dtype=bool)
-    numeric = pd.to_numeric(values, errors="coerce")
     text = values.astype("string").str.strip()
-    has = values.notna() & (text != "").fillna(False)
-    return (has & ~(numeric == 0).fillna(False)).to_numpy(dtype=bool)
+    has = (values.notna() & (text != "").fillna(False)).to_numpy(dtype=bool)
+    # Only text that starts like a number can read as zero: parse just those (parsing a
+    # million ids as numbers took seconds).
+    maybe_zero = text.str.match(r"[-+]?[0.]").fillna(False).to_numpy(dtype=bool)
+    if maybe_zero.any():
+        zero = (pd.to_numeric(values[maybe_zero], errors="coerce") == 0).fillna(False)
+        has[np.flatnonzero(maybe_zero)[zero.to_numpy(dtype=bool)]] = False
+    return has
 
 
 def known_signals(features: pd.DataFrame, sources_with_activities: set[str]) -> pd.DataFrame:
@@ -259,6 +264,17 @@ def auc(scores: np.ndarray, won: np.ndarray) -> float:
     return float((ranks[won].sum() - n_won * (n_won + 1) / 2) / (n_won * n_lost))
 
 
+def _auc_of_counts(level_of: np.ndarray, levels: int, won_n: np.ndarray, lost_n: np.ndarray):
+    """AUC of deals counted `won_n`/`lost_n` times, by their score level (ties count half)."""
+    won_at = np.bincount(level_of, weights=won_n, minlength=levels)
+    lost_at = np.bincount(level_of, weights=lost_n, minlength=levels)
+    n_won, n_lost = won_at.sum(), lost_at.sum()
+    if n_won == 0 or n_lost == 0:
+        return float("nan")
+    lost_below = np.cumsum(lost_at) - lost_at
+    return float((won_at * (lost_below + lost_at / 2)).sum() / (n_won * n_lost))
+
+
 def auc_interval(
     scores: np.ndarray, won: np.ndarray, draws: int = 200, seed: int = 7
 ) -> tuple[float, float]:
@@ -267,10 +283,14 @@ def auc_interval(
     if len(scores) < 2 or won.all() or not won.any():
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
+    # Each draw as how often it picked each deal, counted per distinct score: the same AUC
+    # as ranking the resampled deals (ties half), without sorting them again (a million
+    # deals: 12 s of ranking down to ~2 s).
+    levels, level_of = np.unique(scores, return_inverse=True)
     values = []
     for _ in range(draws):
-        i = rng.integers(0, len(scores), len(scores))
-        value = auc(scores[i], won[i])
+        picked = np.bincount(rng.integers(0, len(scores), len(scores)), minlength=len(scores))
+        value = _auc_of_counts(level_of, len(levels), picked * won, picked * ~won)
         if value == value:
             values.append(value)
     if not values:

@@ -10,8 +10,6 @@ import sys
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "yes")
-# The suite's warehouses are tiny: more dbt threads than the big-data default of 1.
-os.environ.setdefault("OPPWH_DBT_THREADS", "4")
 # Files the tests write are complete when the run starts: a short settle interval.
 os.environ.setdefault("OPPWH_SETTLE_SECONDS", "0.3")
 

@@ -99,3 +99,26 @@ def test_a_long_dbt_build_shows_how_far_it_is():
     lines = [progress.after_event() for _ in range(4)]
     assert lines[:3] == [f"dbt: {n} of 4 models and tests done / 已完成" for n in (1, 2, 3)]
     assert lines[3] is None  # the step's own summary says when all are done
+
+
+def test_dbt_threads_follow_the_datas_size_unless_set(tmp_path, monkeypatch):
+    """Small data: many dbt threads (the build is dbt's per-model work); a million raw rows
+    or more: one (one big query already keeps both cores busy). A setting always wins."""
+    import duckdb
+
+    from orchestration.resources import WarehouseSettings
+    from warehouse.dbt_cli import DBT_THREADS_ENV
+
+    monkeypatch.delenv(DBT_THREADS_ENV, raising=False)
+    settings = WarehouseSettings(data_dir=str(tmp_path))
+    assert settings.threads == 4  # no warehouse yet: nothing to build but dbt's own work
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.activities AS SELECT range AS id FROM range(10000)")
+    assert settings.threads == 4
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("INSERT INTO raw.activities SELECT range FROM range(1000000)")
+    assert settings.threads == 1
+    assert WarehouseSettings(data_dir=str(tmp_path), dbt_threads=3).threads == 3
+    monkeypatch.setenv(DBT_THREADS_ENV, "2")
+    assert settings.threads == 2

@@ -81,6 +81,17 @@ class Database:
         return connect(self.path, read_only=read_only, timezone=self.timezone, limits=self.limits)
 
 
+def raw_row_count(db: Database) -> int:
+    """Rows in the raw tables, from DuckDB's catalog (no scan): a build's size, cheaply."""
+    if not db.path.exists():
+        return 0
+    with db.connect() as con:
+        rows = con.execute(
+            "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() WHERE schema_name = 'raw'"
+        ).fetchone()[0]
+    return int(rows)
+
+
 class DatabaseBusyError(RuntimeError):
     """A run holds the warehouse file for writing; a reader has to wait for it to end."""
 

@@ -40,10 +40,21 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 DEFAULT_TARGET = "duckdb"
 # What a parse or build reads from the project folder (target/ and logs/ are its output).
 PROJECT_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
-# dbt threads of a run (1 is fastest on big data with 2 cores; tiny builds gain from more).
+# dbt threads of a run, when set; else chosen by the data's size (threads_for).
 DBT_THREADS_ENV = "OPPWH_DBT_THREADS"
+# Below this many raw rows a build is mostly dbt's own work per model and test, which more
+# threads overlap; above it one big query already keeps both cores busy, and more threads
+# only make queries compete for memory (five marts over 12 million rows: 32 s with 1
+# thread, 56 s with 2).
+SMALL_BUILD_ROWS = 1_000_000
+SMALL_BUILD_THREADS = 4
 # The warehouse file dbt builds (profiles.yml); the run sets it, a developer may too.
 WAREHOUSE_ENV = "OPPWH_WAREHOUSE"
+
+
+def threads_for(raw_rows: int) -> int:
+    """dbt threads for a build reading `raw_rows` rows: many when small, one when big."""
+    return SMALL_BUILD_THREADS if raw_rows < SMALL_BUILD_ROWS else 1
 
 
 def dbt_executable() -> str:
