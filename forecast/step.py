@@ -23,7 +23,7 @@ from forecast.build import (
 from forecast.intervals import SEED
 from scoring.as_of import probabilities_at
 from scoring.config import ScoringConfig
-from warehouse.database import Database
+from warehouse.database import Database, transaction
 
 # The table each frame is written to, with its columns' types.
 FORECAST_TYPES = {
@@ -145,8 +145,7 @@ def refresh_forecast(
         deals, shares = deals_at(con, today, as_of_end, months, ahead_from=as_of, current=True)
         forecast = revenue_forecast(deals, shares, months)
         accuracy = backtest(con, config, as_of_end, as_of, months_back, timezone)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             _replace(con, "revenue_forecast", forecast, FORECAST_TYPES)
             _replace(con, "forecast_accuracy", accuracy, ACCURACY_TYPES)
             con.execute(
@@ -157,10 +156,6 @@ def refresh_forecast(
                     "tz": timezone,
                 },
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         targets = con.execute("SELECT count(*) FROM marts.target_attainment").fetchone()[0]
     this_month = forecast[forecast["forecast_month"] == months.firsts[0]]["expected_amount"].sum()
     return ForecastOutcome(len(forecast), float(this_month), len(accuracy), targets)

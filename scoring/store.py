@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.validation import SIGNAL_COLUMNS, VALIDATION_COLUMNS
+from warehouse.database import transaction
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
@@ -90,47 +91,47 @@ def save_priority(
     con.register("today_df", today)
     con.register("calibration_df", calibration)
     con.execute(VALIDATION_HISTORY_DDL)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM marts.opportunity_priority_history WHERE scored_on = ?", [as_of])
-        con.execute(
-            "INSERT INTO marts.opportunity_priority_history SELECT source_system, opportunity_id, "
-            "scored_on, score, grade, reasons, model_version, scored_at FROM today_df"
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TABLE marts.opportunity_priority AS
-            SELECT t.opportunity_id, t.source_system, o.opportunity_name, o.owner_id, o.owner_name,
-                o.team, o.stage, o.amount_reporting, o.industry,
-                CAST(t.score AS DOUBLE) AS score,
-                CAST(t.win_probability AS DOUBLE) AS win_probability, t.grade, t.reasons, t.trend,
-                CAST(t.previous_grade AS VARCHAR) AS previous_grade,
-                CAST(t.scored_on AS DATE) AS scored_on,
-                CAST(t.scored_at AS TIMESTAMPTZ) AS scored_at, t.model_version
-            FROM today_df AS t
-            JOIN marts.opportunities AS o USING (source_system, opportunity_id)
-            ORDER BY t.score DESC, t.opportunity_id
-            """
-        )
-        con.execute(
-            "CREATE OR REPLACE TABLE marts.grade_calibration AS SELECT * FROM calibration_df"
-        )
-        if signals is not None:
-            _replace_table(con, "scoring_signals", signals)
-        if validation is not None:
-            _replace_table(con, "scoring_validation", validation)
-            con.execute("DELETE FROM marts.scoring_validation_history WHERE scored_on = ?", [as_of])
+        with transaction(con):
             con.execute(
-                "INSERT INTO marts.scoring_validation_history SELECT CAST(? AS DATE), *, now() "
-                "FROM marts.scoring_validation",
-                [as_of],
+                "DELETE FROM marts.opportunity_priority_history WHERE scored_on = ?", [as_of]
             )
-        if before_commit is not None:
-            before_commit()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            con.execute(
+                "INSERT INTO marts.opportunity_priority_history SELECT source_system, opportunity_id, "
+                "scored_on, score, grade, reasons, model_version, scored_at FROM today_df"
+            )
+            con.execute(
+                """
+                CREATE OR REPLACE TABLE marts.opportunity_priority AS
+                SELECT t.opportunity_id, t.source_system, o.opportunity_name, o.owner_id, o.owner_name,
+                    o.team, o.stage, o.amount_reporting, o.industry,
+                    CAST(t.score AS DOUBLE) AS score,
+                    CAST(t.win_probability AS DOUBLE) AS win_probability, t.grade, t.reasons, t.trend,
+                    CAST(t.previous_grade AS VARCHAR) AS previous_grade,
+                    CAST(t.scored_on AS DATE) AS scored_on,
+                    CAST(t.scored_at AS TIMESTAMPTZ) AS scored_at, t.model_version
+                FROM today_df AS t
+                JOIN marts.opportunities AS o USING (source_system, opportunity_id)
+                ORDER BY t.score DESC, t.opportunity_id
+                """
+            )
+            con.execute(
+                "CREATE OR REPLACE TABLE marts.grade_calibration AS SELECT * FROM calibration_df"
+            )
+            if signals is not None:
+                _replace_table(con, "scoring_signals", signals)
+            if validation is not None:
+                _replace_table(con, "scoring_validation", validation)
+                con.execute(
+                    "DELETE FROM marts.scoring_validation_history WHERE scored_on = ?", [as_of]
+                )
+                con.execute(
+                    "INSERT INTO marts.scoring_validation_history SELECT CAST(? AS DATE), *, now() "
+                    "FROM marts.scoring_validation",
+                    [as_of],
+                )
+            if before_commit is not None:
+                before_commit()
     finally:
         con.unregister("today_df")
         con.unregister("calibration_df")

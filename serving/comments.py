@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.database import Database
+from warehouse.database import Database, transaction
 from warehouse.dbt_cli import DBT_PROJECT_DIR
 from warehouse.display import labels
 
@@ -84,14 +84,9 @@ def comment_marts(con: duckdb.DuckDBPyConnection, catalog: str, timezone: str) -
             f'COMMENT ON COLUMN {catalog}.marts."{table}"."{column}" IS {_literal(text)}'
         )
     # One transaction: a commit per comment (~300 of them) cost ~0.2 s per file.
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for statement in statements:
             con.execute(statement)
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return len(statements)
 
 

@@ -3,7 +3,9 @@ zone, the memory limit and the spill folder are applied the same way everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,19 @@ class Database:
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return connect(self.path, read_only=read_only, timezone=self.timezone, limits=self.limits)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The block's writes all at once or, on any error (a kill's exception included), none:
+    a step that fails leaves what the last good run wrote."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def raw_row_count(db: Database) -> int:

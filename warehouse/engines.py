@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.database import Database
+from warehouse.database import Database, transaction
 
 ENGINES = ("duckdb", "spark")
 # The engine of runs that do not name one (the Dagster UI's schedule and sensor, `oppwh run`).
@@ -136,8 +136,7 @@ def import_spark_tables(
             f"Spark did not write {', '.join(missing) or 'any mart'} under {warehouse}"
         )
     counts: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for schema, table, folder in tables:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             drop_if_view(con, schema, table)
@@ -148,10 +147,6 @@ def import_spark_tables(
             counts[f"{schema}.{table}"] = con.execute(
                 f'SELECT count(*) FROM {schema}."{table}"'
             ).fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return counts
 
 

@@ -108,16 +108,10 @@
 {#- (Unordered list of structs, sorted afterwards: DuckDB cannot spill an ordered aggregate,
     `list(... order by ...)`, so one per deal ran out of memory at ten million deals.) -#}
 {% macro default__json_object_agg(key_expr, value_expr, order_expr) -%}
-    cast(to_json(map(
-        list_transform(
-            list_sort(list(struct_pack(o := {{ order_expr }}, k := {{ key_expr }}, v := {{ value_expr }}))),
-            lambda e: struct_extract(e, 'k')
-        ),
-        list_transform(
-            list_sort(list(struct_pack(o := {{ order_expr }}, k := {{ key_expr }}, v := {{ value_expr }}))),
-            lambda e: struct_extract(e, 'v')
-        )
-    )) as varchar)
+    cast(to_json(map_from_entries(list_transform(
+        list_sort(list(struct_pack(o := {{ order_expr }}, k := {{ key_expr }}, v := {{ value_expr }}))),
+        lambda e: struct_pack(key := struct_extract(e, 'k'), value := struct_extract(e, 'v'))
+    ))) as varchar)
 {%- endmacro %}
 
 {% macro spark__json_object_agg(key_expr, value_expr, order_expr) -%}
