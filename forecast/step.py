@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from forecast.backtest_state import month_fingerprints, store_fingerprints, stored_fingerprints
 from forecast.build import (
     ACCURACY_COLUMNS,
     FORECAST_MONTHS,
@@ -68,12 +69,13 @@ class ForecastOutcome:
     expected_this_month: float
     accuracy_months: int
     target_rows: int
+    months_kept: int = 0
 
     def line(self) -> str:
         return (
             f"forecast / 预测: {self.forecast_rows} rows, expected this month "
-            f"{self.expected_this_month:,.0f}; backtest months {self.accuracy_months}; "
-            f"targets {self.target_rows}"
+            f"{self.expected_this_month:,.0f}; backtest months {self.accuracy_months} "
+            f"({self.months_kept} kept from the last run / 沿用); targets {self.target_rows}"
         )
 
 
@@ -87,26 +89,51 @@ def past_months(as_of: date, count: int) -> list[date]:
     return months[::-1]
 
 
+def month_rng(month: date) -> np.random.Generator:
+    """The intervals' random draws for one month: seeded by the month, so a month computed
+    again draws what it drew before, whichever other months are computed with it."""
+    return np.random.default_rng([SEED, month.year, month.month])
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """forecast_accuracy's rows for the months computed this run, which months' rows are
+    kept from the last run, and every month's fingerprint (forecast.backtest_state)."""
+
+    computed: pd.DataFrame
+    kept: list[date]
+    fingerprints: dict[date, str]
+
+    @property
+    def months(self) -> int:
+        return len(set(self.computed["month"]) | set(self.kept))
+
+
 def backtest(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
-    as_of_end: datetime,
     as_of: date,
     months_back: int,
     timezone: str,
-) -> pd.DataFrame:
-    """forecast_accuracy: each past month's forecast, made at its start from what was known."""
+    reuse: bool = True,
+) -> Backtest:
+    """forecast_accuracy: each past month's forecast, made at its start from what was known;
+    a month whose inputs are unchanged since the last run (`reuse`) keeps its rows."""
     firsts = past_months(as_of, months_back)
     starts = {m: Months([m], timezone).start(m) for m in firsts}
-    probabilities = probabilities_at(con, config, as_of_end, list(starts.values()))
+    ends = [Months([m], timezone).start(next_month(m)) for m in firsts]
+    fingerprints = month_fingerprints(con, firsts, ends, config, timezone)
+    stored = stored_fingerprints(con) if reuse else {}
+    kept = [m for m in firsts if stored.get(m) == fingerprints[m]]
+    todo = [m for m in firsts if m not in kept]
+    probabilities = probabilities_at(con, config, [starts[m] for m in todo]) if todo else {}
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"
         ).fetchall()
     )
-    rng = np.random.default_rng(SEED)
     rows = []
-    for month in firsts:
+    for month in todo:
         cutoff = starts[month]
         sources = sorted(s for s, first in first_deals.items() if first < cutoff)
         if not sources:
@@ -115,17 +142,41 @@ def backtest(
         deals, shares = deals_at(
             con, probabilities[cutoff], cutoff, window, ahead_from=month, current=False
         )
-        rows += accuracy_rows(con, month, deals, shares, window, sources, rng)
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+        rows += accuracy_rows(con, month, deals, shares, window, sources, month_rng(month))
+    return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), kept, fingerprints)
+
+
+def _casts(types: dict) -> str:
+    return ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in types.items())
 
 
 def _replace(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, types: dict) -> None:
-    columns = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in types.items())
     con.register("frame_df", frame)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT {columns} FROM frame_df")
+        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT {_casts(types)} FROM frame_df")
     finally:
         con.unregister("frame_df")
+
+
+def _replace_accuracy(con: duckdb.DuckDBPyConnection, result: Backtest) -> None:
+    """marts.forecast_accuracy: the kept months' rows as they were (no round trip through
+    floats), and the months computed now, in month and source order."""
+    if result.kept:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE kept_accuracy AS SELECT * FROM marts.forecast_accuracy "
+            "WHERE month IN (SELECT unnest(CAST(? AS DATE[])))",
+            [result.kept],
+        )
+    con.register("frame_df", result.computed)
+    try:
+        kept = "SELECT * FROM kept_accuracy UNION ALL " if result.kept else ""
+        con.execute(
+            f"CREATE OR REPLACE TABLE marts.forecast_accuracy AS SELECT * FROM ({kept}"
+            f"SELECT {_casts(ACCURACY_TYPES)} FROM frame_df) ORDER BY month, source_system"
+        )
+    finally:
+        con.unregister("frame_df")
+    store_fingerprints(con, result.fingerprints)
 
 
 def refresh_forecast(
@@ -135,8 +186,10 @@ def refresh_forecast(
     as_of_end: datetime,
     timezone: str,
     months_back: int,
+    reuse: bool = True,
 ) -> ForecastOutcome:
-    """Write marts.revenue_forecast, marts.forecast_accuracy and marts.target_attainment."""
+    """Write marts.revenue_forecast, marts.forecast_accuracy and marts.target_attainment
+    (`reuse` False: every backtest month computed again, as `oppwh run --full-refresh`)."""
     months = Months.starting(as_of.replace(day=1), FORECAST_MONTHS, timezone)
     with db.connect() as con:
         today = con.execute(
@@ -144,10 +197,10 @@ def refresh_forecast(
         ).df()
         deals, shares = deals_at(con, today, as_of_end, months, ahead_from=as_of, current=True)
         forecast = revenue_forecast(deals, shares, months)
-        accuracy = backtest(con, config, as_of_end, as_of, months_back, timezone)
+        accuracy = backtest(con, config, as_of, months_back, timezone, reuse)
         with transaction(con):
             _replace(con, "revenue_forecast", forecast, FORECAST_TYPES)
-            _replace(con, "forecast_accuracy", accuracy, ACCURACY_TYPES)
+            _replace_accuracy(con, accuracy)
             con.execute(
                 f"CREATE OR REPLACE TABLE marts.target_attainment AS {TARGET_ATTAINMENT_SQL}",
                 {
@@ -157,8 +210,13 @@ def refresh_forecast(
                 },
             )
         targets = con.execute("SELECT count(*) FROM marts.target_attainment").fetchone()[0]
+        accuracy_rows_written = con.execute(
+            "SELECT count(*) FROM marts.forecast_accuracy"
+        ).fetchone()[0]
     this_month = forecast[forecast["forecast_month"] == months.firsts[0]]["expected_amount"].sum()
-    return ForecastOutcome(len(forecast), float(this_month), len(accuracy), targets)
+    return ForecastOutcome(
+        len(forecast), float(this_month), accuracy_rows_written, targets, len(accuracy.kept)
+    )
 
 
 __all__ = ["refresh_forecast", "next_month"]

@@ -14,7 +14,16 @@ import pandas as pd
 from scoring.config import ScoringConfig
 from scoring.features import features_at
 from scoring.learned import fit_logistic
-from scoring.model import Scorer, _masked, build_scorer, calibrate, score_features
+from scoring.model import (
+    Scorer,
+    _masked,
+    calibrate,
+    closed_deal_training_set,
+    learns,
+    score_features,
+    sources_with_activities,
+)
+from scoring.validation import SignalUse
 
 
 def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFrame:
@@ -27,47 +36,78 @@ def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFr
     ).df()
 
 
-def scorer_known_at(con: duckdb.DuckDBPyConnection, scorer: Scorer, cutoff: datetime) -> Scorer:
-    """The scorer as it would have stood at `cutoff`: fitted (learned mode) and calibrated
-    only on the deals closed before it."""
-    features, signals = scorer.training_set
+def stored_signal_uses(con: duckdb.DuckDBPyConnection) -> list[SignalUse]:
+    """Which signals each source uses, as today's scoring step decided and stored them
+    (marts.scoring_signals): the backtest scores with the same signals, without reading
+    every open deal's features a second time to decide again."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'marts' AND table_name = 'scoring_signals'"
+    ).fetchone()[0]
+    if not exists:
+        raise MissingScoringError(
+            "marts.scoring_signals is missing: the forecast's backtest runs after the "
+            "scoring step of the same run (oppwh run) / 请先运行评分"
+        )
+    rows = con.execute(
+        "SELECT source_system, signal, coverage_open, coverage_closed, used, weight, "
+        "coalesce(left_out_because, '') FROM marts.scoring_signals ORDER BY 1, 2"
+    ).fetchall()
+    return [SignalUse(*row) for row in rows]
+
+
+class MissingScoringError(RuntimeError):
+    """The forecast was asked for before today's grades were stored."""
+
+
+def scorer_known_at(
+    con: duckdb.DuckDBPyConnection,
+    config: ScoringConfig,
+    training_set: tuple[pd.DataFrame, pd.DataFrame],
+    uses: list[SignalUse],
+    activities: set[str],
+    cutoff: datetime,
+) -> Scorer:
+    """The scorer as it would have stood at `cutoff`: fitted (learned mode, when today's
+    closed deals support a model) and calibrated only on the deals closed before it."""
+    features, signals = training_set
+    learned_today = learns(config, features)
     if len(features):
         known = (pd.to_datetime(features["closed_at"], utc=True) < pd.Timestamp(cutoff)).to_numpy()
         features, signals = features[known], signals[known]
     model = None
-    if scorer.model is not None and len(features):
-        outcome = features["outcome"]
-        config = scorer.config
-        if (outcome == "won").sum() >= config.min_won and (
-            outcome == "lost"
-        ).sum() >= config.min_lost:
-            y = (outcome == "won").to_numpy(dtype=float)
-            model = fit_logistic(_masked(signals, scorer.used(features)), y)
+    if learned_today and learns(config, features):
+        y = (features["outcome"] == "won").to_numpy(dtype=float)
+        used = Scorer(config, uses=uses, sources_with_activities=activities).used(features)
+        model = fit_logistic(_masked(signals, used), y)
     then = Scorer(
-        scorer.config,
+        config,
         model,
         training_set=(features.reset_index(drop=True), signals.reset_index(drop=True)),
-        uses=scorer.uses,
-        sources_with_activities=scorer.sources_with_activities,
+        uses=uses,
+        sources_with_activities=activities,
     )
     calibrate(con, then)
     return then
 
 
 def probabilities_at(
-    con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end, cutoffs: list[datetime]
+    con: duckdb.DuckDBPyConnection, config: ScoringConfig, cutoffs: list[datetime]
 ) -> dict[datetime, pd.DataFrame]:
     """Per cutoff: the deals open then with their win probability as computed then
     (source_system, opportunity_id, win_probability; NaN where the source had too few
     closed deals to calibrate)."""
-    scorer = build_scorer(con, config, as_of_end)
+    training_set = closed_deal_training_set(con, config)
+    uses = stored_signal_uses(con)
+    activities = sources_with_activities(con)
     deals = pd.concat([open_deals_at(con, cutoff) for cutoff in cutoffs], ignore_index=True)
     # One features query for every cutoff (each deal row carries its own), not one each.
     features = features_at(con, deals) if len(deals) else pd.DataFrame()
     out = {}
     for cutoff in cutoffs:
         then = features[features["cutoff"] == pd.Timestamp(cutoff)] if len(features) else features
-        scored = score_features(scorer_known_at(con, scorer, cutoff), then, reasons=False)
+        scorer = scorer_known_at(con, config, training_set, uses, activities, cutoff)
+        scored = score_features(scorer, then, reasons=False)
         out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]].reset_index(
             drop=True
         )

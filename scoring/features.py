@@ -11,7 +11,24 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-FEATURES_SQL = """
+# What every deal is measured against, whatever its cutoff (the forecast's backtest hashes
+# the same SQL to tell whether these moved).
+NORMS_SQL = """
+    SELECT source_system, stage, median(days_in_stage) AS usual_days_in_stage
+    FROM marts.opportunity_lifecycle
+    WHERE exited_at IS NOT NULL AND NOT is_closing_stage
+    GROUP BY 1, 2
+"""
+SPAN_SQL = """
+    SELECT source_system, min(stage_order) AS first_order, max(stage_order) AS last_order
+    FROM marts.funnel_conversion GROUP BY 1
+"""
+AMOUNTS_SQL = """
+    SELECT source_system, median(amount_reporting) AS typical_amount
+    FROM marts.opportunities GROUP BY 1
+"""
+
+FEATURES_SQL = f"""
 WITH deal AS (
     SELECT c.source_system, c.opportunity_id, c.cutoff,
         o.account_id, o.industry, o.employees, o.amount_reporting, o.created_at, o.status
@@ -42,16 +59,8 @@ visit AS (
      AND l.entered_at < d.cutoff AND NOT l.is_closing_stage
     GROUP BY 1, 2, 3
 ),
-norms AS (
-    SELECT source_system, stage, median(days_in_stage) AS usual_days_in_stage
-    FROM marts.opportunity_lifecycle
-    WHERE exited_at IS NOT NULL AND NOT is_closing_stage
-    GROUP BY 1, 2
-),
-span AS (
-    SELECT source_system, min(stage_order) AS first_order, max(stage_order) AS last_order
-    FROM marts.funnel_conversion GROUP BY 1
-),
+norms AS ({NORMS_SQL}),
+span AS ({SPAN_SQL}),
 account AS (
     SELECT d.source_system, d.opportunity_id, d.cutoff,
         count(*) FILTER (WHERE p.status = 'won') AS account_wins,
@@ -108,10 +117,7 @@ close_history AS (
      AND s.snapshot_date < CAST(d.cutoff AS DATE) AND s.expected_close_date IS NOT NULL
     GROUP BY 1, 2, 3
 ),
-amounts AS (
-    SELECT source_system, median(amount_reporting) AS typical_amount
-    FROM marts.opportunities GROUP BY 1
-)
+amounts AS ({AMOUNTS_SQL})
 SELECT
     d.source_system, d.opportunity_id, d.cutoff, d.account_id, d.industry, d.employees,
     d.amount_reporting, am.typical_amount,

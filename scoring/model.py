@@ -152,12 +152,24 @@ def signal_uses(
     return uses
 
 
-def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end=None) -> Scorer:
-    """The rules, or in learned mode a model fitted on enough past deals; either way over
-    the signals each source's data supports."""
-    features, signals = closed_deal_training_set(con, config)
+def open_deal_features(con: duckdb.DuckDBPyConnection, as_of_end=None) -> pd.DataFrame:
+    """Every open deal's features at the end of the as-of day (empty when none is open)."""
     cutoffs = open_deal_cutoffs(con, as_of_end or datetime.now(UTC))
-    open_features = features_at(con, cutoffs) if len(cutoffs) else pd.DataFrame()
+    return features_at(con, cutoffs) if len(cutoffs) else pd.DataFrame()
+
+
+def build_scorer(
+    con: duckdb.DuckDBPyConnection,
+    config: ScoringConfig,
+    as_of_end=None,
+    open_features: pd.DataFrame | None = None,
+) -> Scorer:
+    """The rules, or in learned mode a model fitted on enough past deals; either way over
+    the signals each source's data supports (judged on the closed deals and on the open
+    ones, `open_features` when the caller has read them already)."""
+    features, signals = closed_deal_training_set(con, config)
+    if open_features is None:
+        open_features = open_deal_features(con, as_of_end)
     activities = sources_with_activities(con)
     uses = signal_uses(config, features, open_features, activities)
     base = Scorer(
@@ -166,9 +178,8 @@ def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_en
     if config.mode != "learned":
         base.note = "rules mode (scoring.yml)"
         return base
-    won = int((features.get("outcome") == "won").sum()) if len(features) else 0
-    lost = int((features.get("outcome") == "lost").sum()) if len(features) else 0
-    if won < config.min_won or lost < config.min_lost:
+    won, lost = outcome_counts(features)
+    if not learns(config, features):
         base.note = (
             f"learned mode needs at least {config.min_won} won and {config.min_lost} lost "
             f"deals; found {won} won and {lost} lost, so the rules are used "
@@ -180,6 +191,20 @@ def build_scorer(con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_en
     base.model = fit_logistic(x, y)
     base.note = f"learned mode: fitted on {won} won and {lost} lost deals"
     return base
+
+
+def outcome_counts(features: pd.DataFrame) -> tuple[int, int]:
+    """Won and lost deals of a training set."""
+    if not len(features):
+        return 0, 0
+    return int((features["outcome"] == "won").sum()), int((features["outcome"] == "lost").sum())
+
+
+def learns(config: ScoringConfig, features: pd.DataFrame) -> bool:
+    """Whether these closed deals get a fitted model: learned mode, and enough of each
+    outcome (else the rules score)."""
+    won, lost = outcome_counts(features)
+    return config.mode == "learned" and won >= config.min_won and lost >= config.min_lost
 
 
 def _masked(signals: pd.DataFrame, used: pd.DataFrame) -> np.ndarray:
@@ -359,9 +384,11 @@ def score_and_calibrate(
     """The one scoring path of the daily job and `oppwh score --backtest`: build the scorer
     over the signals each source supports, backtest and calibrate it on past deals, grade
     today's open deals, and give each source its verdict."""
-    scorer = build_scorer(con, config, as_of_end)
+    # Today's open deals are read once: for which signals each source can use, then scored.
+    open_features = open_deal_features(con, as_of_end)
+    scorer = build_scorer(con, config, as_of_end, open_features)
     graded = calibrate(con, scorer)
-    scored = score_open_deals(con, scorer, as_of_end)
+    scored = score_features(scorer, open_features)
     verdicts = []
     sources = sorted(set(scored["source_system"]) | set(graded["source_system"]))
     for source in sources:

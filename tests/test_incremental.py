@@ -152,3 +152,78 @@ def test_the_build_fingerprint_follows_every_input(tmp_path):
     changes.append(inputs_fingerprint(db, project, settings))
     changes.append(inputs_fingerprint(db, project, {**settings, "vars": {"stale_days": 7}}))
     assert len({first, *changes}) == 5
+
+
+def touch(deal: dict, activity_id: str, occurred_at: str) -> list[str]:
+    """A call on `deal` in the native activity export's columns."""
+    row = {
+        "activity_id": activity_id,
+        "opportunity_id": deal["opportunity_id"],
+        "account_id": deal["account_id"],
+        "owner_id": deal["owner_id"],
+        "activity_type": "电话",
+        "occurred_at": occurred_at,
+        "duration_seconds": "60",
+        "subject": "跟进",
+        "is_deleted": "false",
+    }
+    return [row[k] for k in ACTIVITY_HEADER]
+
+
+def test_a_past_month_of_the_backtest_is_computed_again_only_when_its_history_changes(
+    built_warehouse, sample_data, tmp_path, capsys
+):
+    """The next day brings today's calls and one call dated in April that arrived late.
+    As of 2025-07-01 the backtest covers January to June: the months that ended before
+    April keep their rows, April to June are computed again (June is new), and the result
+    is the same as computing every month again (--full-refresh)."""
+    open_deal = next(
+        o
+        for o in sample_data.opportunities
+        if o["status"] == "进行中" and o["created_at"] < "2025-03-01"
+    )
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "activities_2025-07-01.csv",
+        ACTIVITY_HEADER,
+        [
+            touch(open_deal, "LATE-APRIL", "2025-04-10 10:00:00"),
+            touch(open_deal, "TODAY-1", "2025-07-01 09:00:00"),
+        ],
+    )
+    incremental = tmp_path / "incremental"
+    shutil.copytree(built_warehouse, incremental, ignore=shutil.ignore_patterns("*.lock"))
+    capsys.readouterr()
+    assert (
+        main(
+            ["run", "--data-dir", str(incremental), "--landing", str(landing), "--as-of", NEXT_DAY]
+        )
+        == 0
+    )
+    assert "backtest months 6 (3 kept from the last run" in capsys.readouterr().out
+    kept = ["2025-01-01", "2025-02-01", "2025-03-01"]
+    before = query(
+        built_warehouse / "warehouse.duckdb",
+        "SELECT count(*), sum(hash(a)) FROM marts.forecast_accuracy AS a "
+        "WHERE CAST(month AS VARCHAR) IN (SELECT unnest(?))",
+        [kept],
+    )
+    after = query(
+        incremental / "warehouse.duckdb",
+        "SELECT count(*), sum(hash(a)) FROM marts.forecast_accuracy AS a "
+        "WHERE CAST(month AS VARCHAR) IN (SELECT unnest(?))",
+        [kept],
+    )
+    assert after == before and after[0][0] == 3
+
+    refreshed = tmp_path / "refreshed"
+    shutil.copytree(incremental, refreshed, ignore=shutil.ignore_patterns("*.lock"))
+    assert main(["run", "--data-dir", str(refreshed), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
+    assert "(0 kept from the last run" in capsys.readouterr().out
+    for sql in (
+        "SELECT count(*), sum(hash(a)) FROM marts.forecast_accuracy AS a",
+        "SELECT count(*), sum(hash(s)) FROM state.forecast_backtest AS s",
+    ):
+        assert query(refreshed / "warehouse.duckdb", sql) == query(
+            incremental / "warehouse.duckdb", sql
+        ), sql

@@ -48,6 +48,7 @@ def revenue_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseSett
         warehouse.as_of_end(),
         warehouse.timezone,
         months_back,
+        reuse=not warehouse.full_refresh,
     )
     report(context, outcome.line())
     for key in FORECAST_KEYS:
