@@ -10,18 +10,19 @@ import pytest
 from ingestion.schema import TABLES
 from orchestration.cli import main
 from tests.conftest import marts_fingerprint, query
-from tests.exports import write_csv
+from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 from tests.next_day import AS_OF
 
 pytestmark = pytest.mark.e2e
 
 NEXT_DAY = "2025-07-01"
+PAST_DAY = "2025-06-20"
 ACTIVITY_HEADER = TABLES["activities"].column_names  # the native format's headers
 
 
 def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
     """New touches, a re-export that changes the type of an old one, and a deletion."""
-    old = [a for a in sample_data.activities if a["opportunity_id"]][:2]
+    old = [a for a in sample_data.activities if a["opportunity_id"]][:3]
     open_deal = next(o for o in sample_data.opportunities if o["status"] == "进行中")
     rows = [
         [
@@ -37,10 +38,12 @@ def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
         ]
         for n in range(3)
     ]
-    changed, deleted = old
+    changed, deleted, moved = old
     for row in (
         {**changed, "activity_type": "上门拜访", "is_deleted": "false"},
         {**deleted, "is_deleted": "true"},
+        # re-exported under another deal: it leaves its old deal's gaps
+        {**moved, "opportunity_id": open_deal["opportunity_id"], "is_deleted": "false"},
     ):
         rows.append([row[k] for k in ACTIVITY_HEADER])
     return rows, {
@@ -48,6 +51,23 @@ def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
         "changed": changed["activity_id"],
         "deleted": deleted["activity_id"],
     }
+
+
+def deals_moving_on(sample_data) -> list[list[str]]:
+    """Two open deals re-exported the next day: one given to another owner, one won that
+    day (its touches become touches before the close)."""
+    reassigned, won = [o for o in sample_data.opportunities if o["status"] == "进行中"][1:3]
+    other_owner = next(
+        o["owner_id"] for o in sample_data.opportunities if o["owner_id"] != reassigned["owner_id"]
+    )
+
+    def row(deal: dict, **change: str) -> list[str]:
+        return [{**deal, **change}.get(k, "") for k in NATIVE_OPPORTUNITY_HEADER]
+
+    return [
+        row(reassigned, owner_id=other_owner),
+        row(won, stage="赢单", status="赢单", closed_at="2025-07-01 15:00:00"),
+    ]
 
 
 def test_incremental_run_gives_the_same_marts_as_a_full_refresh(
@@ -58,6 +78,11 @@ def test_incremental_run_gives_the_same_marts_as_a_full_refresh(
     rows, ids = next_day_export(sample_data)
     landing = tmp_path / "landing"
     write_csv(landing / "activities_2025-07-01.csv", ACTIVITY_HEADER, rows)
+    write_csv(
+        landing / "opportunities_2025-07-01.csv",
+        NATIVE_OPPORTUNITY_HEADER,
+        deals_moving_on(sample_data),
+    )
     args = ["run", "--landing", str(landing), "--as-of", NEXT_DAY]
     assert main([*args, "--data-dir", str(incremental)]) == 0
 
@@ -87,12 +112,25 @@ def test_incremental_run_gives_the_same_marts_as_a_full_refresh(
     refreshed = tmp_path / "refreshed"
     shutil.copytree(incremental, refreshed, ignore=shutil.ignore_patterns("*.lock"))
     assert main(["run", "--data-dir", str(refreshed), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
+    assert_same_build(refreshed, incremental)
+
+    # A rerun for a past day: the incremental build goes back as a full one does.
+    assert main(["run", "--data-dir", str(incremental), "--as-of", PAST_DAY]) == 0
+    args = ["run", "--data-dir", str(refreshed), "--as-of", PAST_DAY, "--full-refresh"]
+    assert main(args) == 0
+    assert_same_build(refreshed, incremental)
+
+
+def assert_same_build(refreshed, incremental) -> None:
+    """Every mart (as published) and every incremental model, hash for hash."""
     assert marts_fingerprint(refreshed / "serving.duckdb") == marts_fingerprint(
         incremental / "serving.duckdb"
     )
     for table in ("int_activities_latest", "int_opportunity_touches"):
         sql = f"SELECT count(*), sum(hash(COLUMNS(*))) FROM intermediate.{table}"
-        assert query(refreshed / "warehouse.duckdb", sql) == query(warehouse, sql), table
+        assert query(refreshed / "warehouse.duckdb", sql) == query(
+            incremental / "warehouse.duckdb", sql
+        ), table
 
 
 def test_full_refresh_is_a_run_option(capsys):

@@ -23,3 +23,11 @@
 {% macro week_start(date_expr) -%}
     cast(date_trunc('week', {{ date_expr }}) as date)
 {%- endmacro %}
+
+{#- What int_opportunity_touches' rows depend on besides the data: the business time zone
+    (weeks, gaps), whether it has daylight saving, and the activity type map. A change
+    makes its next incremental build recompute every deal. -#}
+{% macro touches_settings() -%}
+    ('{{ var("business_timezone") }}|{{ var("timezone_has_dst", true) }}|'
+        || cast((select sum(hash(m.source_word, m.activity_type)) from {{ ref('activity_type_map') }} as m) as varchar))
+{%- endmacro %}

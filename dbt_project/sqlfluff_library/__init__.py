@@ -1,9 +1,10 @@
 """dbt's Jinja context for SQL lint (make lint), offline: no dbt, no adapter, no warehouse.
 
 `var` gives the project's own defaults (dbt_project.yml `vars:`), `target` is the DuckDB
-output, and `adapter.dispatch` renders a macro's DuckDB implementation (`duckdb__<name>`,
-else `default__<name>`) from macros/, as dbt does on DuckDB: the linted SQL is the SQL the
-daily job runs.
+output, `adapter.get_relation` finds every relation (so incremental SQL is linted too), and
+`adapter.dispatch` renders a macro's DuckDB implementation (`duckdb__<name>`, else
+`default__<name>`) from macros/, as dbt does on DuckDB: the linted SQL is the SQL the daily
+job runs.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class _Adapter:
             if macro is not None:
                 return macro
         raise AttributeError(f"no DuckDB implementation of macro {name!r}")
+
+    def get_relation(self, database=None, schema=None, identifier=None):
+        """Every relation exists, so an incremental model's incremental SQL is linted too."""
+        return f"{schema}.{identifier}"
 
 
 adapter = _Adapter()
