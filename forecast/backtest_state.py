@@ -26,6 +26,7 @@ import duckdb
 
 from scoring.config import ScoringConfig
 from scoring.features import AMOUNTS_SQL, NORMS_SQL, SPAN_SQL
+from warehouse.database import table_exists
 
 STATE_SCHEMA = "state"
 STATE_TABLE = f"{STATE_SCHEMA}.forecast_backtest"
@@ -175,11 +176,7 @@ def month_fingerprints(
 
 def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[date, str]:
     """The fingerprint stored with each month's rows by the last run (none the first time)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        STATE_TABLE.split("."),
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, STATE_TABLE):
         return {}
     return dict(con.execute(f"SELECT month, fingerprint FROM {STATE_TABLE}").fetchall())
 

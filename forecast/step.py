@@ -104,10 +104,6 @@ class Backtest:
     kept: list[date]
     fingerprints: dict[date, str]
 
-    @property
-    def months(self) -> int:
-        return len(set(self.computed["month"]) | set(self.kept))
-
 
 def backtest(
     con: duckdb.DuckDBPyConnection,

@@ -24,6 +24,7 @@ from scoring.model import (
     sources_with_activities,
 )
 from scoring.validation import SignalUse
+from warehouse.database import table_exists
 
 
 def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFrame:
@@ -40,11 +41,7 @@ def stored_signal_uses(con: duckdb.DuckDBPyConnection) -> list[SignalUse]:
     """Which signals each source uses, as today's scoring step decided and stored them
     (marts.scoring_signals): the backtest scores with the same signals, without reading
     every open deal's features a second time to decide again."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'marts' AND table_name = 'scoring_signals'"
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, "marts.scoring_signals"):
         raise MissingScoringError(
             "marts.scoring_signals is missing: the forecast's backtest runs after the "
             "scoring step of the same run (oppwh run) / 请先运行评分"
@@ -75,18 +72,15 @@ def scorer_known_at(
     if len(features):
         known = (pd.to_datetime(features["closed_at"], utc=True) < pd.Timestamp(cutoff)).to_numpy()
         features, signals = features[known], signals[known]
-    model = None
-    if learned_today and learns(config, features):
-        y = (features["outcome"] == "won").to_numpy(dtype=float)
-        used = Scorer(config, uses=uses, sources_with_activities=activities).used(features)
-        model = fit_logistic(_masked(signals, used), y)
     then = Scorer(
         config,
-        model,
         training_set=(features.reset_index(drop=True), signals.reset_index(drop=True)),
         uses=uses,
         sources_with_activities=activities,
     )
+    if learned_today and learns(config, features):
+        y = (features["outcome"] == "won").to_numpy(dtype=float)
+        then.model = fit_logistic(_masked(signals, then.used(features)), y)
     calibrate(con, then)
     return then
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from serving.comments import comment_marts
-from warehouse.database import connect
+from warehouse.database import connect, table_exists
 from warehouse.settings import DEFAULT_TIMEZONE
 
 EMAIL = r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})"
@@ -60,11 +60,7 @@ def mart_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> l
 def publish_quality(con: duckdb.DuckDBPyConnection) -> None:
     """The quality report (last 30 runs), load ledger and rejects, for dashboards and BI."""
     con.execute("CREATE SCHEMA quality")
-    has_results = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'warehouse' "
-        "AND table_schema = 'quality' AND table_name = 'check_results'"
-    ).fetchone()[0]
-    if has_results:
+    if table_exists(con, "quality.check_results", catalog="warehouse"):
         con.execute(
             "CREATE TABLE quality.check_results AS SELECT * FROM warehouse.quality.check_results "
             "WHERE run_id IN (SELECT run_id FROM warehouse.quality.check_results GROUP BY run_id "

@@ -14,7 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from warehouse.database import Database
+from warehouse.database import Database, table_exists
 from warehouse.dbt_cli import project_files
 
 STATE_TABLE = "raw.dbt_build_state"
@@ -109,14 +109,8 @@ def read_artifacts(folder: Path) -> tuple[dict, dict]:
 def finished_build(db: Database, fingerprint: str) -> Path | None:
     """The artifacts folder of the finished build with these inputs, if there is one and
     its run_results.json is still there; else None (build)."""
-    schema, state = STATE_TABLE.split(".")
     with db.connect() as con:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = ? AND table_name = ?",
-            [schema, state],
-        ).fetchone()[0]
-        if not exists:
+        if not table_exists(con, STATE_TABLE):
             return None
         row = con.execute(f"SELECT fingerprint, artifacts FROM {STATE_TABLE}").fetchone()
     if row is None or row[0] != fingerprint:

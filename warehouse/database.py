@@ -83,6 +83,21 @@ class Database:
         return connect(self.path, read_only=read_only, timezone=self.timezone, limits=self.limits)
 
 
+def table_exists(
+    con: duckdb.DuckDBPyConnection, qualified_name: str, catalog: str | None = None
+) -> bool:
+    """Whether `schema.table` exists (in `catalog`, else any attached database): the state a
+    step left for the next run, or a table only some runs write, may not be there yet."""
+    schema, table = qualified_name.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ? AND table_catalog = coalesce(?, table_catalog)",
+            [schema, table, catalog],
+        ).fetchone()[0]
+    )
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """The block's writes all at once or, on any error (a kill's exception included), none:
