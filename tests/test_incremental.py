@@ -3,8 +3,10 @@ the same as rebuilding everything from every load (`oppwh run --full-refresh`)."
 
 from __future__ import annotations
 
+import json
 import shutil
 
+import duckdb
 import pytest
 
 from ingestion.schema import TABLES
@@ -265,3 +267,44 @@ def test_a_past_month_of_the_backtest_is_computed_again_only_when_its_history_ch
         assert query(refreshed / "warehouse.duckdb", sql) == query(
             incremental / "warehouse.duckdb", sql
         ), sql
+
+
+def test_a_next_day_with_no_new_export_keeps_what_did_not_change(
+    next_day_warehouse, tmp_path, capsys
+):
+    """A day later with no new file: the staging views, the deduplicated activities and
+    their tests are left as they are (their inputs are unchanged), everything measured
+    against the as-of day is built again; a kept view that someone dropped is built again;
+    the quality report and the asset checks still hold every dbt test."""
+    data = tmp_path / "data"
+    shutil.copytree(next_day_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute("DROP VIEW staging.stg_raw__owners")
+    capsys.readouterr()
+    assert main(["run", "--data-dir", str(data), "--as-of", "2025-07-02"]) == 0
+    out = capsys.readouterr().out
+    assert "kept, inputs unchanged" in out, out
+
+    newest = max((data / "dbt").iterdir(), key=lambda p: p.stat().st_mtime)
+    built_ids = {r["unique_id"] for r in read_json(newest / "run_results.json")}
+    kept_ids = {r["unique_id"] for r in read_json(newest / "kept_results.json")}
+    built, kept = ({uid.split(".")[2] for uid in ids} for ids in (built_ids, kept_ids))
+    assert {"stg_raw__activities", "int_activities_latest", "stg_raw__accounts"} <= kept
+    assert "not_null_stg_raw__activities_activity_id" in kept
+    assert {"stg_raw__owners", "opportunities", "follow_up_frequency"} <= built
+    assert not built & kept
+    [(owners,)] = query(data / "warehouse.duckdb", "SELECT count(*) FROM staging.stg_raw__owners")
+    assert owners > 0
+
+    tests = query(
+        data / "warehouse.duckdb",
+        "SELECT run_id, count(*) FILTER (WHERE layer = 'history') FROM quality.check_results "
+        "GROUP BY run_id ORDER BY max(checked_at)",
+    )
+    (_, before), (_, after) = tests[-2:]
+    assert after == before == len({uid for uid in built_ids | kept_ids if uid[:5] == "test."})
+
+
+def read_json(path) -> list[dict]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data["results"] if isinstance(data, dict) else data

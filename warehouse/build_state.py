@@ -27,6 +27,9 @@ NOT_READ_BY_MODELS = ("rejects",)
 # The rows of a raw table the models read, where not all (stg_raw__load_ledger takes the
 # ledger rows of loaded files: a file seen again and skipped changes no build).
 ROWS_READ = {"load_ledger": "status = 'loaded'"}
+# Beside a build's run_results.json: the results of the nodes it kept from earlier builds
+# (warehouse.node_state), which count for it too.
+KEPT_RESULTS_FILE = "kept_results.json"
 
 
 def record_run_context(database: Database, as_of) -> None:
@@ -47,8 +50,8 @@ def project_digest(project_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def raw_digest(db: Database) -> str:
-    """Row count and content hash of what the models read of every raw table."""
+def raw_figures(db: Database) -> dict[str, list]:
+    """Row count and content hash of what the models read of every raw table, by table."""
     schema, state = STATE_TABLE.split(".")
     with db.connect() as con:
         tables = [
@@ -60,24 +63,34 @@ def raw_digest(db: Database) -> str:
             ).fetchall()
             if r[0] not in (state, *NOT_READ_BY_MODELS)
         ]
-        figures = {
-            table: con.execute(
-                f'SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM {schema}."{table}" AS t '
-                f"WHERE {ROWS_READ.get(table, 'true')}"
-            ).fetchone()
+        return {
+            table: list(
+                con.execute(
+                    f'SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM {schema}."{table}" AS t '
+                    f"WHERE {ROWS_READ.get(table, 'true')}"
+                ).fetchone()
+            )
             for table in tables
         }
-    return hashlib.sha256(json.dumps(figures, default=str, sort_keys=True).encode()).hexdigest()
 
 
-def inputs_fingerprint(db: Database, project_dir: Path, settings: dict) -> str:
-    """One hash of everything a build reads; `settings` are the vars, dbt version, target."""
-    parts = {
-        "raw": raw_digest(db),
-        "project": project_digest(project_dir),
-        "settings": settings,
-    }
-    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+def digest(value) -> str:
+    """SHA-256 of a JSON-able value, keys sorted (the same value always gives the same hash)."""
+    return hashlib.sha256(json.dumps(value, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def inputs_fingerprint(
+    db: Database, project_dir: Path, settings: dict, figures: dict | None = None
+) -> str:
+    """One hash of everything a build reads; `settings` are the vars, dbt version, target;
+    `figures` the raw tables' (raw_figures), when already measured."""
+    return digest(
+        {
+            "raw": digest(figures if figures is not None else raw_figures(db)),
+            "project": project_digest(project_dir),
+            "settings": settings,
+        }
+    )
 
 
 def forget_build(db: Database) -> None:
@@ -98,10 +111,18 @@ def remember_build(db: Database, fingerprint: str, artifacts: Path) -> None:
 
 
 def read_artifacts(folder: Path) -> tuple[dict, dict]:
-    """A finished build's run_results.json and manifest.json (the quality report's input)."""
+    """A finished build's run_results.json, with the results of the nodes it kept from
+    earlier builds (warehouse.node_state), and its manifest.json (the quality report's input)."""
     manifest = folder / "manifest.json"
+    run_results = json.loads((folder / "run_results.json").read_text(encoding="utf-8"))
+    kept = folder / KEPT_RESULTS_FILE
+    if kept.exists():
+        run_results["results"] = [
+            *run_results.get("results", []),
+            *json.loads(kept.read_text(encoding="utf-8")),
+        ]
     return (
-        json.loads((folder / "run_results.json").read_text(encoding="utf-8")),
+        run_results,
         json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {},
     )
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -244,13 +244,17 @@ def reuse_last_parse(runs: Path, target: Path) -> Path | None:
 
 
 def dbt_build_args(
-    vars_: dict, full_refresh: bool = False, target: str = DEFAULT_TARGET
+    vars_: dict,
+    full_refresh: bool = False,
+    target: str = DEFAULT_TARGET,
+    exclude: Sequence[str] = (),
 ) -> list[str]:
     """`dbt build` for the daily job: unit tests run in the test suite, not every day.
 
     Incremental models take only the new loads unless a full refresh is asked for.
     `target` is the profile's output: duckdb, or spark for the same project on Spark.
-    `vars_` are passed only where they differ from the project's defaults.
+    `vars_` are passed only where they differ from the project's defaults. `exclude` names
+    the nodes this build leaves as they are (warehouse.node_state).
     """
     passed = vars_to_pass(vars_)
     return [
@@ -260,6 +264,8 @@ def dbt_build_args(
         *(["--vars", json.dumps(passed, ensure_ascii=False)] if passed else []),
         "--exclude-resource-type",
         "unit_test",
+        # one value: dagster-dbt takes the value after --exclude as one token
+        *(["--exclude", " ".join(exclude)] if exclude else []),
         *(["--full-refresh"] if full_refresh else []),
     ]
 

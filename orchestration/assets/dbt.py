@@ -1,6 +1,7 @@
 """The dbt project as Dagster assets: `dbt build`, so dbt tests show as asset checks."""
 
 import graphlib
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from warehouse.build_state import (
     finished_build,
     forget_build,
     inputs_fingerprint,
+    raw_figures,
     read_artifacts,
     record_run_context,
     remember_build,
@@ -36,6 +38,15 @@ from warehouse.dbt_cli import (
 )
 from warehouse.engines import import_spark_build, require_spark
 from warehouse.folders import prune_old_folders
+from warehouse.node_state import (
+    excluded_names,
+    forget_nodes,
+    kept_nodes,
+    node_fingerprints,
+    remember_nodes,
+    shared_digest,
+    write_kept_results,
+)
 
 # Per-run dbt output folders kept under DATA_DIR/dbt (older ones are removed).
 DBT_RUNS_KEPT = 3
@@ -73,15 +84,51 @@ def mart_names() -> list[str]:
     return [key.path[-1] for key in MART_KEYS]
 
 
+def graph_order(context: dg.AssetExecutionContext, keys) -> list[dg.AssetKey]:
+    """`keys`, each after those of them it depends on (the order Dagster requires)."""
+    chosen = set(keys)
+    deps = context.assets_def.asset_deps
+    graph = {key: set(deps.get(key, ())) & chosen for key in chosen}
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
 def outputs_in_build_order(context: dg.AssetExecutionContext) -> list[str]:
-    """The selected outputs, each after those it depends on (the order Dagster requires)."""
-    assets = context.assets_def
-    selected = set(context.selected_asset_keys)
-    graph = {key: set(assets.asset_deps.get(key, ())) & selected for key in selected}
+    """The selected outputs, each after those it depends on."""
     return [
-        assets.get_output_name_for_asset_key(key)
-        for key in graphlib.TopologicalSorter(graph).static_order()
+        context.assets_def.get_output_name_for_asset_key(key)
+        for key in graph_order(context, context.selected_asset_keys)
     ]
+
+
+def kept_events(context: dg.AssetExecutionContext, manifest: dict, kept: dict):
+    """The outputs and checks of the nodes this build keeps from an earlier one, each
+    node after those it reads (a kept node's every input is kept too)."""
+    if not kept:
+        return
+    translator = LayeredTranslator()
+    nodes = manifest.get("nodes", {})
+    by_key = {
+        translator.get_asset_key(nodes[uid]): uid
+        for uid in kept
+        if nodes[uid]["resource_type"] != "test"
+    }
+    selected = set(context.selected_asset_keys)
+    for key in graph_order(context, [k for k in by_key if k in selected]):
+        yield dg.Output(
+            None,
+            output_name=context.assets_def.get_output_name_for_asset_key(key),
+            metadata={"kept from": Path(kept[by_key[key]]["kept_from"]).name},
+        )
+    tests = {nodes[uid]["name"]: result for uid, result in kept.items() if uid.startswith("test.")}
+    for key in context.selected_asset_check_keys:
+        if key.name in tests:
+            result = tests[key.name]
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=result["status"] in ("pass", "warn"),
+                metadata={"status": result["status"], "kept from": Path(result["kept_from"]).name},
+            )
 
 
 def reuse_build(context: dg.AssetExecutionContext, database, as_of, finished: Path):
@@ -127,27 +174,44 @@ def warehouse_models(
         require_spark()
     database, as_of = warehouse.database, warehouse.as_of_date()
     record_run_context(database, as_of)
-    fingerprint = None
+    fingerprint, prints, kept = None, {}, {}
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
     if warehouse.engine_name == "duckdb":
-        fingerprint = inputs_fingerprint(database, DBT_PROJECT_DIR, warehouse.dbt_settings())
+        settings = warehouse.dbt_settings()
+        figures = raw_figures(database)
+        fingerprint = inputs_fingerprint(database, DBT_PROJECT_DIR, settings, figures)
         finished = None if warehouse.full_refresh else finished_build(database, fingerprint)
         if finished:
             yield from reuse_build(context, database, as_of, finished)
             return
+        shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
+        prints = node_fingerprints(manifest, figures, shared, as_of)
     forget_build(database)
+    with database.connect() as con:
+        if prints and not warehouse.full_refresh:
+            kept = kept_nodes(con, manifest, prints)
+        else:
+            forget_nodes(con)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
     runs = warehouse.folder.dbt_runs
     target = runs / f"run-{context.run.run_id[:8]}"
     prune_old_folders(runs, DBT_RUNS_KEPT - 1, prefix="run-")
     reuse_last_parse(runs, target)
+    yield from kept_events(context, manifest, kept)
     with environment(warehouse.dbt_env()):
         invocation = dbt.cli(
-            dbt_build_args(warehouse.dbt_vars(), warehouse.full_refresh, warehouse.dbt_target),
+            dbt_build_args(
+                warehouse.dbt_vars(),
+                warehouse.full_refresh,
+                warehouse.dbt_target,
+                exclude=excluded_names(manifest, kept),
+            ),
             context=context,
             target_path=target,
         )
     selected = context.op_execution_context.selected_output_names
-    shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys))
+    shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys) - len(kept))
+    run_results = None
     try:
         for n, event in enumerate(invocation.stream()):
             yield event
@@ -157,19 +221,28 @@ def warehouse_models(
             if line:
                 report(context, line)
     finally:
-        # Every dbt test of every run goes into the quality report, failed builds included.
+        # Every dbt test of every run goes into the quality report, failed builds included,
+        # the tests kept from an earlier build too.
         run_results = read_artifact(invocation, "run_results.json")
         if run_results:
+            built = run_results.get("results", [])
             record_dbt_build(
                 database,
                 context.run.run_id,
                 as_of,
-                run_results,
+                {**run_results, "results": [*built, *kept.values()]},
                 read_artifact(invocation, "manifest.json") or {},
             )
+            if prints:
+                with database.connect() as con:
+                    remember_nodes(con, prints, built, target)
+    write_kept_results(target, kept)
     if fingerprint:
         remember_build(database, fingerprint, target)
-    report(context, f"dbt build: {summarise_results(run_results.get('results', []))}")
+    summary = summarise_results(run_results.get("results", []))
+    if kept:
+        summary += f"; {len(kept)} kept, inputs unchanged / 输入未变, 沿用上次结果"
+    report(context, f"dbt build: {summary}")
     if warehouse.engine_name == "spark":
         # Its marts and scoring inputs replace the warehouse's copies.
         counts = import_spark_build(

@@ -1,0 +1,162 @@
+"""Which dbt nodes a build leaves as they are (warehouse.node_state), on a small manifest
+written here: what changes a node's fingerprint, and which nodes are then kept."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from warehouse.node_state import (
+    STATE_TABLE,
+    excluded_names,
+    kept_nodes,
+    node_fingerprints,
+    remember_nodes,
+)
+
+SHARED = {"settings": {"vars": {}}, "files": "digest"}
+
+
+def node(uid: str, parents=(), macros=(), schema="staging") -> dict:
+    kind, _, name = uid.split(".")
+    return {
+        "unique_id": uid,
+        "resource_type": kind,
+        "name": name,
+        "schema": schema,
+        "alias": name,
+        "raw_code": f"select * -- {name}",
+        "created_at": 1.0,
+        "depends_on": {"nodes": list(parents), "macros": list(macros)},
+    }
+
+
+def manifest() -> dict:
+    """Two raw tables; a view on each; a mart measured against the as-of day reading both;
+    a seed; a test on the activities view; a test reading the mart and the seed; a model
+    reading a table a later Python step writes."""
+    nodes = [
+        node("model.p.stg_activities", ["source.p.raw.activities"]),
+        node("model.p.stg_deals", ["source.p.raw.deals"]),
+        node("seed.p.rates"),
+        node(
+            "model.p.mart",
+            ["model.p.stg_activities", "model.p.stg_deals"],
+            ["macro.p.days_since"],
+            "marts",
+        ),
+        node("test.p.not_null_activities", ["model.p.stg_activities"]),
+        node("test.p.mart_currency_in_rates", ["model.p.mart", "seed.p.rates"]),
+        node("model.p.grades_view", ["source.p.scoring.grades"], schema="marts"),
+    ]
+    return {
+        "nodes": {n["unique_id"]: n for n in nodes},
+        "sources": {
+            "source.p.raw.activities": {"schema": "raw", "identifier": "activities"},
+            "source.p.raw.deals": {"schema": "raw", "identifier": "deals"},
+            "source.p.scoring.grades": {"schema": "marts", "identifier": "grades"},
+        },
+        "macros": {
+            "macro.p.as_of_date": {"depends_on": {"macros": []}},
+            "macro.p.as_of_end": {"depends_on": {"macros": ["macro.p.as_of_date"]}},
+            "macro.p.days_since": {"depends_on": {"macros": ["macro.p.as_of_end"]}},
+        },
+    }
+
+
+RAW = {"activities": [10, "123"], "deals": [3, "456"]}
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {uid.split(".")[-1] for uid in before if before[uid] != after[uid]}
+
+
+def test_a_fingerprint_follows_only_what_the_node_reads():
+    m = manifest()
+    first = node_fingerprints(m, RAW, SHARED, "2025-07-01")
+    assert first == node_fingerprints(m, RAW, SHARED, "2025-07-01")
+    # a parse's timestamp is not an input
+    m["nodes"]["model.p.stg_deals"]["created_at"] = 2.0
+    assert node_fingerprints(m, RAW, SHARED, "2025-07-01") == first
+
+    next_day = node_fingerprints(m, RAW, SHARED, "2025-07-02")
+    # the as-of day reaches the mart through a macro calling a macro, and what reads the mart
+    assert changed(first, next_day) == {"mart", "mart_currency_in_rates"}
+
+    new_activities = {**RAW, "activities": [11, "789"]}
+    assert changed(first, node_fingerprints(m, new_activities, SHARED, "2025-07-01")) == {
+        "stg_activities",
+        "not_null_activities",
+        "mart",
+        "mart_currency_in_rates",
+    }
+
+    edited = manifest()
+    edited["nodes"]["seed.p.rates"]["raw_code"] = "other rows"
+    assert changed(first, node_fingerprints(edited, RAW, SHARED, "2025-07-01")) == {
+        "rates",
+        "mart_currency_in_rates",
+    }
+    other_settings = {**SHARED, "settings": {"vars": {"stale_days": 7}}}
+    every_measured = {uid.split(".")[-1] for uid, p in first.items() if p}
+    assert changed(first, node_fingerprints(m, RAW, other_settings, "2025-07-01")) == (
+        every_measured
+    )
+    # a table written in Python is not measured: never kept
+    assert first["model.p.grades_view"] is None
+
+
+def built(con, m: dict, prints: dict) -> None:
+    """Every node of `m` built and passed, as a finished dbt build leaves them."""
+    for n in m["nodes"].values():
+        if n["resource_type"] != "test":
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {n['schema']}")
+            con.execute(f"CREATE OR REPLACE TABLE {n['schema']}.{n['name']} AS SELECT 1 AS x")
+    results = [
+        {"unique_id": uid, "status": "pass" if uid.startswith("test.") else "success"}
+        for uid in m["nodes"]
+    ]
+    remember_nodes(con, prints, results, "/data/dbt/run-1")
+
+
+def test_the_next_day_keeps_the_views_and_their_tests_and_rebuilds_the_rest():
+    m = manifest()
+    con = duckdb.connect()
+    built(con, m, node_fingerprints(m, RAW, SHARED, "2025-07-01"))
+    kept = kept_nodes(con, m, node_fingerprints(m, RAW, SHARED, "2025-07-02"))
+    # rates is read by a test that runs again (it reads the rebuilt mart): dbt would leave
+    # that test out with an excluded seed, so the seed is built again too
+    assert excluded_names(m, kept) == ["not_null_activities", "stg_activities", "stg_deals"]
+    assert kept["test.p.not_null_activities"] == {
+        "unique_id": "test.p.not_null_activities",
+        "status": "pass",
+        "kept_from": "/data/dbt/run-1",
+    }
+    # the rows of what is about to be built are gone: a build killed half-way claims nothing
+    stored = {r[0] for r in con.execute(f"SELECT unique_id FROM {STATE_TABLE}").fetchall()}
+    assert stored == set(kept)
+
+
+def test_a_node_whose_table_is_gone_is_built_again_with_what_reads_it():
+    m = manifest()
+    con = duckdb.connect()
+    prints = node_fingerprints(m, RAW, SHARED, "2025-07-01")
+    built(con, m, prints)
+    con.execute("DROP TABLE staging.stg_activities")
+    kept = kept_nodes(con, m, prints)
+    assert excluded_names(m, kept) == ["stg_deals"]
+
+
+def test_a_failed_node_is_not_remembered():
+    m = manifest()
+    con = duckdb.connect()
+    prints = node_fingerprints(m, RAW, SHARED, "2025-07-01")
+    results = [
+        {"unique_id": "model.p.stg_deals", "status": "success"},
+        {"unique_id": "model.p.stg_activities", "status": "error"},
+        {"unique_id": "test.p.not_null_activities", "status": "skipped"},
+    ]
+    assert remember_nodes(con, prints, results, "/data/dbt/run-1") == 1
+    [(result,)] = con.execute(f"SELECT result FROM {STATE_TABLE}").fetchall()
+    assert json.loads(result)["unique_id"] == "model.p.stg_deals"

@@ -1,0 +1,226 @@
+"""Which dbt models, seeds and tests a build can leave as they are: those whose inputs are
+exactly those of their last successful build. dbt would rebuild such a model into the same
+rows and a test would find the same result, so the daily build excludes them (one dbt
+invocation, `--exclude`) and reports their last result. On a small team's next day with no
+new export that is every staging view, the deduplicated accounts, owners and activities,
+the seeds and the tests on them: a third of the build's nodes.
+
+A node's fingerprint covers:
+- its own definition as dbt parsed it (SQL, config, columns, a test's arguments);
+- the project's macros, dbt_project.yml and profiles.yml, and the run's settings (vars, dbt
+  version, target);
+- the raw tables it reads (their row count and content hash);
+- the as-of day, when the node measures against it (through the as_of_date macro);
+- the fingerprints of the nodes it reads.
+
+A node is kept when its fingerprint equals the one stored after its last successful build,
+its table or view is still there, and every node it reads is kept. A node that reads a table
+a later step writes in Python (the grades, the forecast) is never kept: its input is not a
+raw table whose content is measured here. Rows are stored in STATE_TABLE after each build,
+for the nodes it built; before a build the rows of every node about to be built are
+deleted, so a build killed half-way leaves no row claiming a node it did not finish.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from warehouse.build_state import KEPT_RESULTS_FILE, digest
+from warehouse.database import table_exists
+
+STATE_TABLE = "state.dbt_nodes"
+# Node kinds a build can keep (snapshots and operations always run).
+KEPT_TYPES = ("model", "seed", "test")
+# The results of a finished build whose node dbt built (a failed or skipped node runs again).
+BUILT_STATUSES = ("success", "pass", "warn")
+# The macro the models read the as-of day through (macros/as_of.sql).
+AS_OF_MACRO = "as_of_date"
+# Parts of a parsed node that change at every parse without changing what it builds.
+VOLATILE_KEYS = ("created_at",)
+# The project's files every node's SQL may use (each node's own file is in its definition).
+SHARED_INPUTS = ("macros", "materializations", "dbt_project.yml", "profiles.yml")
+# The raw schema, whose tables' content is measured (build_state.raw_figures).
+RAW_SCHEMA = "raw"
+
+
+def shared_digest(project_dir: Path) -> str:
+    """SHA-256 over the project files every node may use (SHARED_INPUTS)."""
+    parts = {}
+    for name in SHARED_INPUTS:
+        top = project_dir / name
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for path in files:
+            parts[str(path.relative_to(project_dir))] = path.read_bytes().hex()
+    return digest(parts)
+
+
+def as_of_macros(manifest: Mapping) -> set[str]:
+    """The macros that read the as-of day, directly or through another macro."""
+    macros = manifest.get("macros", {})
+    reads: dict[str, bool] = {}
+
+    def visit(macro_id: str) -> bool:
+        if macro_id not in reads:
+            reads[macro_id] = False  # a cycle reads nothing more
+            calls = macros.get(macro_id, {}).get("depends_on", {}).get("macros", [])
+            reads[macro_id] = macro_id.rsplit(".", 1)[-1] == AS_OF_MACRO or any(
+                visit(m) for m in calls
+            )
+        return reads[macro_id]
+
+    return {m for m in macros if visit(m)}
+
+
+def buildable_nodes(manifest: Mapping) -> dict[str, dict]:
+    """The manifest's models, seeds and tests, by unique id."""
+    return {
+        uid: node
+        for uid, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") in KEPT_TYPES
+    }
+
+
+def build_order(nodes: Mapping[str, dict]) -> list[str]:
+    """The nodes' ids, each after the nodes it reads."""
+    graph = {
+        uid: {p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes}
+        for uid, node in nodes.items()
+    }
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def is_measured(parent: str, prints: Mapping, sources: Mapping, raw: Mapping) -> bool:
+    """Whether what a node reads from `parent` is measured: a node with a fingerprint, or
+    a raw table."""
+    if parent in prints:
+        return prints[parent] is not None
+    source = sources.get(parent, {})
+    return source.get("schema") == RAW_SCHEMA and source.get("identifier") in raw
+
+
+def node_fingerprints(
+    manifest: Mapping, raw: Mapping[str, list], shared: Mapping, as_of
+) -> dict[str, str | None]:
+    """Each buildable node's fingerprint (see the module's docstring), or None for a node
+    that reads something not measured here (a table written in Python, or such a node)."""
+    nodes = buildable_nodes(manifest)
+    sources = manifest.get("sources", {})
+    reads_as_of = as_of_macros(manifest)
+    prints: dict[str, str | None] = {}
+    for uid in build_order(nodes):
+        node = nodes[uid]
+        parents = node.get("depends_on", {}).get("nodes", [])
+        if not all(is_measured(p, prints, sources, raw) for p in parents):
+            prints[uid] = None
+            continue
+        macros_used = set(node.get("depends_on", {}).get("macros", []))
+        prints[uid] = digest(
+            {
+                "node": {k: v for k, v in node.items() if k not in VOLATILE_KEYS},
+                "shared": shared,
+                "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
+                "parents": {p: prints[p] for p in parents if p in nodes},
+                "as_of": str(as_of) if macros_used & reads_as_of else None,
+            }
+        )
+    return prints
+
+
+def ensure_state(con) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_TABLE.split('.')[0]}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (unique_id VARCHAR PRIMARY KEY, "
+        "fingerprint VARCHAR NOT NULL, result JSON NOT NULL, built_in VARCHAR NOT NULL)"
+    )
+
+
+def kept_nodes(con, manifest: Mapping, prints: Mapping[str, str | None]) -> dict[str, dict]:
+    """The nodes this build can leave as they are, each with its last build's result (its
+    `built_in` names that build's dbt folder); the rows of all others are deleted."""
+    ensure_state(con)
+    stored = {
+        uid: (fingerprint, json.loads(result), built_in)
+        for uid, fingerprint, result, built_in in con.execute(
+            f"SELECT unique_id, fingerprint, result, built_in FROM {STATE_TABLE}"
+        ).fetchall()
+    }
+    nodes = buildable_nodes(manifest)
+    kept: dict[str, dict] = {}
+    for uid in build_order(nodes):
+        node, row = nodes[uid], stored.get(uid)
+        if row is None or prints.get(uid) is None or row[0] != prints[uid]:
+            continue
+        parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
+        if not all(p in kept for p in parents):
+            continue
+        if node["resource_type"] != "test" and not table_exists(
+            con, f"{node['schema']}.{node.get('alias') or node['name']}"
+        ):
+            continue
+        kept[uid] = {**row[1], "kept_from": row[2]}
+    kept = with_their_tests(nodes, kept)
+    gone = [uid for uid in stored if uid not in kept]
+    if gone:
+        con.execute(f"DELETE FROM {STATE_TABLE} WHERE unique_id IN (SELECT unnest(?))", [gone])
+    return kept
+
+
+def with_their_tests(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[str, dict]:
+    """`kept` less each model or seed a test that runs reads (dbt leaves out every test of
+    an excluded node, one reading a rebuilt mart and a kept seed included), and less what
+    reads a node so dropped, until every kept node's inputs and tests are kept too."""
+    kept = dict(kept)
+    changed = True
+    while changed:
+        changed = False
+        for uid, node in nodes.items():
+            if uid not in kept:
+                continue
+            parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
+            if not all(p in kept for p in parents):
+                del kept[uid]
+                changed = True
+        for uid, node in nodes.items():
+            if node["resource_type"] != "test" or uid in kept:
+                continue
+            for parent in node.get("depends_on", {}).get("nodes", []):
+                if parent in kept:
+                    del kept[parent]
+                    changed = True
+    return kept
+
+
+def remember_nodes(
+    con, prints: Mapping[str, str | None], results: list[dict], built_in: Path
+) -> int:
+    """After a build: each node it built, with its fingerprint and result."""
+    ensure_state(con)
+    rows = [
+        (r["unique_id"], prints[r["unique_id"]], json.dumps(r, default=str), str(built_in))
+        for r in results
+        if r.get("status") in BUILT_STATUSES and prints.get(r["unique_id"])
+    ]
+    if rows:
+        con.executemany(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def forget_nodes(con) -> None:
+    """A build this state cannot follow (a full refresh, another engine): keep nothing."""
+    con.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
+
+
+def excluded_names(manifest: Mapping, kept: Mapping[str, dict]) -> list[str]:
+    """dbt's `--exclude` for the kept nodes (node names are unique within the project)."""
+    nodes = manifest.get("nodes", {})
+    return sorted(nodes[uid]["name"] for uid in kept)
+
+
+def write_kept_results(folder: Path, kept: Mapping[str, dict]) -> None:
+    """Beside the build's run_results.json, the results it kept (read_artifacts merges them)."""
+    (folder / KEPT_RESULTS_FILE).write_text(
+        json.dumps(list(kept.values()), default=str), encoding="utf-8"
+    )
