@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from warehouse.build_state import KEPT_RESULTS_FILE, digest
-from warehouse.database import table_exists
+from warehouse.database import Database, table_exists
 
 STATE_TABLE = "state.dbt_nodes"
 # Node kinds a build can keep (snapshots and operations always run).
@@ -224,3 +224,19 @@ def write_kept_results(folder: Path, kept: Mapping[str, dict]) -> None:
     (folder / KEPT_RESULTS_FILE).write_text(
         json.dumps(list(kept.values()), default=str), encoding="utf-8"
     )
+
+
+def nodes_to_keep(db: Database, manifest: Mapping, prints: Mapping, full_refresh: bool) -> dict:
+    """Before a build: the nodes it keeps (none on a full refresh or without fingerprints,
+    another engine's build: then the stored state is dropped)."""
+    with db.connect() as con:
+        if prints and not full_refresh:
+            return kept_nodes(con, manifest, prints)
+        forget_nodes(con)
+        return {}
+
+
+def remember_built_nodes(db: Database, prints: Mapping, results: list[dict], built_in: Path) -> int:
+    """After a build, in the warehouse: what remember_nodes records."""
+    with db.connect() as con:
+        return remember_nodes(con, prints, results, built_in)

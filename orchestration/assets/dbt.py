@@ -40,10 +40,9 @@ from warehouse.engines import import_spark_build, require_spark
 from warehouse.folders import prune_old_folders
 from warehouse.node_state import (
     excluded_names,
-    forget_nodes,
-    kept_nodes,
     node_fingerprints,
-    remember_nodes,
+    nodes_to_keep,
+    remember_built_nodes,
     shared_digest,
     write_kept_results,
 )
@@ -187,11 +186,7 @@ def warehouse_models(
         shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
         prints = node_fingerprints(manifest, figures, shared, as_of)
     forget_build(database)
-    with database.connect() as con:
-        if prints and not warehouse.full_refresh:
-            kept = kept_nodes(con, manifest, prints)
-        else:
-            forget_nodes(con)
+    kept = nodes_to_keep(database, manifest, prints, warehouse.full_refresh)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
     runs = warehouse.folder.dbt_runs
     target = runs / f"run-{context.run.run_id[:8]}"
@@ -234,8 +229,7 @@ def warehouse_models(
                 read_artifact(invocation, "manifest.json") or {},
             )
             if prints:
-                with database.connect() as con:
-                    remember_nodes(con, prints, built, target)
+                remember_built_nodes(database, prints, built, target)
     write_kept_results(target, kept)
     if fingerprint:
         remember_build(database, fingerprint, target)
