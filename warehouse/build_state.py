@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from warehouse.database import Database, table_exists
-from warehouse.dbt_cli import project_files
+from warehouse.dbt_cli import PROJECT_INPUTS, project_files
 
 STATE_TABLE = "raw.dbt_build_state"
 # The one-row table the models read the run's as-of day from (macros/as_of.sql): the day is
@@ -41,10 +42,10 @@ def record_run_context(database: Database, as_of) -> None:
         )
 
 
-def project_digest(project_dir: Path) -> str:
-    """SHA-256 over the names and bytes of the dbt project's files."""
+def project_digest(project_dir: Path, names: Sequence[str] = PROJECT_INPUTS) -> str:
+    """SHA-256 over the names and bytes of the dbt project's files (or those under `names`)."""
     digest = hashlib.sha256()
-    for path in project_files(project_dir):
+    for path in project_files(project_dir, names):
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()

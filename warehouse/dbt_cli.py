@@ -105,10 +105,11 @@ def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
     return any(path.stat().st_mtime > built for path in project_files(project_dir))
 
 
-def project_files(project_dir: Path) -> list[Path]:
-    """Every file of the dbt project that a parse or build reads, in a stable order."""
+def project_files(project_dir: Path, names: Sequence[str] = PROJECT_INPUTS) -> list[Path]:
+    """Every file of the dbt project that a parse or build reads (or those under `names`),
+    in a stable order."""
     files: list[Path] = []
-    for name in PROJECT_INPUTS:
+    for name in names:
         top = project_dir / name
         files += [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
     return files

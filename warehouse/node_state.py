@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from warehouse.build_state import KEPT_RESULTS_FILE, digest
+from warehouse.build_state import KEPT_RESULTS_FILE, digest, project_digest
 from warehouse.database import Database, table_exists
 
 STATE_TABLE = "state.dbt_nodes"
@@ -48,13 +48,7 @@ RAW_SCHEMA = "raw"
 
 def shared_digest(project_dir: Path) -> str:
     """SHA-256 over the project files every node may use (SHARED_INPUTS)."""
-    parts = {}
-    for name in SHARED_INPUTS:
-        top = project_dir / name
-        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
-        for path in files:
-            parts[str(path.relative_to(project_dir))] = path.read_bytes().hex()
-    return digest(parts)
+    return project_digest(project_dir, SHARED_INPUTS)
 
 
 def as_of_macros(manifest: Mapping) -> set[str]:
@@ -149,12 +143,9 @@ def kept_nodes(con, manifest: Mapping, prints: Mapping[str, str | None]) -> dict
     }
     nodes = buildable_nodes(manifest)
     kept: dict[str, dict] = {}
-    for uid in build_order(nodes):
+    for uid in nodes:
         node, row = nodes[uid], stored.get(uid)
         if row is None or prints.get(uid) is None or row[0] != prints[uid]:
-            continue
-        parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
-        if not all(p in kept for p in parents):
             continue
         if node["resource_type"] != "test" and not table_exists(
             con, f"{node['schema']}.{node.get('alias') or node['name']}"
@@ -221,6 +212,8 @@ def excluded_names(manifest: Mapping, kept: Mapping[str, dict]) -> list[str]:
 
 def write_kept_results(folder: Path, kept: Mapping[str, dict]) -> None:
     """Beside the build's run_results.json, the results it kept (read_artifacts merges them)."""
+    if not kept:
+        return
     (folder / KEPT_RESULTS_FILE).write_text(
         json.dumps(list(kept.values()), default=str), encoding="utf-8"
     )

@@ -122,12 +122,19 @@ def kept_events(context: dg.AssetExecutionContext, manifest: dict, kept: dict):
     for key in context.selected_asset_check_keys:
         if key.name in tests:
             result = tests[key.name]
-            yield dg.AssetCheckResult(
-                asset_key=key.asset_key,
-                check_name=key.name,
-                passed=result["status"] in ("pass", "warn"),
-                metadata={"status": result["status"], "kept from": Path(result["kept_from"]).name},
-            )
+            yield earlier_check_result(key, result["status"], "kept from", result["kept_from"])
+
+
+def earlier_check_result(
+    key: dg.AssetCheckKey, status: str, how: str, folder
+) -> dg.AssetCheckResult:
+    """A dbt test's result from an earlier build (in dbt folder `folder`), for this run."""
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key,
+        check_name=key.name,
+        passed=status in ("pass", "warn"),
+        metadata={"status": status, how: Path(folder).name},
+    )
 
 
 def reuse_build(context: dg.AssetExecutionContext, database, as_of, finished: Path):
@@ -145,13 +152,7 @@ def reuse_build(context: dg.AssetExecutionContext, database, as_of, finished: Pa
         yield dg.Output(None, output_name=name, metadata={"built in": finished.name})
     statuses = test_statuses(run_results, manifest)
     for key in context.selected_asset_check_keys:
-        status = statuses.get(key.name, "not run")
-        yield dg.AssetCheckResult(
-            asset_key=key.asset_key,
-            check_name=key.name,
-            passed=status in ("pass", "warn"),
-            metadata={"status": status, "built in": finished.name},
-        )
+        yield earlier_check_result(key, statuses.get(key.name, "not run"), "built in", finished)
 
 
 # Models a later step writes in Python (the grades), declared to dbt only for the semantic
@@ -173,8 +174,7 @@ def warehouse_models(
         require_spark()
     database, as_of = warehouse.database, warehouse.as_of_date()
     record_run_context(database, as_of)
-    fingerprint, prints, kept = None, {}, {}
-    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    fingerprint, manifest, prints = None, {}, {}
     if warehouse.engine_name == "duckdb":
         settings = warehouse.dbt_settings()
         figures = raw_figures(database)
@@ -183,6 +183,7 @@ def warehouse_models(
         if finished:
             yield from reuse_build(context, database, as_of, finished)
             return
+        manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
         shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
         prints = node_fingerprints(manifest, figures, shared, as_of)
     forget_build(database)
@@ -206,7 +207,6 @@ def warehouse_models(
         )
     selected = context.op_execution_context.selected_output_names
     shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys) - len(kept))
-    run_results = None
     try:
         for n, event in enumerate(invocation.stream()):
             yield event
