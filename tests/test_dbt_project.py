@@ -155,3 +155,47 @@ def test_a_dbt_command_by_hand_in_the_project_makes_the_next_run_parse_again(tmp
     state = tmp_path / PARTIAL_PARSE_FILE
     state.write_bytes(state.read_bytes() + b"\0")  # what another dbt command leaves
     assert manifest_is_stale(DBT_DIR, manifest)
+
+
+def test_dbt_in_this_process_reads_like_a_dbt_process(tmp_path):
+    """The daily run's dbt runs in its own process (warehouse.dbt_in_process): a build's
+    events come as a dbt process's JSON lines with its exit code, a wrong argument's error
+    too, and the warehouse file is free again when dbt ends."""
+    from warehouse.dbt_in_process import DbtInThisProcess, in_process_args
+
+    settings = {
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "target"),
+        "DBT_PROJECT_DIR": str(DBT_DIR),
+        "DBT_PROFILES_DIR": str(DBT_DIR),
+        "DBT_INDIRECT_SELECTION": "",
+    }
+    args = in_process_args(["dbt", "seed", "--select", "stages"], settings)
+    assert args[:3] == ["seed", "--select", "stages"]
+    assert "--indirect-selection" not in args and "--quiet" in args
+    assert args[args.index("--target-path") + 1] == str(tmp_path / "target")
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    os.environ["OPPWH_WAREHOUSE"] = str(warehouse)
+    try:
+        seed = DbtInThisProcess(["dbt", "seed", "--select", "stages"], settings)
+        with seed.stdout:
+            events = [json.loads(line) for line in seed.stdout]
+        assert seed.wait() == 0, [e["info"]["msg"] for e in events if e["info"]["level"] == "error"]
+        results = [e for e in events if e["info"]["name"] == "LogSeedResult"]
+        assert [e["data"]["node_info"]["unique_id"] for e in results] == [
+            "seed.opportunity_warehouse.stages"
+        ]
+        # dbt-duckdb let the file go: a connection with other settings opens it
+        import duckdb
+
+        with duckdb.connect(str(warehouse), config={"memory_limit": "1GB"}) as con:
+            assert con.execute("SELECT count(*) FROM seeds.stages").fetchone()[0] > 0
+
+        wrong = DbtInThisProcess(["dbt", "build", "--no-such-flag"], settings)
+        with wrong.stdout:
+            errors = [json.loads(line)["info"] for line in wrong.stdout]
+        assert wrong.wait() == 2
+        assert any(e["level"] == "error" and "no-such-flag" in e["msg"] for e in errors), errors
+    finally:
+        os.environ.pop("OPPWH_WAREHOUSE", None)

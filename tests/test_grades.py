@@ -146,3 +146,31 @@ def test_backtest_command_prints_interval_grades_and_verdict(follow_up_warehouse
     out = capsys.readouterr().out
     assert "AUC:" in out and "90% interval" in out and "verdict" in out
     assert "nan" not in out.lower()
+
+
+def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehouse):
+    """Scoring goes through the open deals a chunk at a time (its memory stays bounded at
+    ten million deals): in chunks of 7 every deal gets the score, grade and reasons it gets
+    scored all at once, which are the ones the daily run saved."""
+    import pandas as pd
+
+    from scoring.config import load_config
+    from scoring.model import build_scorer, calibrate, open_deal_features, score_features
+
+    with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        as_of_end = AS_OF + timedelta(days=1)
+        features = open_deal_features(con, as_of_end)
+        scorer = build_scorer(con, load_config(), as_of_end, features)
+        calibrate(con, scorer)
+        whole = score_features(scorer, features, chunk_rows=len(features))
+        chunked = score_features(scorer, features, chunk_rows=7)
+    assert len(features) > 7 * 10
+    pd.testing.assert_frame_equal(chunked, whole)
+    saved = query(
+        follow_up_warehouse / "serving.duckdb",
+        "SELECT opportunity_id, score, grade, reasons FROM marts.opportunity_priority",
+    )
+    assert sorted(saved) == sorted(
+        whole[["opportunity_id", "score", "grade", "reasons"]].itertuples(index=False, name=None)
+    )

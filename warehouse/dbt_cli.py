@@ -226,22 +226,23 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def reuse_last_parse(runs: Path, target: Path) -> Path | None:
+def reuse_last_parse(runs: Path, target: Path, project_parse: Path | None = None) -> Path | None:
     """Copy the newest earlier run's parse state into this run's dbt target folder.
 
     dbt keeps its parse in the target folder and each run has its own; with the previous
     day's copied in, dbt re-reads only the files that changed (its own checks decide:
     other vars, profile or dbt version and it parses from scratch). Without an earlier
-    run, dagster-dbt copies the project's own parse instead."""
+    run, the project's own parse (`project_parse`) is copied instead."""
     earlier = sorted(
         (p for p in runs.glob(f"run-*/{PARTIAL_PARSE_FILE}") if p.parent != target),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
-    if not earlier:
+    source = earlier[0] if earlier else project_parse
+    if source is None or not source.exists():
         return None
     target.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(earlier[0], target / PARTIAL_PARSE_FILE))
+    return Path(shutil.copy2(source, target / PARTIAL_PARSE_FILE))
 
 
 def dbt_build_args(

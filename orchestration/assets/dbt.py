@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliInvocation,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+from dagster_dbt.asset_utils import (
+    extract_runtime_selection_from_args,
+    get_updated_cli_invocation_params_for_context,
+)
 from packaging import version
 
 from forecast.inputs import INPUT_RELATIONS
@@ -28,6 +38,7 @@ from warehouse.build_state import (
 )
 from warehouse.dbt_cli import (
     DBT_PROJECT_DIR,
+    PARTIAL_PARSE_FILE,
     dbt_build_args,
     dbt_executable,
     dbt_version,
@@ -36,6 +47,7 @@ from warehouse.dbt_cli import (
     reuse_last_parse,
     summarise_results,
 )
+from warehouse.dbt_in_process import DbtInThisProcess
 from warehouse.engines import import_spark_build, require_spark
 from warehouse.folders import prune_old_folders
 from warehouse.node_state import (
@@ -192,8 +204,9 @@ def warehouse_models(
     runs = warehouse.folder.dbt_runs
     target = runs / f"run-{context.run.run_id[:8]}"
     prune_old_folders(runs, DBT_RUNS_KEPT - 1, prefix="run-")
-    reuse_last_parse(runs, target)
+    reuse_last_parse(runs, target, dbt_project.manifest_path.with_name(PARTIAL_PARSE_FILE))
     yield from kept_events(context, manifest, kept)
+    # The environment holds while dbt runs: in this process, dbt reads it as it goes.
     with environment(warehouse.dbt_env()):
         invocation = dbt.cli(
             dbt_build_args(
@@ -204,32 +217,33 @@ def warehouse_models(
             ),
             context=context,
             target_path=target,
+            in_process=warehouse.engine_name == "duckdb",
         )
-    selected = context.op_execution_context.selected_output_names
-    shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys) - len(kept))
-    try:
-        for n, event in enumerate(invocation.stream()):
-            yield event
-            if n == 0:
-                crash_point("dbt:mid_build")
-            line = shown.after_event()
-            if line:
-                report(context, line)
-    finally:
-        # Every dbt test of every run goes into the quality report, failed builds included,
-        # the tests kept from an earlier build too.
-        run_results = read_artifact(invocation, "run_results.json")
-        if run_results:
-            built = run_results.get("results", [])
-            record_dbt_build(
-                database,
-                context.run.run_id,
-                as_of,
-                {**run_results, "results": [*built, *kept.values()]},
-                read_artifact(invocation, "manifest.json") or {},
-            )
-            if prints:
-                remember_built_nodes(database, prints, built, target)
+        selected = context.op_execution_context.selected_output_names
+        shown = DbtProgress(len(selected) + len(context.selected_asset_check_keys) - len(kept))
+        try:
+            for n, event in enumerate(invocation.stream()):
+                yield event
+                if n == 0:
+                    crash_point("dbt:mid_build")
+                line = shown.after_event()
+                if line:
+                    report(context, line)
+        finally:
+            # Every dbt test of every run goes into the quality report, failed builds included,
+            # the tests kept from an earlier build too.
+            run_results = read_artifact(invocation, "run_results.json")
+            if run_results:
+                built = run_results.get("results", [])
+                record_dbt_build(
+                    database,
+                    context.run.run_id,
+                    as_of,
+                    {**run_results, "results": [*built, *kept.values()]},
+                    read_artifact(invocation, "manifest.json") or {},
+                )
+                if prints:
+                    remember_built_nodes(database, prints, built, target)
     write_kept_results(target, kept)
     if fingerprint:
         remember_build(database, fingerprint, target)
@@ -273,10 +287,13 @@ class DbtProgress:
 
 
 class WarehouseDbtCli(DbtCliResource):
-    """dagster-dbt's resource without two costs per run this project gets nothing from: it
-    starts `dbt --version` once per run (a whole dbt start, ~3 s here), and loads dbt's adapter
-    and every macro in this process to offer column metadata and row counts, which no asset
-    here asks for (~4 s). The version is asked once per process; no adapter is loaded."""
+    """dagster-dbt's resource without three costs per run this project gets nothing from:
+    - it starts `dbt --version` once per run (a whole dbt start, ~3 s here): the version is
+      asked once per process;
+    - it loads dbt's adapter and every macro in this process to offer column metadata and
+      row counts, which no asset here asks for (~4 s): no adapter is loaded;
+    - it starts dbt as a process (Python, dbt's imports, ~2-5 s): with `in_process`, dbt
+      runs in a thread of this one (warehouse.dbt_in_process), its events read the same."""
 
     @property
     def _cli_version(self) -> version.Version:
@@ -284,6 +301,53 @@ class WarehouseDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):
         return None
+
+    def cli(self, args, *, in_process: bool = False, **kwargs) -> DbtCliInvocation:
+        if not in_process:
+            return super().cli(args, **kwargs)
+        return self._cli_in_process(args, **kwargs)
+
+    def _cli_in_process(
+        self,
+        args,
+        *,
+        context: dg.AssetExecutionContext,
+        target_path: Path,
+        raise_on_error: bool = True,
+    ) -> DbtCliInvocation:
+        """What `DbtCliResource.cli` does for an asset's dbt command (the asset selection as
+        dbt's, the run's own target folder), with dbt in this process."""
+        args, selects, excludes = extract_runtime_selection_from_args(args)
+        params = get_updated_cli_invocation_params_for_context(
+            context=context,
+            manifest={},
+            dagster_dbt_translator=LayeredTranslator(),
+            runtime_selects=selects,
+            runtime_excludes=excludes,
+        )
+        project_dir = Path(
+            params.dbt_project.project_dir if params.dbt_project else self.project_dir
+        )
+        settings = {
+            "DBT_TARGET_PATH": str(target_path),
+            "DBT_LOG_PATH": str(target_path),
+            "DBT_PROFILES_DIR": self.profiles_dir or str(project_dir),
+            "DBT_PROJECT_DIR": str(project_dir),
+            "DBT_INDIRECT_SELECTION": params.indirect_selection or "",
+        }
+        command = [self.dbt_executable, *self.global_config_flags, *args, *params.selection_args]
+        return DbtCliInvocation(
+            process=DbtInThisProcess(command, settings),
+            manifest=params.manifest,
+            dagster_dbt_translator=params.dagster_dbt_translator,
+            project_dir=project_dir,
+            target_path=target_path,
+            raise_on_error=raise_on_error,
+            context=context,
+            adapter=None,
+            cli_version=self._cli_version,
+            project=params.dbt_project,
+        )
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,139 @@
+"""dbt run by dbt's own Python API in a thread of this process, read like a dbt process.
+
+A dbt process costs the daily run a Python start, dbt's imports and its adapter's (~2 s on
+a quiet machine, ~5 s on a busy one) before it reads a single file, and on the sample's
+next day that is a quarter of the whole dbt step. This process has already imported dbt
+(dagster-dbt does), so `dbtRunner` here starts at once. `DbtInThisProcess` has the part of
+`subprocess.Popen` dagster-dbt reads (JSON log lines on `stdout`, `wait`, `returncode`,
+`args`, `send_signal`), so its translation of dbt's events into Dagster's stays as is.
+
+Only for DuckDB: the Spark profile's session would keep a JVM alive in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+
+# dagster-dbt reads dbt's JSON log lines; these are the same settings its dbt process
+# gets through the environment (DBT_TARGET_PATH and the like), given here as flags so the
+# process-wide environment is not touched.
+FLAG_OF_ENV = {
+    "DBT_TARGET_PATH": "--target-path",
+    "DBT_LOG_PATH": "--log-path",
+    "DBT_PROFILES_DIR": "--profiles-dir",
+    "DBT_PROJECT_DIR": "--project-dir",
+    "DBT_INDIRECT_SELECTION": "--indirect-selection",
+}
+# Structured events, no second copy on stdout (dagster-dbt prints each event itself).
+FIXED_FLAGS = ("--log-format", "json", "--quiet", "--no-send-anonymous-usage-stats")
+
+
+def in_process_args(args: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """dbt's arguments without the executable, with the settings dagster-dbt passes its dbt
+    process through the environment as flags."""
+    flags = [part for key, flag in FLAG_OF_ENV.items() if env.get(key) for part in (flag, env[key])]
+    return [*args[1:], *flags, *FIXED_FLAGS]
+
+
+class EventLines:
+    """dbt's events as the JSON lines a dbt process writes, until the command ends."""
+
+    def __init__(self):
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self.closed = False
+
+    def put(self, line: bytes | None) -> None:
+        self.lines.put(line)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (line := self.lines.get()) is not None:
+            yield line
+
+    def __enter__(self) -> EventLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closed = True
+
+
+class DbtInThisProcess:
+    """One dbt command, run by `dbtRunner` in a thread, shaped like the `subprocess.Popen`
+    dagster-dbt reads. Exit codes are dbt's: 0 success, 1 a node failed, 2 dbt itself
+    failed (the error is in the event lines, as a dbt process would print it)."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str]):
+        self.args = list(args)
+        self.stdout = EventLines()
+        self.returncode: int | None = None
+        self._thread = threading.Thread(
+            target=self._invoke, args=(in_process_args(args, env),), name="dbt", daemon=True
+        )
+        self._thread.start()
+
+    def _invoke(self, args: list[str]) -> None:
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_json
+
+        errors = []
+
+        def forward(msg) -> None:
+            if msg.info.level == "error":
+                errors.append(msg.info.msg)
+            self.stdout.put(msg_to_json(msg).encode())
+
+        try:
+            outcome = dbtRunner(callbacks=[forward]).invoke(args)
+            self.returncode = 0 if outcome.success else (2 if outcome.exception else 1)
+            # A wrong argument ends dbt before it logs anything: said here, as dbt would.
+            if outcome.exception and not errors:
+                self.stdout.put(error_line(outcome.exception))
+        except BaseException as error:  # noqa: BLE001 - the error is reported as dbt's own
+            self.returncode = 2
+            self.stdout.put(error_line(error))
+        finally:
+            release_duckdb()
+            self.stdout.put(None)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._thread.join(timeout)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return None if self._thread.is_alive() else self.returncode
+
+    def send_signal(self, _signal) -> None:
+        """Stop the query running now (what Ctrl-C does to a dbt process's DuckDB)."""
+        with contextlib.suppress(Exception):
+            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+            environment = DuckDBConnectionManager._ENV
+            if environment is not None and environment.conn is not None:
+                environment.conn.interrupt()
+
+
+def error_line(error: BaseException) -> bytes:
+    """An error as one of dbt's JSON log lines, so dagster-dbt reports it with the others."""
+    import json
+
+    return json.dumps(
+        {
+            "info": {"name": "MainEncounteredError", "level": "error", "msg": str(error)},
+            "data": {},
+        }
+    ).encode()
+
+
+def release_duckdb() -> None:
+    """Close the warehouse file dbt-duckdb keeps open for the process: the steps after dbt
+    open it with their own settings, which DuckDB refuses while another handle is open."""
+    with contextlib.suppress(ImportError):
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            with contextlib.suppress(Exception):
+                environment.close()
+        DuckDBConnectionManager.close_all_connections()
