@@ -85,8 +85,44 @@ def scorer_known_at(
     return then
 
 
+# Deal rows one features query reads at most. At the sizes most teams have every cutoff's
+# deals come in one query (one pass over the history instead of one per month); at ten
+# million deals, one cutoff at a time: its few million rows are a few GB in pandas.
+FEATURES_BATCH_ROWS = 2_000_000
+
+
+def cutoff_batches(rows: dict[datetime, int], limit: int = FEATURES_BATCH_ROWS) -> list[list]:
+    """The cutoffs in order, grouped so that each group's deal rows stay within `limit`
+    (a cutoff with more rows than that is a group of its own)."""
+    batches: list[list] = []
+    total = 0
+    for cutoff, n in rows.items():
+        if batches and total + n <= limit:
+            batches[-1].append(cutoff)
+            total += n
+        else:
+            batches.append([cutoff])
+            total = n
+    return batches
+
+
+def open_deal_counts(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime]) -> dict:
+    """How many deals were open at each cutoff (open_deals_at's rows)."""
+    return {
+        cutoff: con.execute(
+            "SELECT count(*) FROM marts.opportunities WHERE created_at < $cutoff "
+            "AND (status = 'open' OR closed_at >= $cutoff)",
+            {"cutoff": cutoff},
+        ).fetchone()[0]
+        for cutoff in cutoffs
+    }
+
+
 def probabilities_at(
-    con: duckdb.DuckDBPyConnection, config: ScoringConfig, cutoffs: list[datetime]
+    con: duckdb.DuckDBPyConnection,
+    config: ScoringConfig,
+    cutoffs: list[datetime],
+    batch_rows: int = FEATURES_BATCH_ROWS,
 ) -> dict[datetime, pd.DataFrame]:
     """Per cutoff: the deals open then with their win probability as computed then
     (source_system, opportunity_id, win_probability; NaN where the source had too few
@@ -94,15 +130,18 @@ def probabilities_at(
     training_set = closed_deal_training_set(con, config)
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
-    deals = pd.concat([open_deals_at(con, cutoff) for cutoff in cutoffs], ignore_index=True)
-    # One features query for every cutoff (each deal row carries its own), not one each.
-    features = features_at(con, deals) if len(deals) else pd.DataFrame()
     out = {}
-    for cutoff in cutoffs:
-        then = features[features["cutoff"] == pd.Timestamp(cutoff)] if len(features) else features
-        scorer = scorer_known_at(con, config, training_set, uses, activities, cutoff)
-        scored = score_features(scorer, then, reasons=False)
-        out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]].reset_index(
-            drop=True
-        )
+    for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
+        deals = pd.concat([open_deals_at(con, cutoff) for cutoff in batch], ignore_index=True)
+        # One features query for the batch's cutoffs (each deal row carries its own).
+        features = features_at(con, deals) if len(deals) else pd.DataFrame()
+        del deals
+        for cutoff in batch:
+            then = (
+                features[features["cutoff"] == pd.Timestamp(cutoff)] if len(features) else features
+            )
+            scorer = scorer_known_at(con, config, training_set, uses, activities, cutoff)
+            scored = score_features(scorer, then, reasons=False)
+            out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]]
+            out[cutoff] = out[cutoff].reset_index(drop=True)
     return out

@@ -174,3 +174,24 @@ def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehou
     assert sorted(saved) == sorted(
         whole[["opportunity_id", "score", "grade", "reasons"]].itertuples(index=False, name=None)
     )
+
+
+def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up_warehouse):
+    """The forecast's backtest reads the deals open at each month's start in batches of at
+    most FEATURES_BATCH_ROWS rows (ten million deals would not fit at once): one cutoff at
+    a time, every deal's win probability is what reading them all together gives."""
+    import pandas as pd
+
+    from scoring.as_of import cutoff_batches, probabilities_at
+    from scoring.config import load_config
+
+    assert cutoff_batches({"a": 3, "b": 3, "c": 5, "d": 1}, limit=6) == [["a", "b"], ["c", "d"]]
+    assert cutoff_batches({"a": 9, "b": 1}, limit=6) == [["a"], ["b"]]
+    cutoffs = [datetime(2025, month, 1, tzinfo=TZ) for month in (3, 4, 5, 6)]
+    with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        together = probabilities_at(con, load_config(), cutoffs, batch_rows=10**9)
+        apart = probabilities_at(con, load_config(), cutoffs, batch_rows=1)
+    assert all(len(together[c]) > 50 for c in cutoffs)
+    for cutoff in cutoffs:
+        pd.testing.assert_frame_equal(apart[cutoff], together[cutoff])
