@@ -4,6 +4,7 @@ archive and replay, backup and restore, a corpus of hostile files, PII kept out 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -68,10 +69,14 @@ def test_snapshots_and_grade_history_survive_a_full_refresh(base, tmp_path):
             "unit_test",
             "--vars",
             f'{{"warehouse_path": "{warehouse}", "as_of": "2025-06-30"}}',
+            # its own artifacts: the project's target holds the parse every run reads
+            "--target-path",
+            str(tmp_path / "dbt_target"),
         ],
         cwd=dbt_dir,
         capture_output=True,
         text=True,
+        env={**os.environ, "DBT_LOG_PATH": str(tmp_path / "dbt_target")},
     )
     assert result.returncode == 0, result.stdout[-3000:]
     after = query(

@@ -67,6 +67,10 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 # Instead of prepare_if_dev (which only acts under `dagster dev` and looks for dbt on PATH):
 # parse whenever the manifest is out of date, under any entry point.
 prepare_manifest(dbt_project.project_dir, dbt_project.manifest_path)
+# The manifest the assets below are made from, read once: the kept nodes' fingerprints are
+# of these definitions, whatever a `dbt` command by hand later writes into the project's
+# target folder (a build's manifest holds compiled SQL, and every node would differ).
+PROJECT_MANIFEST = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
 
 
 class LayeredTranslator(DagsterDbtTranslator):
@@ -173,7 +177,7 @@ WRITTEN_BY_PYTHON = "config.materialized:written_by_python"
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=PROJECT_MANIFEST,
     dagster_dbt_translator=LayeredTranslator(),
     exclude=WRITTEN_BY_PYTHON,
 )
@@ -195,7 +199,7 @@ def warehouse_models(
         if finished:
             yield from reuse_build(context, database, as_of, finished)
             return
-        manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+        manifest = PROJECT_MANIFEST
         shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
         prints = node_fingerprints(manifest, figures, shared, as_of)
     forget_build(database)
