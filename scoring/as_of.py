@@ -26,13 +26,15 @@ from scoring.model import (
 from scoring.validation import SignalUse
 from warehouse.database import table_exists
 
+# A deal open at $cutoff: created before it, and still open or closed since.
+OPEN_AT_CUTOFF = "created_at < $cutoff AND (status = 'open' OR closed_at >= $cutoff)"
+
 
 def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFrame:
     """Every deal created before `cutoff` and not closed by then, with the cutoff."""
     return con.execute(
         "SELECT source_system, opportunity_id, CAST($cutoff AS TIMESTAMPTZ) AS cutoff "
-        "FROM marts.opportunities WHERE created_at < $cutoff "
-        "AND (status = 'open' OR closed_at >= $cutoff) ORDER BY 1, 2",
+        f"FROM marts.opportunities WHERE {OPEN_AT_CUTOFF} ORDER BY 1, 2",
         {"cutoff": cutoff},
     ).df()
 
@@ -110,8 +112,7 @@ def open_deal_counts(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime]) ->
     """How many deals were open at each cutoff (open_deals_at's rows)."""
     return {
         cutoff: con.execute(
-            "SELECT count(*) FROM marts.opportunities WHERE created_at < $cutoff "
-            "AND (status = 'open' OR closed_at >= $cutoff)",
+            f"SELECT count(*) FROM marts.opportunities WHERE {OPEN_AT_CUTOFF}",
             {"cutoff": cutoff},
         ).fetchone()[0]
         for cutoff in cutoffs
@@ -142,6 +143,6 @@ def probabilities_at(
             )
             scorer = scorer_known_at(con, config, training_set, uses, activities, cutoff)
             scored = score_features(scorer, then, reasons=False)
-            out[cutoff] = scored[["source_system", "opportunity_id", "win_probability"]]
-            out[cutoff] = out[cutoff].reset_index(drop=True)
+            columns = ["source_system", "opportunity_id", "win_probability"]
+            out[cutoff] = scored[columns].reset_index(drop=True)
     return out

@@ -240,8 +240,9 @@ SCORE_CHUNK_ROWS = 100_000
 def score_features(
     scorer: Scorer, features: pd.DataFrame, reasons: bool = True, chunk_rows: int = SCORE_CHUNK_ROWS
 ) -> pd.DataFrame:
-    """score_deals on features already read (scoring.features.features_at): the backtest
-    reads every month's deals in one query and scores each month apart."""
+    """score_deals on features already read (scoring.features.features_at), `chunk_rows`
+    deals at a time: the backtest reads several months' deals in one query and scores each
+    month apart."""
     if features.empty:
         return pd.DataFrame(columns=SCORED_COLUMNS)
     parts = [

@@ -13,6 +13,7 @@ Only for DuckDB: the Spark profile's session would keep a JVM alive in this proc
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -101,23 +102,16 @@ class DbtInThisProcess:
         self._thread.join(timeout)
         return self.returncode
 
-    def poll(self) -> int | None:
-        return None if self._thread.is_alive() else self.returncode
-
     def send_signal(self, _signal) -> None:
         """Stop the query running now (what Ctrl-C does to a dbt process's DuckDB)."""
-        with contextlib.suppress(Exception):
-            from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-            environment = DuckDBConnectionManager._ENV
-            if environment is not None and environment.conn is not None:
+        environment = duckdb_environment()
+        if environment is not None and environment.conn is not None:
+            with contextlib.suppress(Exception):
                 environment.conn.interrupt()
 
 
 def error_line(error: BaseException) -> bytes:
     """An error as one of dbt's JSON log lines, so dagster-dbt reports it with the others."""
-    import json
-
     return json.dumps(
         {
             "info": {"name": "MainEncounteredError", "level": "error", "msg": str(error)},
@@ -126,14 +120,20 @@ def error_line(error: BaseException) -> bytes:
     ).encode()
 
 
+def duckdb_environment():
+    """dbt-duckdb's one database environment of this process (None before dbt opens it)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    return DuckDBConnectionManager._ENV
+
+
 def release_duckdb() -> None:
     """Close the warehouse file dbt-duckdb keeps open for the process: the steps after dbt
     open it with their own settings, which DuckDB refuses while another handle is open."""
-    with contextlib.suppress(ImportError):
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
-        environment = DuckDBConnectionManager._ENV
-        if environment is not None:
-            with contextlib.suppress(Exception):
-                environment.close()
-        DuckDBConnectionManager.close_all_connections()
+    environment = duckdb_environment()
+    if environment is not None:
+        with contextlib.suppress(Exception):
+            environment.close()
+    DuckDBConnectionManager.close_all_connections()
