@@ -12,9 +12,11 @@ import duckdb
 import pandas as pd
 
 from scoring.config import ScoringConfig
-from scoring.features import features_at
+from scoring.deal_sets import DealSet
+from scoring.features import FeatureTable
 from scoring.learned import fit_logistic
 from scoring.model import (
+    SCORED_COLUMNS,
     Scorer,
     _masked,
     calibrate,
@@ -62,28 +64,22 @@ class MissingScoringError(RuntimeError):
 def scorer_known_at(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
-    training_set: tuple[pd.DataFrame, pd.DataFrame],
+    training_set: DealSet,
     uses: list[SignalUse],
     activities: set[str],
     cutoff: datetime,
 ) -> Scorer:
     """The scorer as it would have stood at `cutoff`: fitted (learned mode, when today's
     closed deals support a model) and calibrated only on the deals closed before it."""
-    features, signals = training_set
-    learned_today = learns(config, features)
-    if len(features):
-        known = (pd.to_datetime(features["closed_at"], utc=True) < pd.Timestamp(cutoff)).to_numpy()
-        features, signals = features[known], signals[known]
-    then = Scorer(
-        config,
-        training_set=(features.reset_index(drop=True), signals.reset_index(drop=True)),
-        uses=uses,
-        sources_with_activities=activities,
-    )
-    if learned_today and learns(config, features):
-        y = (features["outcome"] == "won").to_numpy(dtype=float)
-        then.model = fit_logistic(_masked(signals, then.used(features)), y)
+    learned_today = learns(config, training_set)
+    closed_at = pd.to_datetime(training_set.deals["closed_at"], utc=True)
+    closed = training_set.where((closed_at < pd.Timestamp(cutoff)).to_numpy())
+    then = Scorer(config, training_set=closed, uses=uses, sources_with_activities=activities)
+    if learned_today and learns(config, closed):
+        x = _masked(closed.signals, then.used_of(closed.sources, closed.known))
+        then.model = fit_logistic(x, closed.won.astype(float))
     calibrate(con, then)
+    then.training_set = None  # calibrated: the copy of the closed deals is not needed again
     return then
 
 
@@ -128,21 +124,40 @@ def probabilities_at(
     """Per cutoff: the deals open then with their win probability as computed then
     (source_system, opportunity_id, win_probability; NaN where the source had too few
     closed deals to calibrate)."""
-    training_set = closed_deal_training_set(con, config)
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
+    training_set = closed_deal_training_set(con, config, activities)
     out = {}
     for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
+        scorers = {
+            c: scorer_known_at(con, config, training_set, uses, activities, c) for c in batch
+        }
         deals = pd.concat([open_deals_at(con, cutoff) for cutoff in batch], ignore_index=True)
-        # One features query for the batch's cutoffs (each deal row carries its own).
-        features = features_at(con, deals) if len(deals) else pd.DataFrame()
+        parts: dict[datetime, list[pd.DataFrame]] = {cutoff: [] for cutoff in batch}
+        # One features query for the batch's cutoffs (each deal row carries its own), read
+        # a chunk at a time; each chunk's deals scored as of their own cutoff.
+        for chunk in batch_features(con, deals):
+            for cutoff in batch:
+                then = chunk[chunk["cutoff"] == pd.Timestamp(cutoff)]
+                if len(then):
+                    parts[cutoff].append(score_features(scorers[cutoff], then, reasons=False))
         del deals
         for cutoff in batch:
-            then = (
-                features[features["cutoff"] == pd.Timestamp(cutoff)] if len(features) else features
+            scored = (
+                pd.concat(parts[cutoff], ignore_index=True)
+                if parts[cutoff]
+                else pd.DataFrame(columns=SCORED_COLUMNS)
             )
-            scorer = scorer_known_at(con, config, training_set, uses, activities, cutoff)
-            scored = score_features(scorer, then, reasons=False)
-            columns = ["source_system", "opportunity_id", "win_probability"]
-            out[cutoff] = scored[columns].reset_index(drop=True)
+            out[cutoff] = scored[PROBABILITY_COLUMNS]
     return out
+
+
+def batch_features(con: duckdb.DuckDBPyConnection, deals: pd.DataFrame):
+    """The features of a batch's (deal, cutoff) rows, a chunk at a time."""
+    if not len(deals):
+        return
+    with FeatureTable(con, deals, "backtest_features") as table:
+        yield from table.chunks()
+
+
+PROBABILITY_COLUMNS = ["source_system", "opportunity_id", "win_probability"]

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from scoring.config import SIGNALS, ScoringConfig
-from scoring.features import closed_deal_cutoffs, features_at, open_deal_cutoffs
+from scoring.deal_sets import DealSet, closed_deals, read_deals
+from scoring.features import CHUNK_ROWS, FeatureTable, features_at, open_deal_cutoffs
 from scoring.learned import LogisticModel, fit_logistic
 from scoring.signals import (
     compute_signals,
@@ -52,9 +53,9 @@ class Scorer:
     config: ScoringConfig
     model: LogisticModel | None = None
     note: str = ""
-    # (features, signals) of the closed deals, when building the scorer already computed
-    # them: calibration reuses them instead of querying again.
-    training_set: tuple | None = None
+    # The closed deals with their signals, when building the scorer already read them:
+    # calibration reuses them instead of querying again.
+    training_set: DealSet | None = None
     # Per source and signal: its coverage, whether it is used, and why not.
     uses: list[SignalUse] = field(default_factory=list)
     sources_with_activities: set[str] = field(default_factory=set)
@@ -75,8 +76,12 @@ class Scorer:
         """Deal x signal: the signal is used for the deal's source (all, before any use is
         known), and the deal has the data it is computed from."""
         known = known_signals(features, self.sources_with_activities)
+        return self.used_of(features["source_system"], known.set_index(features.index))
+
+    def used_of(self, sources: pd.Series, known: pd.DataFrame) -> pd.DataFrame:
+        """`used` of deals already reduced to their sources and known signals (DealSet)."""
         if not self.uses:
-            return known.set_index(features.index)
+            return known
         per_source = (
             pd.DataFrame(
                 [(u.source_system, u.signal, u.used) for u in self.uses],
@@ -86,12 +91,12 @@ class Scorer:
             .reindex(columns=list(SIGNALS))
         )
         mask = (
-            per_source.reindex(features["source_system"].astype(str).to_numpy())
+            per_source.reindex(sources.astype(str).to_numpy())
             .fillna(True)
             .astype(bool)
-            .set_axis(features.index)
+            .set_axis(known.index)
         )
-        return mask & known.set_index(features.index)
+        return mask & known
 
     def score(
         self, signals: pd.DataFrame, used: pd.DataFrame | None = None
@@ -113,17 +118,13 @@ class Scorer:
         return scores, contributions * 10  # logit units -> about points, for the reason threshold
 
 
-def closed_deal_training_set(con: duckdb.DuckDBPyConnection, config: ScoringConfig):
-    """Closed deals with their features as of the cutoff before the close, and outcomes."""
-    cutoffs = closed_deal_cutoffs(con, config.horizon_days)
-    if cutoffs.empty:
-        return cutoffs, pd.DataFrame(columns=list(SIGNALS))
-    features = features_at(con, cutoffs[["source_system", "opportunity_id", "cutoff"]])
-    features = features.merge(
-        cutoffs[["source_system", "opportunity_id", "outcome", "closed_at"]],
-        on=["source_system", "opportunity_id"],
-    )
-    return features, compute_signals(features, config)
+def closed_deal_training_set(
+    con: duckdb.DuckDBPyConnection, config: ScoringConfig, activities: set[str] | None = None
+) -> DealSet:
+    """Closed deals with their signals as of the cutoff before the close, and outcomes."""
+    if activities is None:
+        activities = sources_with_activities(con)
+    return closed_deals(con, config, activities)
 
 
 def sources_with_activities(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -134,21 +135,14 @@ def sources_with_activities(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def signal_uses(
-    config: ScoringConfig, closed: pd.DataFrame, open_: pd.DataFrame, activities: set[str]
-) -> list[SignalUse]:
+def signal_uses(config: ScoringConfig, closed: DealSet, open_: DealSet) -> list[SignalUse]:
     """Per source: each signal's coverage on open and closed deals, and whether it is used."""
     uses: list[SignalUse] = []
-    sources = sorted(
-        set(open_.get("source_system", pd.Series(dtype=str)))
-        | set(closed.get("source_system", pd.Series(dtype=str)))
-    )
-    for source in sources:
-        o = open_[open_["source_system"] == source] if len(open_) else open_
-        c = closed[closed["source_system"] == source] if len(closed) else closed
-        known_o = known_signals(o, activities) if len(o) else pd.DataFrame(columns=list(SIGNALS))
-        known_c = known_signals(c, activities) if len(c) else pd.DataFrame(columns=list(SIGNALS))
-        uses += signal_use(source, known_o, known_c, leaking_fields(c, o), config.weights)
+    for source in sorted(set(open_.sources) | set(closed.sources)):
+        o = open_.where((open_.sources == source).to_numpy())
+        c = closed.where((closed.sources == source).to_numpy())
+        leaks = leaking_fields(c.present, c.won, o.present)
+        uses += signal_use(source, o.known, c.known, leaks, config.weights)
     return uses
 
 
@@ -158,52 +152,55 @@ def open_deal_features(con: duckdb.DuckDBPyConnection, as_of_end=None) -> pd.Dat
     return features_at(con, cutoffs) if len(cutoffs) else pd.DataFrame()
 
 
+def open_deal_table(con: duckdb.DuckDBPyConnection, as_of_end=None) -> FeatureTable:
+    """Every open deal's features at the end of the as-of day, in a temp table."""
+    cutoffs = open_deal_cutoffs(con, as_of_end or datetime.now(UTC))
+    return FeatureTable(con, cutoffs, "open_deal_features")
+
+
 def build_scorer(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
     as_of_end=None,
-    open_features: pd.DataFrame | None = None,
+    open_deals: DealSet | None = None,
 ) -> Scorer:
     """The rules, or in learned mode a model fitted on enough past deals; either way over
     the signals each source's data supports (judged on the closed deals and on the open
-    ones, `open_features` when the caller has read them already)."""
-    features, signals = closed_deal_training_set(con, config)
-    if open_features is None:
-        open_features = open_deal_features(con, as_of_end)
+    ones, `open_deals` when the caller has read them already)."""
     activities = sources_with_activities(con)
-    uses = signal_uses(config, features, open_features, activities)
-    base = Scorer(
-        config, training_set=(features, signals), uses=uses, sources_with_activities=activities
-    )
+    closed = closed_deal_training_set(con, config, activities)
+    if open_deals is None:
+        with open_deal_table(con, as_of_end) as table:
+            open_deals = read_deals(table, activities)
+    uses = signal_uses(config, closed, open_deals)
+    base = Scorer(config, training_set=closed, uses=uses, sources_with_activities=activities)
     if config.mode != "learned":
         base.note = "rules mode (scoring.yml)"
         return base
-    won, lost = outcome_counts(features)
-    if not learns(config, features):
+    won, lost = outcome_counts(closed)
+    if not learns(config, closed):
         base.note = (
             f"learned mode needs at least {config.min_won} won and {config.min_lost} lost "
             f"deals; found {won} won and {lost} lost, so the rules are used "
             f"/ 已成交样本不足，使用规则评分"
         )
         return base
-    x = _masked(signals, base.used(features))
-    y = (features["outcome"] == "won").to_numpy(dtype=float)
-    base.model = fit_logistic(x, y)
+    x = _masked(closed.signals, base.used_of(closed.sources, closed.known))
+    base.model = fit_logistic(x, closed.won.astype(float))
     base.note = f"learned mode: fitted on {won} won and {lost} lost deals"
     return base
 
 
-def outcome_counts(features: pd.DataFrame) -> tuple[int, int]:
+def outcome_counts(closed: DealSet) -> tuple[int, int]:
     """Won and lost deals of a training set."""
-    if not len(features):
-        return 0, 0
-    return int((features["outcome"] == "won").sum()), int((features["outcome"] == "lost").sum())
+    won = closed.won
+    return int(won.sum()), int((~won).sum())
 
 
-def learns(config: ScoringConfig, features: pd.DataFrame) -> bool:
+def learns(config: ScoringConfig, closed: DealSet) -> bool:
     """Whether these closed deals get a fitted model: learned mode, and enough of each
     outcome (else the rules score)."""
-    won, lost = outcome_counts(features)
+    won, lost = outcome_counts(closed)
     return config.mode == "learned" and won >= config.min_won and lost >= config.min_lost
 
 
@@ -230,26 +227,28 @@ def score_deals(
 SCORED_COLUMNS = ["source_system", "opportunity_id", "score", "win_probability", "grade", "reasons"]
 
 
-# Deals scored at a time. Every figure is row by row, so the chunks add up to the whole;
-# what a chunk holds meanwhile (13 signals, their contributions and two reason texts each
-# per deal) stays a few hundred MB at 100,000 deals, whatever the warehouse's size (at
-# 1M deals, scoring them all at once peaked at 3.4 GiB on the reason texts alone).
-SCORE_CHUNK_ROWS = 100_000
-
-
 def score_features(
-    scorer: Scorer, features: pd.DataFrame, reasons: bool = True, chunk_rows: int = SCORE_CHUNK_ROWS
+    scorer: Scorer, features: pd.DataFrame, reasons: bool = True, chunk_rows: int = CHUNK_ROWS
 ) -> pd.DataFrame:
     """score_deals on features already read (scoring.features.features_at), `chunk_rows`
-    deals at a time: the backtest reads several months' deals in one query and scores each
-    month apart."""
-    if features.empty:
+    deals at a time. Every figure is row by row, so the chunks add up to the whole; at 1M
+    deals, scoring them all at once peaked at 3.4 GiB on the reason texts alone."""
+    return score_chunks(
+        scorer,
+        (
+            features.iloc[start : start + chunk_rows]
+            for start in range(0, len(features), chunk_rows)
+        ),
+        reasons,
+    )
+
+
+def score_chunks(scorer: Scorer, chunks, reasons: bool = True) -> pd.DataFrame:
+    """score_features of deals that come a chunk of features at a time (FeatureTable)."""
+    parts = [score_chunk(scorer, chunk, reasons) for chunk in chunks if len(chunk)]
+    if not parts:
         return pd.DataFrame(columns=SCORED_COLUMNS)
-    parts = [
-        score_chunk(scorer, features.iloc[start : start + chunk_rows], reasons)
-        for start in range(0, len(features), chunk_rows)
-    ]
-    return parts[0] if len(parts) == 1 else pd.concat(parts)
+    return pd.concat(parts, ignore_index=True)
 
 
 def score_chunk(scorer: Scorer, features: pd.DataFrame, reasons: bool) -> pd.DataFrame:
@@ -285,19 +284,21 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
     grade, outcome and period (quarter of the close). In learned mode only the later 30%
     of deals (by close), which the model was not fitted on, are graded. Fits each source's
     calibration on these deals (kept on the scorer for today's grades)."""
-    features, signals = scorer.training_set or closed_deal_training_set(con, scorer.config)
+    closed = scorer.training_set
+    if closed is None:
+        closed = closed_deal_training_set(con, scorer.config, scorer.sources_with_activities)
     columns = ["source_system", "opportunity_id", "score", "grade", "won", "period"]
-    if features.empty:
+    if not len(closed):
         return pd.DataFrame(columns=[*columns, "win_probability"])
     scorer_for_backtest = scorer
-    keep = np.ones(len(features), dtype=bool)
-    used = scorer.used(features)
+    keep = np.ones(len(closed), dtype=bool)
+    used = scorer.used_of(closed.sources, closed.known)
     if scorer.model is not None:
-        order = features["closed_at"].rank(method="first").to_numpy()
-        split = order > 0.7 * len(features)
+        order = closed.deals["closed_at"].rank(method="first").to_numpy()
+        split = order > 0.7 * len(closed)
         train = ~split
-        y = (features["outcome"] == "won").to_numpy(dtype=float)
-        model = fit_logistic(_masked(signals, used)[train], y[train])
+        y = closed.won.astype(float)
+        model = fit_logistic(_masked(closed.signals, used)[train], y[train])
         scorer_for_backtest = Scorer(
             scorer.config,
             model,
@@ -305,12 +306,11 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
             sources_with_activities=scorer.sources_with_activities,
         )
         keep = split
-    scores, _ = scorer_for_backtest.score(signals, used)
-    out = features[["source_system", "opportunity_id"]].copy()
-    out["score"] = scores
-    out["won"] = (features["outcome"] == "won").to_numpy()
-    closed = pd.to_datetime(features["closed_at"], utc=True)
-    out["period"] = closed.dt.year.astype(str) + "-Q" + closed.dt.quarter.astype(str)
+    out = closed.deals[["source_system", "opportunity_id"]].copy()
+    out["score"] = chunked_scores(scorer_for_backtest, closed.signals, used)
+    out["won"] = closed.won
+    closed_at = pd.to_datetime(closed.deals["closed_at"], utc=True)
+    out["period"] = closed_at.dt.year.astype(str) + "-Q" + closed_at.dt.quarter.astype(str)
     out = out[keep].reset_index(drop=True)
     scorer.calibrations = {
         source: calibration
@@ -326,6 +326,21 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
         scorer, out["source_system"], out["score"].to_numpy()
     )
     return out[[*columns, "win_probability"]]
+
+
+def chunked_scores(
+    scorer: Scorer, signals: pd.DataFrame, used: pd.DataFrame, chunk_rows: int = CHUNK_ROWS
+) -> np.ndarray:
+    """Scorer.score's scores, `chunk_rows` deals at a time (the contributions of millions
+    of closed deals at once were GBs; every score is row by row)."""
+    if not len(signals):
+        return np.array([], dtype=float)
+    return np.concatenate(
+        [
+            scorer.score(signals.iloc[s : s + chunk_rows], used.iloc[s : s + chunk_rows])[0]
+            for s in range(0, len(signals), chunk_rows)
+        ]
+    )
 
 
 def calibration_table(graded: pd.DataFrame, model_version: str) -> pd.DataFrame:
@@ -403,11 +418,14 @@ def score_and_calibrate(
     """The one scoring path of the daily job and `oppwh score --backtest`: build the scorer
     over the signals each source supports, backtest and calibrate it on past deals, grade
     today's open deals, and give each source its verdict."""
-    # Today's open deals are read once: for which signals each source can use, then scored.
-    open_features = open_deal_features(con, as_of_end)
-    scorer = build_scorer(con, config, as_of_end, open_features)
-    graded = calibrate(con, scorer)
-    scored = score_features(scorer, open_features)
+    # Today's open deals are computed once, into a temp table, and read from it twice a
+    # chunk at a time: for which signals each source can use, then to be scored.
+    with open_deal_table(con, as_of_end) as table:
+        open_deals = read_deals(table, sources_with_activities(con))
+        scorer = build_scorer(con, config, as_of_end, open_deals)
+        graded = calibrate(con, scorer)
+        scorer.training_set = None  # calibrated: the closed deals are not needed again
+        scored = score_chunks(scorer, table.chunks())
     verdicts = []
     sources = sorted(set(scored["source_system"]) | set(graded["source_system"]))
     for source in sources:

@@ -82,22 +82,29 @@ def known_signals(features: pd.DataFrame, sources_with_activities: set[str]) -> 
     return known[list(SIGNALS)]
 
 
-def leaking_fields(closed: pd.DataFrame, open_: pd.DataFrame) -> dict[str, str]:
+def field_presence(features: pd.DataFrame) -> pd.DataFrame:
+    """Per deal: is each field a leakage check looks at present (non-blank, non-zero)?"""
+    fields = dict.fromkeys(LEAKAGE_FIELDS.values())
+    return pd.DataFrame({f: _present(features[f]) for f in fields}, index=features.index)
+
+
+def leaking_fields(closed: pd.DataFrame, won: np.ndarray, open_: pd.DataFrame) -> dict[str, str]:
     """Signals whose field's presence differs by outcome or between closed and open deals,
-    with the words that say so: such a field is filled by the outcome."""
+    with the words that say so: such a field is filled by the outcome. `closed` and `open_`
+    are field_presence of the closed and open deals, `won` the closed deals' outcomes."""
     found: dict[str, str] = {}
     if closed.empty:
         return found
-    won = closed[closed["outcome"] == "won"]
-    lost = closed[closed["outcome"] == "lost"]
+    won = np.asarray(won, dtype=bool)
     for signal, field in LEAKAGE_FIELDS.items():
+        present = closed[field].to_numpy(dtype=bool)
         rates = {
-            "won": _present(won[field]).mean() if len(won) else np.nan,
-            "lost": _present(lost[field]).mean() if len(lost) else np.nan,
-            "open": _present(open_[field]).mean() if len(open_) else np.nan,
+            "won": present[won].mean() if won.any() else np.nan,
+            "lost": present[~won].mean() if (~won).any() else np.nan,
+            "open": open_[field].mean() if len(open_) else np.nan,
         }
-        closed_rate = _present(closed[field]).mean()
-        outcome_gap = abs(rates["won"] - rates["lost"]) if len(won) and len(lost) else 0.0
+        closed_rate = present.mean()
+        outcome_gap = abs(rates["won"] - rates["lost"]) if won.any() and (~won).any() else 0.0
         open_gap = abs(closed_rate - rates["open"]) if len(open_) else 0.0
         if max(outcome_gap, open_gap) >= LEAKAGE_GAP:
             shown = ", ".join(f"{k} {v:.0%}" for k, v in rates.items() if v == v)

@@ -149,23 +149,46 @@ def test_backtest_command_prints_interval_grades_and_verdict(follow_up_warehouse
 
 
 def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehouse):
-    """Scoring goes through the open deals a chunk at a time (its memory stays bounded at
-    ten million deals): in chunks of 7 every deal gets the score, grade and reasons it gets
-    scored all at once, which are the ones the daily run saved."""
+    """Scoring reads the deals' features a chunk at a time (its memory stays bounded at
+    ten million deals): the chunks of the features table are features_at's rows in its
+    order, the closed deals reduced 7 at a time are what reducing them at once gives, and
+    in chunks of 7 every open deal gets the score, grade and reasons it gets scored all at
+    once, which are the ones the daily run saved."""
     import pandas as pd
 
     from scoring.config import load_config
-    from scoring.model import build_scorer, calibrate, open_deal_features, score_features
+    from scoring.deal_sets import read_deals
+    from scoring.features import FeatureTable, closed_deal_cutoffs, features_at
+    from scoring.model import (
+        build_scorer,
+        calibrate,
+        open_deal_features,
+        score_features,
+        sources_with_activities,
+    )
 
+    config = load_config()
     with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
         as_of_end = AS_OF + timedelta(days=1)
         features = open_deal_features(con, as_of_end)
-        scorer = build_scorer(con, load_config(), as_of_end, features)
+        cutoffs = closed_deal_cutoffs(con, config.horizon_days)
+        outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won")
+        outcomes = outcomes.set_index(["source_system", "opportunity_id"])[["won", "closed_at"]]
+        activities = sources_with_activities(con)
+        with FeatureTable(con, cutoffs, "closed_test") as table:
+            read = pd.concat(table.chunks(7), ignore_index=True)
+            in_sevens = read_deals(table, activities, config, outcomes, chunk_rows=7)
+            at_once = read_deals(table, activities, config, outcomes, chunk_rows=len(cutoffs))
+        pd.testing.assert_frame_equal(read, features_at(con, cutoffs), check_dtype=False)
+        for part in ("deals", "known", "present", "signals"):
+            pd.testing.assert_frame_equal(getattr(in_sevens, part), getattr(at_once, part))
+        assert in_sevens.won.sum() == (cutoffs["outcome"] == "won").sum()
+        scorer = build_scorer(con, config, as_of_end)
         calibrate(con, scorer)
         whole = score_features(scorer, features, chunk_rows=len(features))
         chunked = score_features(scorer, features, chunk_rows=7)
-    assert len(features) > 7 * 10
+    assert len(features) > 7 * 10 and len(cutoffs) > 7 * 10
     pd.testing.assert_frame_equal(chunked, whole)
     saved = query(
         follow_up_warehouse / "serving.duckdb",
