@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from scoring.config import ScoringConfig
-from scoring.deal_sets import DealSet
+from scoring.deal_sets import DealSet, closed_deals
 from scoring.features import FeatureTable
 from scoring.learned import fit_logistic
 from scoring.model import (
@@ -20,7 +20,6 @@ from scoring.model import (
     Scorer,
     _masked,
     calibrate,
-    closed_deal_training_set,
     learns,
     score_features,
     sources_with_activities,
@@ -126,7 +125,7 @@ def probabilities_at(
     closed deals to calibrate)."""
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
-    training_set = closed_deal_training_set(con, config, activities)
+    training_set = closed_deals(con, config, activities)
     out = {}
     for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
         scorers = {

@@ -118,15 +118,6 @@ class Scorer:
         return scores, contributions * 10  # logit units -> about points, for the reason threshold
 
 
-def closed_deal_training_set(
-    con: duckdb.DuckDBPyConnection, config: ScoringConfig, activities: set[str] | None = None
-) -> DealSet:
-    """Closed deals with their signals as of the cutoff before the close, and outcomes."""
-    if activities is None:
-        activities = sources_with_activities(con)
-    return closed_deals(con, config, activities)
-
-
 def sources_with_activities(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Sources that exported any activity: for the others, engagement is unknown, not zero."""
     rows = con.execute(
@@ -141,7 +132,7 @@ def signal_uses(config: ScoringConfig, closed: DealSet, open_: DealSet) -> list[
     for source in sorted(set(open_.sources) | set(closed.sources)):
         o = open_.where((open_.sources == source).to_numpy())
         c = closed.where((closed.sources == source).to_numpy())
-        leaks = leaking_fields(c.present, c.won, o.present)
+        leaks = leaking_fields(c.known, c.won, o.known)
         uses += signal_use(source, o.known, c.known, leaks, config.weights)
     return uses
 
@@ -168,7 +159,7 @@ def build_scorer(
     the signals each source's data supports (judged on the closed deals and on the open
     ones, `open_deals` when the caller has read them already)."""
     activities = sources_with_activities(con)
-    closed = closed_deal_training_set(con, config, activities)
+    closed = closed_deals(con, config, activities)
     if open_deals is None:
         with open_deal_table(con, as_of_end) as table:
             open_deals = read_deals(table, activities)
@@ -286,7 +277,7 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
     calibration on these deals (kept on the scorer for today's grades)."""
     closed = scorer.training_set
     if closed is None:
-        closed = closed_deal_training_set(con, scorer.config, scorer.sources_with_activities)
+        closed = closed_deals(con, scorer.config, scorer.sources_with_activities)
     columns = ["source_system", "opportunity_id", "score", "grade", "won", "period"]
     if not len(closed):
         return pd.DataFrame(columns=[*columns, "win_probability"])

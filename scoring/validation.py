@@ -82,26 +82,20 @@ def known_signals(features: pd.DataFrame, sources_with_activities: set[str]) -> 
     return known[list(SIGNALS)]
 
 
-def field_presence(features: pd.DataFrame) -> pd.DataFrame:
-    """Per deal: is each field a leakage check looks at present (non-blank, non-zero)?"""
-    fields = dict.fromkeys(LEAKAGE_FIELDS.values())
-    return pd.DataFrame({f: _present(features[f]) for f in fields}, index=features.index)
-
-
 def leaking_fields(closed: pd.DataFrame, won: np.ndarray, open_: pd.DataFrame) -> dict[str, str]:
     """Signals whose field's presence differs by outcome or between closed and open deals,
     with the words that say so: such a field is filled by the outcome. `closed` and `open_`
-    are field_presence of the closed and open deals, `won` the closed deals' outcomes."""
+    are known_signals of the closed and open deals (for these signals, known is the field's
+    presence), `won` the closed deals' outcomes."""
     found: dict[str, str] = {}
     if closed.empty:
         return found
-    won = np.asarray(won, dtype=bool)
     for signal, field in LEAKAGE_FIELDS.items():
-        present = closed[field].to_numpy(dtype=bool)
+        present = closed[signal].to_numpy(dtype=bool)
         rates = {
             "won": present[won].mean() if won.any() else np.nan,
             "lost": present[~won].mean() if (~won).any() else np.nan,
-            "open": open_[field].mean() if len(open_) else np.nan,
+            "open": open_[signal].mean() if len(open_) else np.nan,
         }
         closed_rate = present.mean()
         outcome_gap = abs(rates["won"] - rates["lost"]) if won.any() and (~won).any() else 0.0
