@@ -49,7 +49,20 @@ def test_runs_of_oppwh_run_are_listed_by_oppwh_ui_which_stops_on_sigterm(built_w
     with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
         recorded = [r.run_id for r in instance.get_runs()]
         events = len(instance.all_logs(recorded[0])) if recorded else 0
+        # the cross-run index the UI's asset pages read: materialisations and check results
+        mart = dg.AssetKey(["marts", "opportunities"])
+        materialised = instance.get_latest_materialization_event(mart)
+        check = next(
+            iter(
+                instance.event_log_storage.get_asset_check_summary_records(
+                    [dg.AssetCheckKey(mart, "not_null_opportunities_opportunity_id")]
+                ).values()
+            )
+        )
     assert len(recorded) == 1 and events > 100, "the run, its logs and materialisations"
+    assert materialised is not None and materialised.run_id == recorded[0]
+    assert check.last_check_execution_record is not None
+    assert check.last_check_execution_record.run_id == recorded[0]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     ui = subprocess.Popen(
@@ -89,3 +102,21 @@ def test_runs_of_oppwh_run_are_listed_by_oppwh_ui_which_stops_on_sigterm(built_w
     assert took < 6, f"oppwh ui took {took:.1f} s to stop"
     with pytest.raises(OSError):
         graphql(port, "{ shouldShowNux }")  # nothing of dagster dev is left serving
+
+
+def test_the_pooled_event_log_answers_which_tables_exist_as_sqlite_does(tmp_path):
+    """The run history's event log remembers a table once seen (Dagster asks before every
+    asset event); a table not there is asked again, so one created later is found."""
+    from warehouse.run_history import PooledSqliteEventLogStorage
+
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "storage"))
+    try:
+        assert storage.has_table("asset_check_executions")
+        assert storage.has_table("asset_check_executions"), "asked again: the same answer"
+        assert not storage.has_table("no_such_table")
+        with storage.index_connection() as conn:
+            conn.exec_driver_sql("CREATE TABLE no_such_table (x INTEGER)")
+        assert storage.has_table("no_such_table")
+        assert storage.supports_asset_checks
+    finally:
+        storage.dispose()

@@ -10,6 +10,9 @@ import contextlib
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME as INDEX_SHARD,
+)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 
@@ -22,6 +25,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: dict[str, sa.Engine] = {}
+        self._tables_present: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -47,6 +51,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before storing each asset event and check result, each time with a
+        new engine (~1 s of the sample's run); a table once there stays for the process."""
+        if table_name in self._tables_present:
+            return True
+        # Not under the storage's lock: Dagster asks while it holds it (a write's transaction).
+        with self._engine(INDEX_SHARD).connect() as conn:
+            present = bool(conn.dialect.has_table(conn, table_name))
+        if present:
+            self._tables_present.add(table_name)
+        return present
 
     def dispose(self) -> None:
         super().dispose()
