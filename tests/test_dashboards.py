@@ -152,7 +152,7 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
                     ).first.click()
                     page.wait_for_function(
                         "() => document.body.innerText.includes('Opportunity warehouse')",
-                        timeout=90_000,
+                        timeout=PAGE_WAIT_MS,
                     )
                 for key in PAGES:
                     show_page(page, key, label(key, lang))
@@ -171,17 +171,22 @@ def test_browser_shows_every_page_with_charts_and_saves_screenshots(built_wareho
     )
 
 
+# How long a page may take to draw after a click: seconds alone, but over 90 s once when the
+# other test process ran the crash chain and the Spark build ran beside it (two cores).
+PAGE_WAIT_MS = 240_000
+
+
 def show_page(page, key: str, title: str) -> None:
     """Open one page from the sidebar and wait until its charts are drawn."""
     page.locator('[data-testid="stSidebar"] label').filter(has_text=title).first.click()
     page.wait_for_function(
         "title => document.querySelector('h1') && document.querySelector('h1').innerText.includes(title)",
         arg=title,
-        timeout=90_000,
+        timeout=PAGE_WAIT_MS,
     )
     page.wait_for_selector(
         '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg',
-        timeout=90_000,
+        timeout=PAGE_WAIT_MS,
     )
     page.wait_for_timeout(800)  # let the charts finish drawing
     assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1, key
