@@ -231,7 +231,8 @@ def _sniff_delimiter(header_line: str) -> str:
 
 def read_csv_layout(path: Path, work_dir: Path) -> CsvLayout:
     """Encoding, delimiter and header of a CSV; a UTF-8 copy in work_dir when needed."""
-    head = path.open("rb").read(SNIFF_BYTES)
+    with path.open("rb") as file:
+        head = file.read(SNIFF_BYTES)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnreadableFileError(
             path.name, "the file is UTF-16 text; save it as UTF-8 CSV (or XLSX) and drop it again"

@@ -127,14 +127,12 @@ def _gx_between(check: Check, frame: pd.DataFrame, con, as_of_end):
 
 
 def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, con, as_of_end):
-    import great_expectations.expectations as gxe
-
-    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=check.column,
-        column_B=check.params["other"],
-        or_equal=True,
-        ignore_row_if="either_value_is_missing",
-    ), frame
+    """Compared here and flagged, like the SQL (`A < B`; a missing value fails nothing):
+    GX's own pair expectation compares the columns' `.values`, which drop the time zone
+    and which pandas deprecates for time-zone-aware columns."""
+    first, second = frame[check.column], frame[check.params["other"]]
+    before = (first.notna() & second.notna() & (first < second)).astype(bool)
+    return _gx_flag(f"_before__{check.name}", frame.assign(**{f"_before__{check.name}": before}))
 
 
 def _gx_flag(column: str, flagged: pd.DataFrame):
@@ -227,6 +225,16 @@ def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -
 # --- Great Expectations path -------------------------------------------------------------
 
 
+class GxCheckError(RuntimeError):
+    """Great Expectations could not evaluate a check (an error inside GX, not failing rows)."""
+
+    def __init__(self, check: str, file_name: str, info: dict):
+        message = info.get("exception_message") or "unknown error"
+        super().__init__(
+            f"{file_name}: Great Expectations could not evaluate check {check!r}: {message}"
+        )
+
+
 @cache
 def _gx_batch_definition():
     import great_expectations as gx
@@ -281,6 +289,10 @@ def validate_with_gx(frame, checks: list[Check], con, file_name: str, as_of_end)
 
 def gx_check_result(check: Check, result, flat: pd.DataFrame, file_name: str) -> CheckResult:
     """One check's finding from its GX result: how many rows failed, and which ids."""
+    raised = (result.exception_info or {}).get("raised_exception")
+    if raised:
+        # Not a finding of no failing rows: GX could not evaluate the check at all.
+        raise GxCheckError(check.name, file_name, result.exception_info)
     if result.success:
         return CheckResult(check, file_name, len(flat), 0, (), "great_expectations")
     if check.kind == "unique_after_exact_duplicates":

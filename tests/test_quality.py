@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ingestion.config import load_settings
@@ -276,13 +278,35 @@ def test_sql_path_finds_what_great_expectations_finds(tmp_path):
         con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
     )
     end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
-    gx = validate_load(con, "opportunities", 1, "opportunities.csv", end)
+    with warnings.catch_warnings():
+        # what pandas deprecates (a zone-aware column's `.values`) fails here, not in a year
+        warnings.simplefilter("error", pd.errors.Pandas4Warning)
+        gx = validate_load(con, "opportunities", 1, "opportunities.csv", end)
     sql = validate_load(con, "opportunities", 1, "opportunities.csv", end, gx_max_rows=0)
     assert {r.engine for r in gx} == {"great_expectations"} and {r.engine for r in sql} == {"sql"}
     assert [(r.check.name, r.failing_rows, r.sample_ids) for r in gx] == [
         (r.check.name, r.failing_rows, r.sample_ids) for r in sql
     ]
     assert sum(not r.passed for r in gx) == 6
+    closed_early = next(r for r in gx if r.check.name == "opportunities_closed_after_created")
+    assert (closed_early.failing_rows, closed_early.sample_ids) == (1, ("W-1",))
+
+
+def test_a_check_great_expectations_cannot_evaluate_is_an_error_not_a_pass():
+    """A GX result that carries an exception has counted nothing: it is never read as zero
+    failing rows."""
+    from great_expectations.core import ExpectationValidationResult
+
+    from quality.contracts import check_by_name
+    from quality.validate import GxCheckError, gx_check_result
+
+    broken = ExpectationValidationResult(
+        success=False,
+        exception_info={"raised_exception": True, "exception_message": "TypeError: no"},
+    )
+    check = check_by_name("opportunities_closed_after_created")
+    with pytest.raises(GxCheckError, match="opportunities.csv.*closed_after_created.*TypeError"):
+        gx_check_result(check, broken, pd.DataFrame(), "opportunities.csv")
 
 
 @pytest.mark.parametrize(
