@@ -132,24 +132,28 @@ def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, con, as_of_end):
     and which pandas deprecates for time-zone-aware columns."""
     first, second = frame[check.column], frame[check.params["other"]]
     before = (first.notna() & second.notna() & (first < second)).astype(bool)
-    return _gx_flag(f"_before__{check.name}", frame.assign(**{f"_before__{check.name}": before}))
+    return _gx_flag("_before", check, frame, before)
 
 
-def _gx_flag(column: str, flagged: pd.DataFrame):
+def _gx_flag(prefix: str, check: Check, frame: pd.DataFrame, flags: pd.Series):
+    """The failing rows computed here, as a column of the check's own (`<prefix>__<check>`)
+    that GX expects to be all False."""
     import great_expectations.expectations as gxe
 
-    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[False]), flagged
+    column = f"{prefix}__{check.name}"
+    expectation = gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[False])
+    return expectation, frame.assign(**{column: flags})
 
 
 def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, con, as_of_end):
     after = frame[check.column] >= pd.Timestamp(as_of_end)
-    return _gx_flag(f"_after__{check.name}", frame.assign(**{f"_after__{check.name}": after}))
+    return _gx_flag("_after", check, frame, after)
 
 
 def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, con, as_of_end):
     lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
     missing = lost.fillna(False) & frame[check.column].isna()
-    return _gx_flag(f"_missing__{check.name}", frame.assign(**{f"_missing__{check.name}": missing}))
+    return _gx_flag("_missing", check, frame, missing)
 
 
 def _gx_in_value_set(check: Check, frame: pd.DataFrame, con, as_of_end):

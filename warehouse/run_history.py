@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
-    INDEX_SHARD_NAME as INDEX_SHARD,
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
 )
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -58,7 +58,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if table_name in self._tables_present:
             return True
         # Not under the storage's lock: Dagster asks while it holds it (a write's transaction).
-        with self._engine(INDEX_SHARD).connect() as conn:
+        with self._engine(INDEX_SHARD_NAME).connect() as conn:
             present = bool(conn.dialect.has_table(conn, table_name))
         if present:
             self._tables_present.add(table_name)
