@@ -184,7 +184,8 @@ def test_dbt_in_this_process_reads_like_a_dbt_process(tmp_path):
         assert seed.wait() == 0, [e["info"]["msg"] for e in events if e["info"]["level"] == "error"]
         # only what dagster-dbt reads; each statement dbt ran is in dbt.log, for a person
         assert {e["info"]["level"] for e in events} <= {"info", "warn", "error"}
-        assert "create table" in (tmp_path / "target" / "dbt.log").read_text().lower()
+        dbt_log = (tmp_path / "target" / "dbt.log").read_text()
+        assert "create table" in dbt_log.lower() and "\x1b[" not in dbt_log, "plain text"
         results = [e for e in events if e["info"]["name"] == "LogSeedResult"]
         assert [e["data"]["node_info"]["unique_id"] for e in results] == [
             "seed.opportunity_warehouse.stages"

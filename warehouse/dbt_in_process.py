@@ -29,12 +29,14 @@ FLAG_OF_ENV = {
     "DBT_INDIRECT_SELECTION": "--indirect-selection",
 }
 # Structured events, no second copy on stdout (dagster-dbt prints each event itself); the
-# run folder's dbt.log in dbt's plain text, which a person reads.
+# run folder's dbt.log in dbt's plain text, which a person reads, and no terminal colour
+# codes in either (dbt writes them into some messages themselves, not only on a console).
 FIXED_FLAGS = (
     "--log-format",
     "json",
     "--log-format-file",
     "text",
+    "--no-use-colors",
     "--quiet",
     "--no-send-anonymous-usage-stats",
 )
