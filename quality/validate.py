@@ -100,7 +100,7 @@ def _between_sql(check: Check) -> str:
     return " OR ".join(b for b in bounds if b)
 
 
-def _gx_unique(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_unique(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     import great_expectations.expectations as gxe
 
     distinct = frame[TABLES[check.table].column_names].drop_duplicates()
@@ -110,13 +110,13 @@ def _gx_unique(check: Check, frame: pd.DataFrame, con, as_of_end):
     return gxe.ExpectColumnValuesToBeUnique(column=check.column), distinct
 
 
-def _gx_not_null(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_not_null(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     import great_expectations.expectations as gxe
 
     return gxe.ExpectColumnValuesToNotBeNull(column=check.column), frame
 
 
-def _gx_between(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_between(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     import great_expectations.expectations as gxe
 
     return gxe.ExpectColumnValuesToBeBetween(
@@ -126,7 +126,7 @@ def _gx_between(check: Check, frame: pd.DataFrame, con, as_of_end):
     ), frame
 
 
-def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     """Compared here and flagged, like the SQL (`A < B`; a missing value fails nothing):
     GX's own pair expectation compares the columns' `.values`, which drop the time zone
     and which pandas deprecates for time-zone-aware columns."""
@@ -145,24 +145,24 @@ def _gx_flag(prefix: str, check: Check, frame: pd.DataFrame, flags: pd.Series):
     return expectation, frame.assign(**{column: flags})
 
 
-def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     after = frame[check.column] >= pd.Timestamp(as_of_end)
     return _gx_flag("_after", check, frame, after)
 
 
-def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     lost = frame["status"].astype("string").str.lower().isin(LOST_WORDS)
     missing = lost.fillna(False) & frame[check.column].isna()
     return _gx_flag("_missing", check, frame, missing)
 
 
-def _gx_in_value_set(check: Check, frame: pd.DataFrame, con, as_of_end):
+def _gx_in_value_set(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     """Compared in lower case, like the SQL."""
     import great_expectations.expectations as gxe
 
     column = f"_value__{check.name}"
     lowered = frame.assign(**{column: frame[check.column].astype("string").str.lower()})
-    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=_value_set(check, con)), lowered
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=value_sets[check.name]), lowered
 
 
 @dataclass(frozen=True)
@@ -233,10 +233,15 @@ class GxCheckError(RuntimeError):
     """Great Expectations could not evaluate a check (an error inside GX, not failing rows)."""
 
     def __init__(self, check: str, file_name: str, info: dict):
+        self.details = (check, file_name, {"exception_message": info.get("exception_message")})
         message = info.get("exception_message") or "unknown error"
         super().__init__(
             f"{file_name}: Great Expectations could not evaluate check {check!r}: {message}"
         )
+
+    def __reduce__(self):
+        # Raised in the GX worker (quality.gx_worker), raised again in the run.
+        return (GxCheckError, self.details)
 
 
 @cache
@@ -252,7 +257,7 @@ def _gx_batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_export")
 
 
-def gx_batches(frame: pd.DataFrame, checks: list[Check], con, as_of_end) -> list[tuple]:
+def gx_batches(frame: pd.DataFrame, checks: list[Check], value_sets, as_of_end) -> list[tuple]:
     """The checks grouped by the batch they read: every check on the export's own rows (with
     its helper column added under a name of its own) in one batch, each check on a batch of
     its own (the distinct rows of a uniqueness check) alone. One GX validation per batch
@@ -260,7 +265,7 @@ def gx_batches(frame: pd.DataFrame, checks: list[Check], con, as_of_end) -> list
     shared, alone = frame.copy(), []
     together: list[tuple[Check, object]] = []
     for check in checks:
-        expectation, data = KINDS[check.kind].gx(check, frame, con, as_of_end)
+        expectation, data = KINDS[check.kind].gx(check, frame, value_sets, as_of_end)
         if data is frame or (data.index.equals(frame.index) and len(data) == len(frame)):
             added = [c for c in data.columns if c not in frame.columns]
             for column in added:
@@ -271,12 +276,24 @@ def gx_batches(frame: pd.DataFrame, checks: list[Check], con, as_of_end) -> list
     return ([(shared, together)] if together else []) + alone
 
 
-def validate_with_gx(frame, checks: list[Check], con, file_name: str, as_of_end) -> list:
+# The kinds of check whose expectation is a set of values read from the warehouse or a seed.
+VALUE_SET_KINDS = ("in_set", "known_stage", "known_activity_type")
+
+
+def value_sets_of(checks: list[Check], con) -> dict[str, list[str]]:
+    """Each value-set check's allowed values, by check name (read here, where the warehouse
+    is open, so that the GX part needs no connection and can run in the GX worker)."""
+    return {c.name: _value_set(c, con) for c in checks if c.kind in VALUE_SET_KINDS}
+
+
+def evaluate_with_gx(
+    frame: pd.DataFrame, checks: list[Check], value_sets: dict, file_name: str, as_of_end
+) -> list[CheckResult]:
     """Every check of one export through Great Expectations, in the order given."""
     import great_expectations as gx
 
     found: dict[str, CheckResult] = {}
-    for data, pairs in gx_batches(frame, checks, con, as_of_end):
+    for data, pairs in gx_batches(frame, checks, value_sets, as_of_end):
         flat = data.reset_index(drop=True)
         for check, expectation in pairs:
             expectation.meta = {"check": check.name}
@@ -326,8 +343,10 @@ def validate_load(
     file_name: str,
     as_of_end: datetime,
     gx_max_rows: int = GX_MAX_ROWS,
+    evaluate: Callable = evaluate_with_gx,
 ) -> list[CheckResult]:
-    """Every contract of `table` on the rows of one load (before it is committed)."""
+    """Every contract of `table` on the rows of one load (before it is committed). A load
+    small enough for GX goes to `evaluate` (evaluate_with_gx, here or in the GX worker)."""
     checks = checks_for(table)
     if not checks:
         return []
@@ -342,7 +361,7 @@ def validate_load(
             f"SELECT {columns} FROM raw.{table} WHERE _load_id = ? ORDER BY _row_number",
             [load_id],
         ).df()
-        results = validate_with_gx(frame, checks, con, file_name, as_of_end)
+        results = evaluate(frame, checks, value_sets_of(checks, con), file_name, as_of_end)
     return [with_unknown_values(con, r, load_id) for r in results]
 
 

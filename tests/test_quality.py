@@ -4,6 +4,7 @@ and the webhook that tells someone when an unattended run fails."""
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import warnings
 from datetime import date, datetime
@@ -290,6 +291,55 @@ def test_sql_path_finds_what_great_expectations_finds(tmp_path):
     assert sum(not r.passed for r in gx) == 6
     closed_early = next(r for r in gx if r.check.name == "opportunities_closed_after_created")
     assert (closed_early.failing_rows, closed_early.sample_ids) == (1, ("W-1",))
+
+
+def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
+    """`oppwh run` validates small exports in a second process (quality.gx_worker): the
+    same findings as GX in this process; a worker that dies is replaced by this process."""
+    from quality import gx_worker
+    from quality.validate import GxCheckError, evaluate_with_gx
+
+    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, CLEAN + WARNINGS)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    load_landing(
+        con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
+    )
+    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    here = validate_load(con, "opportunities", 1, "opportunities.csv", end)
+
+    def not_here(*args):
+        raise AssertionError("evaluated in the test process, not the worker")
+
+    worker = gx_worker.start_worker()
+    try:
+        there = validate_load(
+            con,
+            "opportunities",
+            1,
+            "opportunities.csv",
+            end,
+            evaluate=gx_worker.evaluator(not_here),
+        )
+        assert worker.process.poll() is None, "the worker answered and still runs"
+        assert there == here and sum(not r.passed for r in there) == 6
+        # A worker killed half-way: the run validates the export itself, with the same findings.
+        worker.process.kill()
+        worker.process.wait()
+        again = validate_load(
+            con,
+            "opportunities",
+            1,
+            "opportunities.csv",
+            end,
+            evaluate=gx_worker.evaluator(evaluate_with_gx),
+        )
+        assert again == here
+    finally:
+        gx_worker.stop()
+    # GX's own failure, raised in the worker, reaches the run as the same error.
+    error = pickle.loads(pickle.dumps(GxCheckError("c", "f.csv", {"exception_message": "no"})))
+    assert isinstance(error, GxCheckError) and str(error).startswith("f.csv:")
 
 
 def test_a_check_great_expectations_cannot_evaluate_is_an_error_not_a_pass():

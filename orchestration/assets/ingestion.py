@@ -14,9 +14,10 @@ from ingestion.step import load_into, raw_table_counts, write_raw_parquet
 from orchestration.crash import crash_point
 from orchestration.progress import report
 from orchestration.resources import WarehouseSettings
+from quality import gx_worker
 from quality.contracts import BLOCK, CHECKS
 from quality.step import record_intake
-from quality.validate import validate_load
+from quality.validate import evaluate_with_gx, validate_load
 from warehouse.safe_names import printable
 
 RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in TABLES}
@@ -105,18 +106,23 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
     settings = load_settings(warehouse.data_path, as_of, warehouse.timezone)
     folder_config = read_config(warehouse.data_path)
     clear_intake(warehouse.folder.intake)
+    # GX in the worker `oppwh run` started, if it did (else in this process).
+    evaluate = gx_worker.evaluator(evaluate_with_gx)
     settings = replace(
         settings,
         settle_seconds=folder_config.settle_seconds,
         intake_dir=warehouse.folder.intake,
         run_id=context.run.run_id,
         validator=lambda con, table, load_id, name: validate_load(
-            con, table, load_id, name, as_of_end
+            con, table, load_id, name, as_of_end, evaluate=evaluate
         ),
         before_commit=lambda name: crash_point("ingest:mid_file"),
     )
     db = warehouse.database
-    outcomes = load_into(db, warehouse.landing_path, settings)
+    try:
+        outcomes = load_into(db, warehouse.landing_path, settings)
+    finally:
+        gx_worker.stop()
     freshness = record_intake(
         db, context.run.run_id, as_of, outcomes, folder_config.max_days_without_export
     )

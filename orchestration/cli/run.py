@@ -24,6 +24,7 @@ from orchestration.cli.options import (
     oppwh_command,
 )
 from orchestration.crash import CRASH_STEPS
+from quality import gx_worker
 from reminders.step import post_run_reminders
 from serving.reads import mart_row_counts, newest_data_day
 from warehouse.engines import ENGINES, default_engine
@@ -86,22 +87,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"time zone / 时区: {timezone}, engine / 引擎: {args.engine})"
     )
     started = time.monotonic()
+    # Great Expectations imports in its own process while this one loads the job (quality.gx_worker).
+    gx_worker.start(landing_files(landing or folder.landing))
     # The job's Definitions (Dagster, dagster-dbt: ~2 s) load only for the commands that run it.
     from orchestration.launch import run_daily_job, run_failed
 
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
-    result = run_daily_job(
-        data_dir,
-        landing,
-        as_of,
-        args.parquet,
-        archive_mode,
-        args.wait,
-        full_refresh=args.full_refresh,
-        engine=args.engine,
-        timezone=args.timezone,
-    )
+    try:
+        result = run_daily_job(
+            data_dir,
+            landing,
+            as_of,
+            args.parquet,
+            archive_mode,
+            args.wait,
+            full_refresh=args.full_refresh,
+            engine=args.engine,
+            timezone=args.timezone,
+        )
+    finally:
+        gx_worker.stop()  # the ingest step stops it; a run that never got there, here
     problem = run_failed(result)
     if problem:
         took = time.monotonic() - started

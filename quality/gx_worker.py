@@ -1,0 +1,173 @@
+"""Great Expectations in a second process that starts with the run.
+
+Importing Great Expectations takes ~2.5 s (it pulls in scipy, altair, SQLAlchemy and, with
+the spark extra, PySpark): an eighth of a small team's first run, paid on one core while the
+other idles. The run's own start (Dagster, dbt) is single-threaded Python of about the same
+length, so `oppwh run` starts this worker before it loads the job when the landing folder
+holds files GX will check: the worker imports GX on the other core meanwhile, and the new
+exports' pandas batches are validated there (`evaluate_with_gx`, the same function the run
+would call itself). The ingest step stops it, so it holds no memory while the marts build.
+
+Anything the worker cannot do (it died, or failed in a way the run did not) is done in the
+run's own process instead, so a worker never changes a finding or loses an error.
+
+Protocol: pickled requests on the worker's stdin, pickled replies on its stdout (the
+worker's own prints go to its stderr), one reply per request, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+# Only a file of at most this size can be validated by GX (a load of up to GX_MAX_ROWS rows,
+# quality.validate): for landing folders of bigger files alone the worker is not started.
+MAX_FILE_BYTES = 64 * 2**20
+# How long a stopping worker may take to exit before it is killed.
+STOP_SECONDS = 5
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class GxWorkerGone(RuntimeError):
+    """The worker could not answer (it exited, or its reply could not be read)."""
+
+
+class GxWorker:
+    """One worker process and the pipes to it."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "quality.gx_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=PROJECT_ROOT,
+        )
+
+    def call(self, *request):
+        """The worker's reply to `request`: ('ok', value) or ('error', kind, details)."""
+        try:
+            pickle.dump(request, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.process.stdin.flush()
+            return pickle.load(self.process.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as error:
+            raise GxWorkerGone(f"the Great Expectations worker stopped: {error}") from error
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(OSError):
+            self.process.stdout.close()
+
+
+_worker: GxWorker | None = None
+
+
+def worth_starting(files: Iterable[Path]) -> bool:
+    """Whether a run over `files` will validate with GX in a process that has not imported
+    it yet (a test process or a replay imports it once and keeps it)."""
+    if "great_expectations" in sys.modules:
+        return False
+    return any(f.stat().st_size <= MAX_FILE_BYTES for f in files)
+
+
+def start(files: Iterable[Path]) -> bool:
+    """Start the worker when `worth_starting(files)`; True when one runs."""
+    if _worker is None and worth_starting(files):
+        start_worker()
+    return _worker is not None
+
+
+def start_worker() -> GxWorker:
+    """The worker, started now if none runs."""
+    global _worker
+    if _worker is None:
+        _worker = GxWorker()
+    return _worker
+
+
+def stop() -> None:
+    """Stop the worker, if one runs (the ingest step is over)."""
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.stop()
+
+
+def evaluator(local: Callable) -> Callable:
+    """`local` (quality.validate.evaluate_with_gx), run by the worker while one runs: the
+    same arguments, the same results, the same GxCheckError. When the worker cannot
+    answer, or fails where `local` might not, `local` runs here and has the last word."""
+
+    def evaluate(*args):
+        global _worker
+        worker = _worker
+        if worker is None:
+            return local(*args)
+        try:
+            reply = worker.call(*args)
+        except GxWorkerGone:
+            _worker = None
+            worker.stop()
+            return local(*args)
+        if reply[0] == "ok":
+            return reply[1]
+        if reply[0] == "check_error":
+            raise reply[1]
+        return local(*args)
+
+    return evaluate
+
+
+def serve(evaluate: Callable, requests, replies) -> None:
+    """The worker's loop: each request's reply, until the run closes the pipe."""
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", evaluate(*request))
+        except Exception as error:  # noqa: BLE001 - every failure is sent back to the run
+            reply = check_error_reply(error) or ("error", type(error).__name__, str(error))
+        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.flush()
+
+
+def check_error_reply(error: Exception):
+    """('check_error', error) for a GxCheckError (the run raises it as its own), else None."""
+    from quality.validate import GxCheckError
+
+    return ("check_error", error) if isinstance(error, GxCheckError) else None
+
+
+def main() -> None:
+    """Import GX first (the point of the worker), then answer requests. Replies go to the
+    original stdout; anything printed while importing or validating goes to stderr."""
+    import warnings
+
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Not the import-time warnings of GX's dependencies (PySpark on pandas 3): the run's
+    # own import shows none either, its warnings are filtered by then.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations  # noqa: F401 - the import this worker exists for
+
+    from quality.validate import evaluate_with_gx
+
+    serve(evaluate_with_gx, sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()
