@@ -4,12 +4,16 @@ written here: what changes a node's fingerprint, and which nodes are then kept."
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 
 from warehouse.node_state import (
     STATE_TABLE,
+    cutoff_keys,
     excluded_names,
+    indirect_selection,
     kept_nodes,
     node_fingerprints,
     remember_nodes,
@@ -125,9 +129,19 @@ def test_the_next_day_keeps_the_views_and_their_tests_and_rebuilds_the_rest():
     con = duckdb.connect()
     built(con, m, node_fingerprints(m, RAW, SHARED, "2025-07-01"))
     kept = kept_nodes(con, m, node_fingerprints(m, RAW, SHARED, "2025-07-02"))
-    # rates is read by a test that runs again (it reads the rebuilt mart): dbt would leave
-    # that test out with an excluded seed, so the seed is built again too
-    assert excluded_names(m, kept) == ["not_null_activities", "stg_activities", "stg_deals"]
+    # rates is read by a test that runs again (it reads the rebuilt mart): the build
+    # selects tests cautiously (INDIRECT_SELECTION), so that test runs with the seed kept
+    assert excluded_names(m, kept) == [
+        "not_null_activities",
+        "rates",
+        "stg_activities",
+        "stg_deals",
+    ]
+    assert "test.p.mart_currency_in_rates" not in kept
+    assert indirect_selection(None, excluding=True) == "cautious"
+    # Dagster naming the tests itself (a subset of checks): its choice stands
+    assert indirect_selection("empty", excluding=True) == "empty"
+    assert indirect_selection(None, excluding=False) is None
     assert kept["test.p.not_null_activities"] == {
         "unique_id": "test.p.not_null_activities",
         "status": "pass",
@@ -145,7 +159,7 @@ def test_a_node_whose_table_is_gone_is_built_again_with_what_reads_it():
     built(con, m, prints)
     con.execute("DROP TABLE staging.stg_activities")
     kept = kept_nodes(con, m, prints)
-    assert excluded_names(m, kept) == ["stg_deals"]
+    assert excluded_names(m, kept) == ["rates", "stg_deals"]
 
 
 def test_a_failed_node_is_not_remembered():
@@ -160,3 +174,57 @@ def test_a_failed_node_is_not_remembered():
     assert remember_nodes(con, prints, results, "/data/dbt/run-1") == 1
     [(result,)] = con.execute(f"SELECT result FROM {STATE_TABLE}").fetchall()
     assert json.loads(result)["unique_id"] == "model.p.stg_deals"
+
+
+def end_of(day: str, zone: str = "America/New_York") -> datetime:
+    """The instant a day ends in `zone` (what the models call as_of_end)."""
+    return datetime.combine(date.fromisoformat(day) + timedelta(days=1), time(), ZoneInfo(zone))
+
+
+def test_a_model_that_only_cuts_its_dates_at_the_as_of_day_is_kept_until_a_date_falls_in():
+    """A model that declares its as-of cutoffs keeps its fingerprint from one day to the
+    next while none of its dates falls between them; a model that counts days from the
+    as-of day changes every day."""
+    m = manifest()
+    m["nodes"]["model.p.stg_deals"]["config"] = {}
+    cut = node("model.p.deals_then", ["model.p.stg_deals"], ["macro.p.as_of_end"], "marts")
+    cut["config"] = {
+        "meta": {
+            "as_of_cutoffs": [
+                {"relation": "stg_deals", "column": "created_at"},
+                {"relation": "stg_deals", "column": "export_date"},
+                {"relation": "stg_deals", "column": "close_date", "where": "status <> 'open'"},
+            ]
+        }
+    }
+    m["nodes"][cut["unique_id"]] = cut
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute(
+        "CREATE TABLE staging.stg_deals AS SELECT * FROM (VALUES "
+        "(TIMESTAMPTZ '2025-06-29 10:00:00-04', DATE '2025-06-29', DATE '2025-06-30', 'won'),"
+        # created on July 2 at 23:30 in New York: already July 3 in UTC
+        "(TIMESTAMPTZ '2025-07-02 23:30:00-04', DATE '2025-06-29', NULL, 'open'),"
+        # an open deal's expected close date is no cutoff (the where clause leaves it out)
+        "(TIMESTAMPTZ '2025-06-01 10:00:00-04', DATE '2025-06-01', DATE '2025-07-05', 'open')"
+        ") AS t(created_at, export_date, close_date, status)"
+    )
+
+    def prints(day: str) -> dict:
+        keys = cutoff_keys(con, m, date.fromisoformat(day), end_of(day))
+        return node_fingerprints(m, RAW, SHARED, day, keys)
+
+    assert cutoff_keys(con, m, date(2025, 7, 1), end_of("2025-07-01")) == {
+        "model.p.deals_then": [2, 3, 1]
+    }
+    daily = {"mart", "mart_currency_in_rates"}  # days counted from the as-of day, and its test
+    june_30, july_1, july_2 = prints("2025-06-30"), prints("2025-07-01"), prints("2025-07-02")
+    assert changed(june_30, july_1) == daily  # no date of the deals falls on July 1
+    assert changed(july_1, july_2) == daily | {"deals_then"}  # one deal created on July 2
+    assert changed(prints("2025-07-04"), prints("2025-07-05")) == daily
+    # a relation not in the warehouse yet: the model counts as reading the day itself
+    con.execute("DROP TABLE staging.stg_deals")
+    assert cutoff_keys(con, m, date(2025, 7, 1), end_of("2025-07-01")) == {
+        "model.p.deals_then": None
+    }
+    assert changed(prints("2025-06-30"), prints("2025-07-01")) == daily | {"deals_then"}

@@ -10,7 +10,12 @@ A node's fingerprint covers:
 - the project's macros, dbt_project.yml and profiles.yml, and the run's settings (vars, dbt
   version, target);
 - the raw tables it reads (their row count and content hash);
-- the as-of day, when the node measures against it (through the as_of_date macro);
+- the as-of day, when the node measures against it (through the as_of_date macro); for a
+  node that uses the day only as a cutoff on dates of its data (rows exported, created,
+  closed or entered by the end of the day), declared in its config as `meta.as_of_cutoffs`
+  (relation, column, optional where), instead how many of those dates fall within the day:
+  its rows are the same for every as-of day no such date falls between, so a next day on
+  which no date of the data falls keeps it (with what reads only it);
 - the fingerprints of the nodes it reads.
 
 A node is kept when its fingerprint equals the one stored after its last successful build,
@@ -26,6 +31,7 @@ from __future__ import annotations
 import graphlib
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 
 from warehouse.build_state import KEPT_RESULTS_FILE, digest, project_digest
@@ -44,6 +50,8 @@ VOLATILE_KEYS = ("created_at",)
 SHARED_INPUTS = ("macros", "materializations", "dbt_project.yml", "profiles.yml")
 # The raw schema, whose tables' content is measured (build_state.raw_figures).
 RAW_SCHEMA = "raw"
+# A node's config meta naming the dates it cuts at the as-of day (see the module docstring).
+CUTOFFS_META = "as_of_cutoffs"
 
 
 def shared_digest(project_dir: Path) -> str:
@@ -95,11 +103,84 @@ def is_measured(parent: str, prints: Mapping, sources: Mapping, raw: Mapping) ->
     return source.get("schema") == RAW_SCHEMA and source.get("identifier") in raw
 
 
+def declared_cutoffs(node: Mapping) -> list[dict]:
+    """The dates a node declares it cuts at the as-of day (`meta.as_of_cutoffs`)."""
+    meta = node.get("config", {}).get("meta") or node.get("meta") or {}
+    return list(meta.get(CUTOFFS_META) or [])
+
+
+def cutoff_filter(column: str, data_type: str, where: str | None) -> str:
+    """The SQL condition of a date that falls within the as-of day ($day: the day, $end:
+    the instant it ends), as the models compare it: a date on or before the day, an
+    instant before its end."""
+    bound = f'"{column}" <= $day' if data_type.upper() == "DATE" else f'"{column}" < $end'
+    return f"{bound} AND ({where})" if where else bound
+
+
+def cutoff_keys(
+    con, manifest: Mapping, as_of: date, as_of_end: datetime
+) -> dict[str, list[int] | None]:
+    """Per node that declares cutoffs: how many of each declared date fall within the as-of
+    day, in the order declared (None when a relation it names is not in the warehouse yet:
+    the node then counts as reading the day itself)."""
+    relations = {
+        node["name"]: (node["schema"], node.get("alias") or node["name"])
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") in ("model", "seed")
+    }
+    keys: dict[str, list[int] | None] = {}
+    for uid, node in buildable_nodes(manifest).items():
+        entries = declared_cutoffs(node)
+        if entries:
+            keys[uid] = cutoff_key(con, entries, relations, as_of, as_of_end)
+    return keys
+
+
+def cutoff_key(con, entries: list[dict], relations: Mapping, as_of, as_of_end) -> list[int] | None:
+    """The counts of one node's declared dates within the as-of day, one query a relation."""
+    counts: dict[int, int] = {}
+    by_relation: dict[str, list[int]] = {}
+    for n, entry in enumerate(entries):
+        by_relation.setdefault(entry["relation"], []).append(n)
+    for name, numbers in by_relation.items():
+        schema, table = relations.get(name, (None, None))
+        if schema is None or not table_exists(con, f"{schema}.{table}"):
+            return None
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema, table],
+            ).fetchall()
+        )
+        filters = [
+            cutoff_filter(
+                entries[n]["column"], types[entries[n]["column"]], entries[n].get("where")
+            )
+            for n in numbers
+        ]
+        sql = (
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE {f})" for f in filters)
+            + f' FROM "{schema}"."{table}"'
+        )
+        bounds = {"day": as_of, "end": as_of_end}
+        row = con.execute(sql, {k: v for k, v in bounds.items() if f"${k}" in sql}).fetchone()
+        counts.update(zip(numbers, row, strict=True))
+    return [counts[n] for n in range(len(entries))]
+
+
 def node_fingerprints(
-    manifest: Mapping, raw: Mapping[str, list], shared: Mapping, as_of
+    manifest: Mapping,
+    raw: Mapping[str, list],
+    shared: Mapping,
+    as_of,
+    cutoffs: Mapping[str, list[int] | None] | None = None,
 ) -> dict[str, str | None]:
     """Each buildable node's fingerprint (see the module's docstring), or None for a node
-    that reads something not measured here (a table written in Python, or such a node)."""
+    that reads something not measured here (a table written in Python, or such a node).
+    `cutoffs`: cutoff_keys, for the nodes that declare them."""
+    cutoffs = cutoffs or {}
     nodes = buildable_nodes(manifest)
     sources = manifest.get("sources", {})
     reads_as_of = as_of_macros(manifest)
@@ -117,10 +198,19 @@ def node_fingerprints(
                 "shared": shared,
                 "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
                 "parents": {p: prints[p] for p in parents if p in nodes},
-                "as_of": str(as_of) if macros_used & reads_as_of else None,
+                "as_of": as_of_part(uid, macros_used & reads_as_of, as_of, cutoffs),
             }
         )
     return prints
+
+
+def as_of_part(uid: str, reads_as_of: bool, as_of, cutoffs: Mapping) -> object:
+    """What of the as-of day a node's fingerprint holds: nothing when it does not read it,
+    its cutoff key when it declares one that could be measured, else the day."""
+    if not reads_as_of:
+        return None
+    key = cutoffs.get(uid)
+    return {"cutoffs": key} if key is not None else str(as_of)
 
 
 def ensure_state(con) -> None:
@@ -160,9 +250,11 @@ def kept_nodes(con, manifest: Mapping, prints: Mapping[str, str | None]) -> dict
 
 
 def with_their_tests(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[str, dict]:
-    """`kept` less each model or seed a test that runs reads (dbt leaves out every test of
-    an excluded node, one reading a rebuilt mart and a kept seed included), and less what
-    reads a node so dropped, until every kept node's inputs and tests are kept too."""
+    """`kept` less every node that reads a node not kept, until each kept node's inputs are
+    kept too. A test that runs may read a kept node beside a rebuilt one (the currency test
+    reads the rebuilt opportunities and the kept rates seed): the build excludes with dbt's
+    cautious indirect selection (INDIRECT_SELECTION), which leaves out only the tests all of
+    whose parents are excluded, so such a test still runs."""
     kept = dict(kept)
     changed = True
     while changed:
@@ -174,14 +266,20 @@ def with_their_tests(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[s
             if not all(p in kept for p in parents):
                 del kept[uid]
                 changed = True
-        for uid, node in nodes.items():
-            if node["resource_type"] != "test" or uid in kept:
-                continue
-            for parent in node.get("depends_on", {}).get("nodes", []):
-                if parent in kept:
-                    del kept[parent]
-                    changed = True
     return kept
+
+
+# How a build that excludes kept nodes selects tests: with dbt's default (eager), excluding
+# a node also leaves out every test that reads it, one that reads a rebuilt node too.
+INDIRECT_SELECTION = "cautious"
+
+
+def indirect_selection(chosen: str | None, excluding: bool) -> str | None:
+    """dbt's indirect selection for a build: cautious when it excludes kept nodes, unless
+    Dagster selects the tests by name itself (`empty`, a subset of checks)."""
+    if excluding and chosen != "empty":
+        return INDIRECT_SELECTION
+    return chosen
 
 
 def remember_nodes(
@@ -217,6 +315,12 @@ def write_kept_results(folder: Path, kept: Mapping[str, dict]) -> None:
     (folder / KEPT_RESULTS_FILE).write_text(
         json.dumps(list(kept.values()), default=str), encoding="utf-8"
     )
+
+
+def cutoff_keys_in(db: Database, manifest: Mapping, as_of: date, as_of_end: datetime) -> dict:
+    """Before a build, in the warehouse: cutoff_keys."""
+    with db.connect() as con:
+        return cutoff_keys(con, manifest, as_of, as_of_end)
 
 
 def nodes_to_keep(db: Database, manifest: Mapping, prints: Mapping, full_refresh: bool) -> dict:

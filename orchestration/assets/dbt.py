@@ -51,7 +51,9 @@ from warehouse.dbt_in_process import DbtInThisProcess
 from warehouse.engines import import_spark_build, require_spark
 from warehouse.folders import prune_old_folders
 from warehouse.node_state import (
+    cutoff_keys_in,
     excluded_names,
+    indirect_selection,
     node_fingerprints,
     nodes_to_keep,
     remember_built_nodes,
@@ -201,7 +203,8 @@ def warehouse_models(
             return
         manifest = PROJECT_MANIFEST
         shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
-        prints = node_fingerprints(manifest, figures, shared, as_of)
+        cutoffs = cutoff_keys_in(database, manifest, as_of, warehouse.as_of_end())
+        prints = node_fingerprints(manifest, figures, shared, as_of, cutoffs)
     forget_build(database)
     kept = nodes_to_keep(database, manifest, prints, warehouse.full_refresh)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
@@ -337,7 +340,8 @@ class WarehouseDbtCli(DbtCliResource):
             "DBT_LOG_PATH": str(target_path),
             "DBT_PROFILES_DIR": self.profiles_dir or str(project_dir),
             "DBT_PROJECT_DIR": str(project_dir),
-            "DBT_INDIRECT_SELECTION": params.indirect_selection or "",
+            "DBT_INDIRECT_SELECTION": indirect_selection(params.indirect_selection, bool(excludes))
+            or "",
         }
         command = [self.dbt_executable, *self.global_config_flags, *args, *params.selection_args]
         return DbtCliInvocation(
