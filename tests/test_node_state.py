@@ -228,3 +228,25 @@ def test_a_model_that_only_cuts_its_dates_at_the_as_of_day_is_kept_until_a_date_
         "model.p.deals_then": None
     }
     assert changed(prints("2025-06-30"), prints("2025-07-01")) == daily | {"deals_then"}
+
+
+def test_a_model_reading_no_figure_counted_from_the_as_of_day_is_kept_beside_a_rebuilt_mart():
+    """A summary declared as-of independent reads a mart built again every day (its ages
+    move) but none of the moving figures: kept from one day to the next, built again when
+    the data under the mart changes."""
+    m = manifest()
+    summary = node("model.p.closed_summary", ["model.p.mart"], schema="marts")
+    summary["config"] = {"meta": {"as_of_independent": True}}
+    m["nodes"][summary["unique_id"]] = summary
+    m["nodes"]["test.p.summary_unique"] = node("test.p.summary_unique", ["model.p.closed_summary"])
+    first = node_fingerprints(m, RAW, SHARED, "2025-07-01")
+    next_day = node_fingerprints(m, RAW, SHARED, "2025-07-02")
+    assert changed(first, next_day) == {"mart", "mart_currency_in_rates"}
+    new_deals = node_fingerprints(m, {**RAW, "deals": [4, "999"]}, SHARED, "2025-07-02")
+    assert {"closed_summary", "summary_unique"} <= changed(next_day, new_deals)
+
+    con = duckdb.connect()
+    built(con, m, first)
+    kept = kept_nodes(con, m, next_day)
+    assert {"model.p.closed_summary", "test.p.summary_unique"} <= set(kept)
+    assert "model.p.mart" not in kept

@@ -16,10 +16,14 @@ A node's fingerprint covers:
   (relation, column, optional where), instead how many of those dates fall within the day:
   its rows are the same for every as-of day no such date falls between, so a next day on
   which no date of the data falls keeps it (with what reads only it);
-- the fingerprints of the nodes it reads.
+- the fingerprints of the nodes it reads; for a node declared `meta.as_of_independent`
+  (it reads none of its inputs' figures counted from the as-of day: ages, days since, open
+  stages' days so far), their fingerprints without those figures' day, so it is kept on a
+  next day that changes nothing it reads, though the marts it reads are built again.
 
 A node is kept when its fingerprint equals the one stored after its last successful build,
-its table or view is still there, and every node it reads is kept. A node that reads a table
+its table or view is still there, and every node it reads is kept (an as-of independent
+node's inputs may be built again: its fingerprint says their rows it reads are the same). A node that reads a table
 a later step writes in Python (the grades, the forecast) is never kept: its input is not a
 raw table whose content is measured here. Rows are stored in STATE_TABLE after each build,
 for the nodes it built; before a build the rows of every node about to be built are
@@ -52,6 +56,8 @@ SHARED_INPUTS = ("macros", "materializations", "dbt_project.yml", "profiles.yml"
 RAW_SCHEMA = "raw"
 # A node's config meta naming the dates it cuts at the as-of day (see the module docstring).
 CUTOFFS_META = "as_of_cutoffs"
+# A node's config meta saying it reads no figure counted from the as-of day.
+INDEPENDENT_META = "as_of_independent"
 
 
 def shared_digest(project_dir: Path) -> str:
@@ -103,10 +109,18 @@ def is_measured(parent: str, prints: Mapping, sources: Mapping, raw: Mapping) ->
     return source.get("schema") == RAW_SCHEMA and source.get("identifier") in raw
 
 
+def node_meta(node: Mapping) -> Mapping:
+    return node.get("config", {}).get("meta") or node.get("meta") or {}
+
+
 def declared_cutoffs(node: Mapping) -> list[dict]:
     """The dates a node declares it cuts at the as-of day (`meta.as_of_cutoffs`)."""
-    meta = node.get("config", {}).get("meta") or node.get("meta") or {}
-    return list(meta.get(CUTOFFS_META) or [])
+    return list(node_meta(node).get(CUTOFFS_META) or [])
+
+
+def is_as_of_independent(node: Mapping) -> bool:
+    """Whether a node declares it reads no figure counted from the as-of day."""
+    return bool(node_meta(node).get(INDEPENDENT_META))
 
 
 def cutoff_filter(column: str, data_type: str, where: str | None) -> str:
@@ -184,21 +198,33 @@ def node_fingerprints(
     nodes = buildable_nodes(manifest)
     sources = manifest.get("sources", {})
     reads_as_of = as_of_macros(manifest)
+    # Besides each fingerprint, the same without the day of figures counted from it
+    # (what an as-of independent node reads of its inputs).
     prints: dict[str, str | None] = {}
+    steady: dict[str, str | None] = {}
     for uid in build_order(nodes):
         node = nodes[uid]
         parents = node.get("depends_on", {}).get("nodes", [])
         if not all(is_measured(p, prints, sources, raw) for p in parents):
-            prints[uid] = None
+            prints[uid] = steady[uid] = None
             continue
-        macros_used = set(node.get("depends_on", {}).get("macros", []))
+        reads = bool(set(node.get("depends_on", {}).get("macros", [])) & reads_as_of)
+        inputs = {
+            "node": {k: v for k, v in node.items() if k not in VOLATILE_KEYS},
+            "shared": shared,
+            "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
+        }
+        read = steady if is_as_of_independent(node) else prints
+        part = as_of_part(uid, reads, as_of, cutoffs)
         prints[uid] = digest(
+            {**inputs, "parents": {p: read[p] for p in parents if p in nodes}, "as_of": part}
+        )
+        steady_part = part if not reads or uid in cutoffs else None
+        steady[uid] = digest(
             {
-                "node": {k: v for k, v in node.items() if k not in VOLATILE_KEYS},
-                "shared": shared,
-                "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
-                "parents": {p: prints[p] for p in parents if p in nodes},
-                "as_of": as_of_part(uid, macros_used & reads_as_of, as_of, cutoffs),
+                **inputs,
+                "parents": {p: steady[p] for p in parents if p in nodes},
+                "as_of": steady_part,
             }
         )
     return prints
@@ -260,7 +286,7 @@ def with_their_tests(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[s
     while changed:
         changed = False
         for uid, node in nodes.items():
-            if uid not in kept:
+            if uid not in kept or is_as_of_independent(node):
                 continue
             parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
             if not all(p in kept for p in parents):

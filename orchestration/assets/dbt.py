@@ -117,9 +117,11 @@ def outputs_in_build_order(context: dg.AssetExecutionContext) -> list[str]:
     ]
 
 
-def kept_events(context: dg.AssetExecutionContext, manifest: dict, kept: dict):
+def kept_events(context: dg.AssetExecutionContext, manifest: dict, kept: dict, after_build: bool):
     """The outputs and checks of the nodes this build keeps from an earlier one, each
-    node after those it reads (a kept node's every input is kept too)."""
+    node after those it reads. Before the build: the kept nodes whose every upstream
+    asset is kept too; after it (`after_build`): the others (an as-of independent mart,
+    kept while a mart it reads was built again, whose output dbt's events gave first)."""
     if not kept:
         return
     translator = LayeredTranslator()
@@ -130,15 +132,21 @@ def kept_events(context: dg.AssetExecutionContext, manifest: dict, kept: dict):
         if nodes[uid]["resource_type"] != "test"
     }
     selected = set(context.selected_asset_keys)
+    deps = context.assets_def.asset_deps
+    early: dict[dg.AssetKey, bool] = {}
     for key in graph_order(context, [k for k in by_key if k in selected]):
-        yield dg.Output(
-            None,
-            output_name=context.assets_def.get_output_name_for_asset_key(key),
-            metadata={"kept from": Path(kept[by_key[key]]["kept_from"]).name},
-        )
+        upstream = set(deps.get(key, ())) & selected
+        early[key] = all(early.get(d, False) for d in upstream)
+    for key, first in early.items():
+        if first != after_build:
+            yield dg.Output(
+                None,
+                output_name=context.assets_def.get_output_name_for_asset_key(key),
+                metadata={"kept from": Path(kept[by_key[key]]["kept_from"]).name},
+            )
     tests = {nodes[uid]["name"]: result for uid, result in kept.items() if uid.startswith("test.")}
     for key in context.selected_asset_check_keys:
-        if key.name in tests:
+        if key.name in tests and early.get(key.asset_key, True) != after_build:
             result = tests[key.name]
             yield earlier_check_result(key, result["status"], "kept from", result["kept_from"])
 
@@ -212,7 +220,7 @@ def warehouse_models(
     target = runs / f"run-{context.run.run_id[:8]}"
     prune_old_folders(runs, DBT_RUNS_KEPT - 1, prefix="run-")
     reuse_last_parse(runs, target, dbt_project.manifest_path.with_name(PARTIAL_PARSE_FILE))
-    yield from kept_events(context, manifest, kept)
+    yield from kept_events(context, manifest, kept, after_build=False)
     # The environment holds while dbt runs: in this process, dbt reads it as it goes.
     with environment(warehouse.dbt_env()):
         invocation = dbt.cli(
@@ -251,6 +259,7 @@ def warehouse_models(
                 )
                 if prints:
                     remember_built_nodes(database, prints, built, target)
+    yield from kept_events(context, manifest, kept, after_build=True)
     write_kept_results(target, kept)
     if fingerprint:
         remember_build(database, fingerprint, target)
