@@ -152,37 +152,48 @@ def next_month(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+# Rows of a history frame read from DuckDB at a time (each batch's text encoded before the
+# next is read: at ten million deals the stage history is some 30 million rows).
+CODED_BATCH_ROWS = 1_000_000
+
+
 def coded_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None):
     """A query's rows with its text columns as categories: the history frames hold millions
     of rows with a handful of distinct sources, stages and customer types, and strings
-    made them three times slower to read and to group."""
-    table = con.sql(sql, params=params).to_arrow_table()
+    made them three times slower to read and to group. Read a batch at a time, so the
+    text of all rows is never held at once."""
+    reader = con.sql(sql, params=params).to_arrow_reader(CODED_BATCH_ROWS)
+    batches = [_encoded(batch) for batch in reader]
+    if not batches:  # no rows: the same columns, empty
+        batches = [_encoded(pa.RecordBatch.from_pylist([], schema=reader.schema))]
+    return pa.Table.from_batches(batches).unify_dictionaries().to_pandas()
+
+
+def _encoded(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its text columns dictionary-encoded."""
     columns = [
         column.dictionary_encode() if pa.types.is_string(column.type) else column
-        for column in table.columns
+        for column in batch.columns
     ]
-    return pa.table(columns, names=table.column_names).to_pandas()
+    return pa.record_batch(columns, names=batch.schema.names)
 
 
 def deals_at(
     con: duckdb.DuckDBPyConnection,
-    probabilities: pd.DataFrame,
+    probabilities_sql: str,
     cutoff: datetime,
     months: Months,
     ahead_from: date,
     current: bool,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The deals of `probabilities` (source_system, opportunity_id, win_probability) as they
-    stood at `cutoff`, with the probability the forecast uses (the calibrated one, else the
-    stage's default), and their shares of each month."""
-    con.register("deals_at_df", probabilities)
-    try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE deals_at AS SELECT source_system, opportunity_id, "
-            "CAST(win_probability AS DOUBLE) AS win_probability FROM deals_at_df"
-        )
-    finally:
-        con.unregister("deals_at_df")
+    """The deals `probabilities_sql` selects (source_system, opportunity_id, win_probability;
+    it may read $cutoff) as they stood at `cutoff`, with the probability the forecast uses
+    (the calibrated one, else the stage's default), and their shares of each month."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE deals_at AS SELECT source_system, opportunity_id, "
+        f"CAST(win_probability AS DOUBLE) AS win_probability FROM ({probabilities_sql})",
+        {"cutoff": cutoff} if "$cutoff" in probabilities_sql else None,
+    )
     params = {"cutoff": cutoff, "current": current}
     deals = con.execute(DEALS_AT_SQL, params).df()
     con.execute(

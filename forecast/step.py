@@ -22,7 +22,7 @@ from forecast.build import (
     revenue_forecast,
 )
 from forecast.intervals import SEED
-from scoring.as_of import probabilities_at
+from scoring.as_of import probabilities_at, probabilities_sql
 from scoring.config import ScoringConfig
 from warehouse.database import Database, transaction
 
@@ -122,7 +122,7 @@ def backtest(
     stored = stored_fingerprints(con) if reuse else {}
     kept = [m for m in firsts if stored.get(m) == fingerprints[m]]
     todo = [m for m in firsts if m not in kept]
-    probabilities = probabilities_at(con, config, [starts[m] for m in todo]) if todo else {}
+    probabilities = probabilities_at(con, config, [starts[m] for m in todo]) if todo else None
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"
@@ -136,7 +136,7 @@ def backtest(
             continue
         window = Months([month], timezone)
         deals, shares = deals_at(
-            con, probabilities[cutoff], cutoff, window, ahead_from=month, current=False
+            con, probabilities_sql(probabilities), cutoff, window, ahead_from=month, current=False
         )
         rows += accuracy_rows(con, month, deals, shares, window, sources, month_rng(month))
     return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), kept, fingerprints)
@@ -188,9 +188,9 @@ def refresh_forecast(
     (`reuse` False: every backtest month computed again, as `oppwh run --full-refresh`)."""
     months = Months.starting(as_of.replace(day=1), FORECAST_MONTHS, timezone)
     with db.connect() as con:
-        today = con.execute(
+        today = (
             "SELECT source_system, opportunity_id, win_probability FROM marts.opportunity_priority"
-        ).df()
+        )
         deals, shares = deals_at(con, today, as_of_end, months, ahead_from=as_of, current=True)
         forecast = revenue_forecast(deals, shares, months)
         accuracy = backtest(con, config, as_of, months_back, timezone, reuse)

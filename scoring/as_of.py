@@ -16,7 +16,6 @@ from scoring.deal_sets import DealSet, closed_deals
 from scoring.features import FeatureTable
 from scoring.learned import fit_logistic
 from scoring.model import (
-    SCORED_COLUMNS,
     Scorer,
     _masked,
     calibrate,
@@ -114,41 +113,62 @@ def open_deal_counts(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime]) ->
     }
 
 
+# The temp table probabilities_at writes: the backtest reads each month's deals from it, so
+# six months of millions of open deals wait in DuckDB (which spills), not in pandas.
+PROBABILITIES_TABLE = "backtest_probabilities"
+
+
 def probabilities_at(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
     cutoffs: list[datetime],
     batch_rows: int = FEATURES_BATCH_ROWS,
-) -> dict[datetime, pd.DataFrame]:
-    """Per cutoff: the deals open then with their win probability as computed then
-    (source_system, opportunity_id, win_probability; NaN where the source had too few
-    closed deals to calibrate)."""
+) -> str:
+    """Per cutoff: the deals open then with their win probability as computed then, into
+    the temp table PROBABILITIES_TABLE (cutoff, source_system, opportunity_id,
+    win_probability: NULL where the source had too few closed deals to calibrate); returns
+    its name. The closed deals the scorers are calibrated on are let go on return."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {PROBABILITIES_TABLE} (cutoff TIMESTAMPTZ, "
+        "source_system VARCHAR, opportunity_id VARCHAR, win_probability DOUBLE)"
+    )
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
     training_set = closed_deals(con, config, activities)
-    out = {}
     for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
         scorers = {
             c: scorer_known_at(con, config, training_set, uses, activities, c) for c in batch
         }
         deals = pd.concat([open_deals_at(con, cutoff) for cutoff in batch], ignore_index=True)
-        parts: dict[datetime, list[pd.DataFrame]] = {cutoff: [] for cutoff in batch}
         # One features query for the batch's cutoffs (each deal row carries its own), read
         # a chunk at a time; each chunk's deals scored as of their own cutoff.
         for chunk in batch_features(con, deals):
             for cutoff in batch:
                 then = chunk[chunk["cutoff"] == pd.Timestamp(cutoff)]
                 if len(then):
-                    parts[cutoff].append(score_features(scorers[cutoff], then, reasons=False))
+                    scored = score_features(scorers[cutoff], then, reasons=False)
+                    insert_probabilities(con, cutoff, scored[PROBABILITY_COLUMNS])
         del deals
-        for cutoff in batch:
-            scored = (
-                pd.concat(parts[cutoff], ignore_index=True)
-                if parts[cutoff]
-                else pd.DataFrame(columns=SCORED_COLUMNS)
-            )
-            out[cutoff] = scored[PROBABILITY_COLUMNS]
-    return out
+    return PROBABILITIES_TABLE
+
+
+def insert_probabilities(con: duckdb.DuckDBPyConnection, cutoff: datetime, scored) -> None:
+    con.register("scored_df", scored)
+    try:
+        con.execute(
+            f"INSERT INTO {PROBABILITIES_TABLE} SELECT $cutoff, source_system, opportunity_id, "
+            "CAST(win_probability AS DOUBLE) FROM scored_df",
+            {"cutoff": cutoff},
+        )
+    finally:
+        con.unregister("scored_df")
+
+
+def probabilities_sql(table: str = PROBABILITIES_TABLE) -> str:
+    """The deals of one cutoff ($cutoff) in `table`, as deals_at reads them."""
+    return (
+        f"SELECT source_system, opportunity_id, win_probability FROM {table} WHERE cutoff = $cutoff"
+    )
 
 
 def batch_features(con: duckdb.DuckDBPyConnection, deals: pd.DataFrame):

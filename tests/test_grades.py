@@ -205,16 +205,23 @@ def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up
     a time, every deal's win probability is what reading them all together gives."""
     import pandas as pd
 
-    from scoring.as_of import cutoff_batches, probabilities_at
+    from scoring.as_of import cutoff_batches, probabilities_at, probabilities_sql
     from scoring.config import load_config
 
     assert cutoff_batches({"a": 3, "b": 3, "c": 5, "d": 1}, limit=6) == [["a", "b"], ["c", "d"]]
     assert cutoff_batches({"a": 9, "b": 1}, limit=6) == [["a"], ["b"]]
     cutoffs = [datetime(2025, month, 1, tzinfo=TZ) for month in (3, 4, 5, 6)]
+
+    def read(con, table, cutoff) -> pd.DataFrame:
+        sql = f"{probabilities_sql(table)} ORDER BY source_system, opportunity_id"
+        return con.execute(sql, {"cutoff": cutoff}).df()
+
     with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
-        together = probabilities_at(con, load_config(), cutoffs, batch_rows=10**9)
-        apart = probabilities_at(con, load_config(), cutoffs, batch_rows=1)
+        table = probabilities_at(con, load_config(), cutoffs, batch_rows=10**9)
+        together = {c: read(con, table, c) for c in cutoffs}
+        table = probabilities_at(con, load_config(), cutoffs, batch_rows=1)
+        apart = {c: read(con, table, c) for c in cutoffs}
     assert all(len(together[c]) > 50 for c in cutoffs)
     for cutoff in cutoffs:
         pd.testing.assert_frame_equal(apart[cutoff], together[cutoff])
