@@ -11,7 +11,7 @@ with deals as (
         o.status,
         o.created_at,
         max(l.stage_order) filter (where not l.is_closing_stage) as furthest_order
-    from {{ ref('opportunities') }} as o
+    from {{ ref('int_opportunities_described') }} as o
     left join {{ ref('opportunity_lifecycle') }} as l
         on {{ same_deal('o', 'l') }}
     group by 1, 2, 3, 4

@@ -1,7 +1,7 @@
 -- One row per closed (won or lost) live opportunity: how long it took, where the time
 -- went, and the segments to compare it by.
 with closed as (
-    select * from {{ ref('opportunities') }}
+    select * from {{ ref('int_opportunities_described') }}
     where status in ('won', 'lost') and cycle_time_days is not null
 ),
 
@@ -50,7 +50,7 @@ first_wins as (
         source_system,
         account_id,
         min(closed_at) as first_won_at
-    from {{ ref('opportunities') }}
+    from {{ ref('int_opportunities_described') }}
     where status = 'won' and account_id is not null
     group by 1, 2
 ),

@@ -2,7 +2,7 @@
 -- taxonomy seed (`unspecified` when blank, `other` when no keyword matches), and the
 -- stage it was lost at (its last stage before the close).
 with lost as (
-    select * from {{ ref('opportunities') }}
+    select * from {{ ref('int_opportunities_described') }}
     where status = 'lost'
 ),
 

@@ -1,16 +1,7 @@
 -- One row per live opportunity: its current state with account, owner, cycle time,
 -- time in the current stage and follow-up summary.
 with opportunities as (
-    select * from {{ ref('int_opportunities_deduplicated') }}
-    where not is_deleted
-),
-
-accounts as (
-    select * from {{ ref('int_accounts_deduplicated') }}
-),
-
-owners as (
-    select * from {{ ref('int_owners_deduplicated') }}
+    select * from {{ ref('int_opportunities_described') }}
 ),
 
 current_visit as (
@@ -47,20 +38,17 @@ select
                 {{ round_half_up('o.amount_reporting * coalesce(o.probability, o.stage_probability) / 100.0', 2) }}
     end as weighted_amount,
     o.owner_id,
-    w.owner_name,
-    w.team,
+    o.owner_name,
+    o.team,
     o.account_id,
-    a.account_name,
-    a.industry,
-    a.employees,
+    o.account_name,
+    o.industry,
+    o.employees,
     o.lead_source,
     o.created_at,
     o.closed_at,
     o.expected_close_date,
-    case
-        when o.status in ('won', 'lost') and o.closed_at is not null
-            then {{ round_half_up(days_between('o.created_at', 'o.closed_at'), 2) }}
-    end as cycle_time_days,
+    o.cycle_time_days,
     {{ round_half_up(days_between('o.created_at', as_of_end()), 2) }} as age_days,
     case when o.status = 'open' then v.entered_at end as current_stage_entered_at,
     case when o.status = 'open' then v.days_in_stage end as days_in_current_stage,
@@ -81,8 +69,6 @@ select
     coalesce(o.estimated_columns like '%amount%', false) as is_amount_estimated,
     o._file_name as source_file
 from opportunities as o
-left join accounts as a on o.source_system = a.source_system and o.account_id = a.account_id
-left join owners as w on o.source_system = w.source_system and o.owner_id = w.owner_id
 left join current_visit as v
     on {{ same_deal('o', 'v') }}
 left join follow_up as f
