@@ -329,6 +329,54 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(
     assert after == before == len({uid for uid in built_ids | kept_ids if uid[:5] == "test."})
 
 
+def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(
+    next_day_warehouse, sample_data, tmp_path
+):
+    """The next day as it usually comes (a day of new activities, as of one day later): the
+    follow-up marts and everything measured against the day are built again; the deals'
+    own description and the marts of closed deals (cycle time, loss reasons, the funnel)
+    read no activity and no figure of the day, and are kept. The build equals a full one."""
+    data = tmp_path / "data"
+    shutil.copytree(next_day_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
+    rows, _ = next_day_export(sample_data)
+    landing = tmp_path / "landing"
+    write_csv(landing / "activities_2025-07-02.csv", ACTIVITY_HEADER, rows)
+    assert (
+        main(["run", "--data-dir", str(data), "--landing", str(landing), "--as-of", "2025-07-02"])
+        == 0
+    )
+    newest = max((data / "dbt").iterdir(), key=lambda p: p.stat().st_mtime)
+    built = {r["unique_id"].split(".")[2] for r in read_json(newest / "run_results.json")}
+    kept = {r["unique_id"].split(".")[2] for r in read_json(newest / "kept_results.json")}
+    assert {"int_activities_latest", "follow_up_frequency", "opportunities"} <= built
+    assert {
+        "int_opportunities_described",
+        "cycle_time",
+        "cycle_time_summary",
+        "loss_reasons",
+        "funnel_cohorts",
+    } <= kept
+    refreshed = tmp_path / "refreshed"
+    shutil.copytree(data, refreshed, ignore=shutil.ignore_patterns("*.lock"))
+    assert (
+        main(["run", "--data-dir", str(refreshed), "--as-of", "2025-07-02", "--full-refresh"]) == 0
+    )
+    assert_same_build(refreshed, data)
+
+
+def test_the_ledger_rows_measured_are_the_ones_the_models_read(next_day_warehouse):
+    """A model is kept while the raw rows it reads are unchanged: of the load ledger those
+    are the staging view's rows (build_state.ROWS_READ must filter as the view does)."""
+    from warehouse.build_state import ROWS_READ
+
+    db = next_day_warehouse / "warehouse.duckdb"
+    measured = query(db, f"SELECT * FROM raw.load_ledger WHERE {ROWS_READ['load_ledger']}")
+    viewed = query(db, "SELECT load_id FROM staging.stg_raw__load_ledger ORDER BY 1")
+    everything = query(db, "SELECT count(*) FROM raw.load_ledger")[0][0]
+    assert sorted(r[0] for r in measured) == [r[0] for r in viewed]
+    assert 0 < len(viewed) < everything  # the sample's other files' rows are not read
+
+
 def read_json(path) -> list[dict]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return data["results"] if isinstance(data, dict) else data

@@ -25,9 +25,10 @@ STATE_TABLE = "raw.dbt_build_state"
 RUN_CONTEXT_TABLE = "raw.run_context"
 # Raw tables no model reads (the rejected rows are for people: `oppwh quality`).
 NOT_READ_BY_MODELS = ("rejects",)
-# The rows of a raw table the models read, where not all (stg_raw__load_ledger takes the
-# ledger rows of loaded files: a file seen again and skipped changes no build).
-ROWS_READ = {"load_ledger": "status = 'loaded'"}
+# The rows of a raw table the models read, where not all: the same filter as the staging
+# view that reads it (stg_raw__load_ledger takes the ledger rows of loaded deal exports: a
+# file seen again and skipped, or another table's file, changes no model reading it).
+ROWS_READ = {"load_ledger": "status = 'loaded' AND table_name = 'opportunities'"}
 # Beside a build's run_results.json: the results of the nodes it kept from earlier builds
 # (warehouse.node_state), which count for it too.
 KEPT_RESULTS_FILE = "kept_results.json"

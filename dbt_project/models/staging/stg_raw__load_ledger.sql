@@ -1,5 +1,7 @@
--- The ledger rows of loaded files (or sheets): what the models use it for. The rows of
--- files skipped or set aside change no mart (warehouse/build_state.py relies on it).
+-- The ledger rows of loaded deal exports (files or sheets): what the models use it for
+-- (the latest full export per source). The rows of other tables' files, and of files
+-- skipped or set aside, change no model reading it: warehouse/build_state.py ROWS_READ
+-- measures these rows alone, so a day of new activities leaves the deals' models kept.
 select
     load_id,
     file_name,
@@ -15,4 +17,4 @@ select
     rows_rejected,
     as_of
 from {{ source('raw', 'load_ledger') }}
-where status = 'loaded'
+where status = 'loaded' and table_name = 'opportunities'
