@@ -271,14 +271,20 @@ def test_a_corrected_file_is_all_the_user_has_to_drop(data_dir, capsys):
     assert not passed and "8 days" in description
 
 
-def test_sql_path_finds_what_great_expectations_finds(tmp_path):
+def loaded_with_warnings(tmp_path):
+    """An export of clean rows and rows that break the warning contracts, loaded into a
+    warehouse of its own (as load id 1); the connection and the as-of day's end."""
     write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, CLEAN + WARNINGS)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     load_landing(
         con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
     )
-    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    return con, datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def test_sql_path_finds_what_great_expectations_finds(tmp_path):
+    con, end = loaded_with_warnings(tmp_path)
     with warnings.catch_warnings():
         # what pandas deprecates (a zone-aware column's `.values`) fails here, not in a year
         warnings.simplefilter("error", pd.errors.Pandas4Warning)
@@ -299,13 +305,7 @@ def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
     from quality import gx_worker
     from quality.validate import GxCheckError, evaluate_with_gx
 
-    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, CLEAN + WARNINGS)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    load_landing(
-        con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
-    )
-    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    con, end = loaded_with_warnings(tmp_path)
     here = validate_load(con, "opportunities", 1, "opportunities.csv", end)
 
     def not_here(*args):
