@@ -269,19 +269,18 @@ def test_a_past_month_of_the_backtest_is_computed_again_only_when_its_history_ch
         ), sql
 
 
-def test_a_next_day_with_no_new_export_keeps_what_did_not_change(
-    next_day_warehouse, tmp_path, capsys
-):
-    """A day later with no new file: the staging views, the deduplicated activities and
-    their tests are left as they are (their inputs are unchanged), everything measured
-    against the as-of day is built again; a kept view that someone dropped is built again;
-    the quality report and the asset checks still hold every dbt test."""
+def test_a_next_day_with_no_new_export_keeps_what_did_not_change(built_warehouse, tmp_path, capsys):
+    """The day after a first build, with no new file: the staging views, the deduplicated
+    activities and their tests are left as they are (their inputs are unchanged),
+    everything measured against the as-of day is built again; a kept view that someone
+    dropped is built again; the quality report and the asset checks still hold every dbt
+    test."""
     data = tmp_path / "data"
-    shutil.copytree(next_day_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         con.execute("DROP VIEW staging.stg_raw__owners")
     capsys.readouterr()
-    assert main(["run", "--data-dir", str(data), "--as-of", "2025-07-02"]) == 0
+    assert main(["run", "--data-dir", str(data), "--as-of", NEXT_DAY]) == 0
     out = capsys.readouterr().out
     assert "kept, inputs unchanged" in out, out
 
@@ -291,8 +290,9 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(
     built, kept = ({uid.split(".")[2] for uid in ids} for ids in (built_ids, kept_ids))
     assert {"stg_raw__activities", "int_activities_latest", "stg_raw__accounts"} <= kept
     assert "not_null_stg_raw__activities_activity_id" in kept
-    # No deal was exported, created or closed and no stage entered on July 2: the models
-    # that use the as-of day only as a cutoff on those dates stay as they are.
+    # No deal was exported, created or closed and no stage entered on July 1: the models
+    # that use the as-of day only as a cutoff on those dates stay as they are (counted
+    # after the first build, whose staging views did not exist before it).
     assert {
         "int_opportunities_deduplicated",
         "int_stage_history_unioned",
@@ -310,9 +310,7 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(
     assert owners > 0
     refreshed = tmp_path / "refreshed"
     shutil.copytree(data, refreshed, ignore=shutil.ignore_patterns("*.lock"))
-    assert (
-        main(["run", "--data-dir", str(refreshed), "--as-of", "2025-07-02", "--full-refresh"]) == 0
-    )
+    assert main(["run", "--data-dir", str(refreshed), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
     assert_same_build(refreshed, data)
     for table in ("int_opportunities_deduplicated", "int_stage_visits_collapsed"):
         sql = f"SELECT count(*), sum(hash(COLUMNS(*))) FROM intermediate.{table}"

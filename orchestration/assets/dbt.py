@@ -200,7 +200,7 @@ def warehouse_models(
         require_spark()
     database, as_of = warehouse.database, warehouse.as_of_date()
     record_run_context(database, as_of)
-    fingerprint, manifest, prints = None, {}, {}
+    fingerprint, manifest, prints, cutoffs = None, {}, {}, {}
     if warehouse.engine_name == "duckdb":
         settings = warehouse.dbt_settings()
         figures = raw_figures(database)
@@ -258,6 +258,11 @@ def warehouse_models(
                     read_artifact(invocation, "manifest.json") or {},
                 )
                 if prints:
+                    if None in cutoffs.values():
+                        # A view a cutoff counts in was not there before this build (a
+                        # first build): counted now, so the next day can keep what reads it.
+                        cutoffs = cutoff_keys_in(database, manifest, as_of, warehouse.as_of_end())
+                        prints = node_fingerprints(manifest, figures, shared, as_of, cutoffs)
                     remember_built_nodes(database, prints, built, target)
     yield from kept_events(context, manifest, kept, after_build=True)
     write_kept_results(target, kept)
