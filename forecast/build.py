@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from forecast.intervals import SEED, interval, standard_deviation
 from forecast.timing import close_month_shares
+from warehouse.database import used_params
 
 # The as-of month and the five after it.
 FORECAST_MONTHS = 6
@@ -192,7 +193,7 @@ def deals_at(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE deals_at AS SELECT source_system, opportunity_id, "
         f"CAST(win_probability AS DOUBLE) AS win_probability FROM ({probabilities_sql})",
-        {"cutoff": cutoff} if "$cutoff" in probabilities_sql else None,
+        used_params(probabilities_sql, {"cutoff": cutoff}),
     )
     params = {"cutoff": cutoff, "current": current}
     deals = con.execute(DEALS_AT_SQL, params).df()

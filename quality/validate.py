@@ -21,6 +21,7 @@ import pandas as pd
 
 from ingestion.schema import TABLES
 from quality.contracts import BLOCK, LOST_WORDS, Check, check_by_name, checks_for
+from warehouse.database import used_params
 from warehouse.dbt_cli import SEEDS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -218,8 +219,7 @@ def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -
         "lost": list(LOST_WORDS),
         "values": _value_set(check, con),
     }
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    failing = [r[0] for r in con.execute(sql, used).fetchall()]
+    failing = [r[0] for r in con.execute(sql, used_params(sql, params)).fetchall()]
     rows = con.execute(
         f"SELECT count(*) FROM raw.{check.table} WHERE _load_id = ?", [load_id]
     ).fetchone()[0]
@@ -276,8 +276,8 @@ def gx_batches(frame: pd.DataFrame, checks: list[Check], value_sets, as_of_end) 
     return ([(shared, together)] if together else []) + alone
 
 
-# The kinds of check whose expectation is a set of values read from the warehouse or a seed.
-VALUE_SET_KINDS = ("in_set", "known_stage", "known_activity_type")
+# The kinds of check whose expectation is a set of values (read from the warehouse or a seed).
+VALUE_SET_KINDS = frozenset(name for name, kind in KINDS.items() if kind.gx is _gx_in_value_set)
 
 
 def value_sets_of(checks: list[Check], con) -> dict[str, list[str]]:

@@ -98,6 +98,11 @@ def table_exists(
     )
 
 
+def used_params(sql: str, params: dict | None) -> dict:
+    """The named parameters `sql` uses ($name): DuckDB refuses one given and not used."""
+    return {k: v for k, v in (params or {}).items() if f"${k}" in sql}
+
+
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """The block's writes all at once or, on any error (a kill's exception included), none:

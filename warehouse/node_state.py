@@ -39,7 +39,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from warehouse.build_state import KEPT_RESULTS_FILE, digest, project_digest
-from warehouse.database import Database, table_exists
+from warehouse.database import Database, table_exists, used_params
 
 STATE_TABLE = "state.dbt_nodes"
 # Node kinds a build can keep (snapshots and operations always run).
@@ -158,8 +158,6 @@ def cutoff_key(con, entries: list[dict], relations: Mapping, as_of, as_of_end) -
         by_relation.setdefault(entry["relation"], []).append(n)
     for name, numbers in by_relation.items():
         schema, table = relations.get(name, (None, None))
-        if schema is None or not table_exists(con, f"{schema}.{table}"):
-            return None
         types = dict(
             con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
@@ -167,6 +165,8 @@ def cutoff_key(con, entries: list[dict], relations: Mapping, as_of, as_of_end) -
                 [schema, table],
             ).fetchall()
         )
+        if not types:  # not in the warehouse (yet)
+            return None
         filters = [
             cutoff_filter(
                 entries[n]["column"], types[entries[n]["column"]], entries[n].get("where")
@@ -178,8 +178,7 @@ def cutoff_key(con, entries: list[dict], relations: Mapping, as_of, as_of_end) -
             + ", ".join(f"count(*) FILTER (WHERE {f})" for f in filters)
             + f' FROM "{schema}"."{table}"'
         )
-        bounds = {"day": as_of, "end": as_of_end}
-        row = con.execute(sql, {k: v for k, v in bounds.items() if f"${k}" in sql}).fetchone()
+        row = con.execute(sql, used_params(sql, {"day": as_of, "end": as_of_end})).fetchone()
         counts.update(zip(numbers, row, strict=True))
     return [counts[n] for n in range(len(entries))]
 
@@ -268,30 +267,28 @@ def kept_nodes(con, manifest: Mapping, prints: Mapping[str, str | None]) -> dict
         ):
             continue
         kept[uid] = {**row[1], "kept_from": row[2]}
-    kept = with_their_tests(nodes, kept)
+    kept = with_their_inputs(nodes, kept)
     gone = [uid for uid in stored if uid not in kept]
     if gone:
         con.execute(f"DELETE FROM {STATE_TABLE} WHERE unique_id IN (SELECT unnest(?))", [gone])
     return kept
 
 
-def with_their_tests(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[str, dict]:
-    """`kept` less every node that reads a node not kept, until each kept node's inputs are
-    kept too. A test that runs may read a kept node beside a rebuilt one (the currency test
-    reads the rebuilt opportunities and the kept rates seed): the build excludes with dbt's
-    cautious indirect selection (INDIRECT_SELECTION), which leaves out only the tests all of
-    whose parents are excluded, so such a test still runs."""
+def with_their_inputs(nodes: Mapping[str, dict], kept: dict[str, dict]) -> dict[str, dict]:
+    """`kept` less every node that reads a node not kept (an as-of independent node aside),
+    in build order, so each kept node's inputs are kept too. A test that runs may read a
+    kept node beside a rebuilt one (the currency test reads the rebuilt opportunities and
+    the kept rates seed): the build excludes with dbt's cautious indirect selection
+    (INDIRECT_SELECTION), which leaves out only the tests all of whose parents are
+    excluded, so such a test still runs."""
     kept = dict(kept)
-    changed = True
-    while changed:
-        changed = False
-        for uid, node in nodes.items():
-            if uid not in kept or is_as_of_independent(node):
-                continue
-            parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
-            if not all(p in kept for p in parents):
-                del kept[uid]
-                changed = True
+    for uid in build_order(nodes):
+        node = nodes[uid]
+        if uid not in kept or is_as_of_independent(node):
+            continue
+        parents = [p for p in node.get("depends_on", {}).get("nodes", []) if p in nodes]
+        if not all(p in kept for p in parents):
+            del kept[uid]
     return kept
 
 
@@ -343,10 +340,15 @@ def write_kept_results(folder: Path, kept: Mapping[str, dict]) -> None:
     )
 
 
-def cutoff_keys_in(db: Database, manifest: Mapping, as_of: date, as_of_end: datetime) -> dict:
-    """Before a build, in the warehouse: cutoff_keys."""
+def fingerprints_in(
+    db: Database, manifest: Mapping, raw: Mapping, shared: Mapping, as_of: date, as_of_end
+) -> tuple[dict[str, str | None], bool]:
+    """node_fingerprints with the cutoffs counted in the warehouse, and whether every one
+    could be (a first build's staging views are there only after it: counted again then)."""
     with db.connect() as con:
-        return cutoff_keys(con, manifest, as_of, as_of_end)
+        cutoffs = cutoff_keys(con, manifest, as_of, as_of_end)
+    prints = node_fingerprints(manifest, raw, shared, as_of, cutoffs)
+    return prints, None not in cutoffs.values()
 
 
 def nodes_to_keep(db: Database, manifest: Mapping, prints: Mapping, full_refresh: bool) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.database import connect
+from warehouse.database import connect, used_params
 
 # Statement kinds a reader may run (DESCRIBE, SHOW, SUMMARIZE, FROM and VALUES parse as SELECT;
 # PIVOT parses as MULTI: checked by its first word).
@@ -120,5 +120,4 @@ def read_frame(serving: Path, sql: str, timezone: str, params: dict | None = Non
     """A fixed query of the dashboards as a DataFrame, through the same locked door."""
     with open_reader(serving, timezone) as con:
         check_query(con, sql)
-        used = {k: v for k, v in (params or {}).items() if f"${k}" in sql}
-        return con.execute(sql, used).df()
+        return con.execute(sql, used_params(sql, params)).df()

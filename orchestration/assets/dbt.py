@@ -51,10 +51,9 @@ from warehouse.dbt_in_process import DbtInThisProcess
 from warehouse.engines import import_spark_build, require_spark
 from warehouse.folders import prune_old_folders
 from warehouse.node_state import (
-    cutoff_keys_in,
     excluded_names,
+    fingerprints_in,
     indirect_selection,
-    node_fingerprints,
     nodes_to_keep,
     remember_built_nodes,
     shared_digest,
@@ -200,7 +199,7 @@ def warehouse_models(
         require_spark()
     database, as_of = warehouse.database, warehouse.as_of_date()
     record_run_context(database, as_of)
-    fingerprint, manifest, prints, cutoffs = None, {}, {}, {}
+    fingerprint, manifest, prints, counted = None, {}, {}, True
     if warehouse.engine_name == "duckdb":
         settings = warehouse.dbt_settings()
         figures = raw_figures(database)
@@ -211,8 +210,8 @@ def warehouse_models(
             return
         manifest = PROJECT_MANIFEST
         shared = {"settings": settings, "files": shared_digest(DBT_PROJECT_DIR)}
-        cutoffs = cutoff_keys_in(database, manifest, as_of, warehouse.as_of_end())
-        prints = node_fingerprints(manifest, figures, shared, as_of, cutoffs)
+        measure = (database, manifest, figures, shared, as_of, warehouse.as_of_end())
+        prints, counted = fingerprints_in(*measure)
     forget_build(database)
     kept = nodes_to_keep(database, manifest, prints, warehouse.full_refresh)
     # dbt's artifacts and log go under DATA_DIR, never into the project folder.
@@ -258,11 +257,10 @@ def warehouse_models(
                     read_artifact(invocation, "manifest.json") or {},
                 )
                 if prints:
-                    if None in cutoffs.values():
+                    if not counted:
                         # A view a cutoff counts in was not there before this build (a
                         # first build): counted now, so the next day can keep what reads it.
-                        cutoffs = cutoff_keys_in(database, manifest, as_of, warehouse.as_of_end())
-                        prints = node_fingerprints(manifest, figures, shared, as_of, cutoffs)
+                        prints, counted = fingerprints_in(*measure)
                     remember_built_nodes(database, prints, built, target)
     yield from kept_events(context, manifest, kept, after_build=True)
     write_kept_results(target, kept)
