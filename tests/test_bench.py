@@ -23,6 +23,16 @@ def test_generator_writes_native_files_with_the_expected_shape(tmp_path):
         rows = list(csv.DictReader(handle))
     assert {r["status"] for r in rows} == {"进行中", "赢单", "输单"}
     assert max(r["created_at"] for r in rows) <= "2025-06-30"
+    # an export holds only what happened by its day: no stage entered after it, and an open
+    # deal stands in the last stage it entered
+    with (tmp_path / "a" / "stage_history.csv").open(encoding="utf-8") as handle:
+        entries = list(csv.DictReader(handle))
+    assert max(e["entered_at"] for e in entries) < "2025-07-01"
+    last_entered = {}
+    for e in sorted(entries, key=lambda e: e["entered_at"]):
+        last_entered[e["opportunity_id"]] = e["stage"]
+    open_deals = [r for r in rows if r["status"] == "进行中"]
+    assert open_deals and all(r["stage"] == last_entered[r["opportunity_id"]] for r in open_deals)
     increment = generate_increment(tmp_path / "inc", 3000, date(2025, 7, 1), changed=10)
     assert increment == {"activities": 36, "stage_history": 10}
     # the usual next day: a day of new activities and nothing else
