@@ -25,12 +25,19 @@ from warehouse.database import used_params
 # The as-of month and the five after it.
 FORECAST_MONTHS = 6
 
-DEALS_AT_SQL = """
+# The temp table deals_at writes: the deals open at its cutoff (source_system,
+# opportunity_id, win_probability). Their ids stay in DuckDB: the figures need none of them,
+# and at ten million deals a month's few million ids were a GB in pandas.
+OPEN_DEALS_TABLE = "deals_at"
+
+# The open deals as they stood at the cutoff, in the order of their ids (the intervals'
+# random draws follow it). Numbers as DOUBLE, as the figures use them.
+DEALS_AT_SQL = f"""
 WITH deal AS (
     SELECT c.source_system, c.opportunity_id, c.win_probability,
         o.owner_id, o.owner_name, o.team, o.account_id, o.amount_reporting, o.created_at,
         o.stage AS stage_now, o.expected_close_date AS close_date_now
-    FROM deals_at AS c
+    FROM {OPEN_DEALS_TABLE} AS c
     JOIN marts.opportunities AS o USING (source_system, opportunity_id)
 ),
 visit AS (
@@ -55,11 +62,11 @@ first_win AS (
     WHERE status = 'won' AND closed_at < $cutoff AND account_id IS NOT NULL
     GROUP BY 1, 2
 )
-SELECT d.source_system, d.opportunity_id, d.owner_id, d.owner_name, d.team,
-    coalesce(d.amount_reporting, 0) AS amount,
+SELECT d.source_system, d.owner_id, d.owner_name, d.team,
+    CAST(coalesce(d.amount_reporting, 0) AS DOUBLE) AS amount,
     d.win_probability,
     coalesce(v.stage, CASE WHEN $current THEN d.stage_now END) AS stage,
-    s.default_probability / 100.0 AS stage_probability,
+    CAST(s.default_probability / 100.0 AS DOUBLE) AS stage_probability,
     CASE WHEN fw.first_won_at < d.created_at THEN 'existing' ELSE 'new' END AS customer_type,
     (epoch($cutoff) - epoch(coalesce(v.stage_entered_at, d.created_at))) / 86400.0
         AS days_in_stage,
@@ -73,7 +80,7 @@ LEFT JOIN intermediate.int_stages_resolved AS s
     ON s.source_system = d.source_system
     AND s.stage = coalesce(v.stage, CASE WHEN $current THEN d.stage_now END)
 LEFT JOIN first_win AS fw ON fw.source_system = d.source_system AND fw.account_id = d.account_id
-ORDER BY 1, 2
+ORDER BY d.source_system, d.opportunity_id
 """
 
 # Every deal created before the cutoff: days from creation to its close, or to the cutoff
@@ -158,16 +165,28 @@ def next_month(first: date) -> date:
 CODED_BATCH_ROWS = 1_000_000
 
 
-def coded_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None):
+def coded_frame(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: dict | None = None,
+    categories: bool = True,
+):
     """A query's rows with its text columns as categories: the history frames hold millions
     of rows with a handful of distinct sources, stages and customer types, and strings
     made them three times slower to read and to group. Read a batch at a time, so the
-    text of all rows is never held at once."""
+    text of all rows is never held at once.
+
+    `categories` False: text columns as plain object columns (they group and sort as text),
+    each distinct value still one Python string that its rows share."""
     reader = con.sql(sql, params=params).to_arrow_reader(CODED_BATCH_ROWS)
     batches = [_encoded(batch) for batch in reader]
     if not batches:  # no rows: the same columns, empty
         batches = [_encoded(pa.RecordBatch.from_pylist([], schema=reader.schema))]
-    return pa.Table.from_batches(batches).unify_dictionaries().to_pandas()
+    frame = pa.Table.from_batches(batches).unify_dictionaries().to_pandas()
+    if not categories:
+        for name in frame.columns[frame.dtypes == "category"]:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
 
 
 def _encoded(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -191,12 +210,13 @@ def deals_at(
     it may read $cutoff) as they stood at `cutoff`, with the probability the forecast uses
     (the calibrated one, else the stage's default), and their shares of each month."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE deals_at AS SELECT source_system, opportunity_id, "
-        f"CAST(win_probability AS DOUBLE) AS win_probability FROM ({probabilities_sql})",
+        f"CREATE OR REPLACE TEMP TABLE {OPEN_DEALS_TABLE} AS SELECT source_system, "
+        "opportunity_id, CAST(win_probability AS DOUBLE) AS win_probability "
+        f"FROM ({probabilities_sql})",
         used_params(probabilities_sql, {"cutoff": cutoff}),
     )
     params = {"cutoff": cutoff, "current": current}
-    deals = con.execute(DEALS_AT_SQL, params).df()
+    deals = coded_frame(con, DEALS_AT_SQL, params, categories=False)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE known_before AS {KNOWN_BEFORE_SQL}", {"cutoff": cutoff}
     )
@@ -316,28 +336,22 @@ ACCURACY_COLUMNS = [
 ]
 
 
-def actual_won(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, open_then: pd.DataFrame
-) -> pd.DataFrame:
-    """Per source: the amount won between `start` and `end`, in all and from the deals of
-    `open_then` (the ones the forecast knew)."""
-    con.register("open_then_df", open_then[["source_system", "opportunity_id"]])
-    try:
-        return con.execute(
-            """
-            SELECT o.source_system,
-                coalesce(sum(o.amount_reporting), 0) AS actual_amount,
-                coalesce(sum(o.amount_reporting) FILTER (WHERE t.opportunity_id IS NOT NULL), 0)
-                    AS actual_from_open_deals
-            FROM marts.opportunities AS o
-            LEFT JOIN open_then_df AS t USING (source_system, opportunity_id)
-            WHERE o.status = 'won' AND o.closed_at >= $start AND o.closed_at < $end
-            GROUP BY 1
-            """,
-            {"start": start, "end": end},
-        ).df()
-    finally:
-        con.unregister("open_then_df")
+def actual_won(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pd.DataFrame:
+    """Per source: the amount won between `start` and `end`, in all and from the deals open
+    at the start (the ones the forecast knew: the last deals_at's, in OPEN_DEALS_TABLE)."""
+    return con.execute(
+        f"""
+        SELECT o.source_system,
+            coalesce(sum(o.amount_reporting), 0) AS actual_amount,
+            coalesce(sum(o.amount_reporting) FILTER (WHERE t.opportunity_id IS NOT NULL), 0)
+                AS actual_from_open_deals
+        FROM marts.opportunities AS o
+        LEFT JOIN {OPEN_DEALS_TABLE} AS t USING (source_system, opportunity_id)
+        WHERE o.status = 'won' AND o.closed_at >= $start AND o.closed_at < $end
+        GROUP BY 1
+        """,
+        {"start": start, "end": end},
+    ).df()
 
 
 def accuracy_rows(
@@ -349,9 +363,10 @@ def accuracy_rows(
     sources: list[str],
     rng: np.random.Generator,
 ) -> list[dict]:
-    """forecast_accuracy for one past month: per source, the forecast made at its start."""
+    """forecast_accuracy for one past month: per source, the forecast made at its start
+    (`deals` and `shares` deals_at's at that start, just before)."""
     start, end = months.start(month), months.start(next_month(month))
-    actual = actual_won(con, start, end, deals).set_index("source_system")
+    actual = actual_won(con, start, end).set_index("source_system")
     rows = []
     arrays = DealArrays.of(deals)
     for source in sources:
