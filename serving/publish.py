@@ -3,11 +3,19 @@
 Dashboards and BI tools read only this copy, so they never hold a lock on the warehouse the
 run writes, and never see a half-built set of marts. Personal data that found its way into
 free-text columns (e-mail addresses, phone numbers) is masked in the copy.
+
+A daily run pays for what changed: the new file starts as a copy of the last one, and only
+the marts whose rows differ from what that copy was made from are written again (told by a
+fingerprint of each mart's rows and of the SELECT that publishes it, kept in the copy); the
+history marts, a day of rows per run, are compared and written a day at a time. A copy
+that is half free space, or a run with --full-refresh, is written from scratch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,18 +39,22 @@ def masked(column: str) -> str:
     )
 
 
-def published_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """SELECT of a mart for the serving copy: personal data (e-mails, phone numbers) that
-    found its way into free-text columns such as deal names is masked there."""
-    columns = con.execute(
+def mart_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """The warehouse mart's columns and their types, in order."""
+    return con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_catalog = 'warehouse' AND table_schema = 'marts' AND table_name = ? "
         "ORDER BY ordinal_position",
         [table],
     ).fetchall()
+
+
+def published_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of a mart for the serving copy: personal data (e-mails, phone numbers) that
+    found its way into free-text columns such as deal names is masked there."""
     parts = [
         masked(name) if dtype == "VARCHAR" and not name.endswith("_id") else f'"{name}"'
-        for name, dtype in columns
+        for name, dtype in mart_columns(con, table)
     ]
     return f'SELECT {", ".join(parts)} FROM warehouse.marts."{table}"'
 
@@ -84,12 +96,112 @@ def remove_stale_copies(serving: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+# Marts published a day at a time: a run adds (or, run again for a past day, replaces) the
+# rows of its own day (scoring.store), and the days before stay as they were.
+PUBLISHED_BY_DAY = {
+    "opportunity_priority_history": "scored_on",
+    "scoring_validation_history": "scored_on",
+}
+# Where the copy keeps what each mart (each day of a mart published by day) was made from.
+PARTS_TABLE = "main.published_parts"
+# The part of a mart not published by day.
+WHOLE = ""
+# A copy whose file is more than this share free space is written anew (dropped and
+# replaced tables leave free blocks that DuckDB reuses but never returns).
+MAX_FREE_SHARE = 0.5
+
+
+def _shape(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """What decides a mart's published columns: its SELECT and its columns' types."""
+    text = published_select(con, table) + repr(mart_columns(con, table))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _part_key(column: str | None) -> str:
+    return f"coalesce(CAST(\"{column}\" AS VARCHAR), '<null>')" if column else f"'{WHOLE}'"
+
+
+def part_fingerprints(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Per part of a warehouse mart (a day, or the whole mart): its shape, row count and
+    the sum of its rows' hashes."""
+    shape = _shape(con, table)
+    rows = con.execute(
+        f"SELECT {_part_key(PUBLISHED_BY_DAY.get(table))} AS part, count(*), sum(hash(m)) "
+        f'FROM warehouse.marts."{table}" AS m GROUP BY 1'
+    ).fetchall()
+    return {part: f"{shape}:{n}:{total}" for part, n, total in rows} or {WHOLE: f"{shape}:0:"}
+
+
+def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Per mart of the copy being written: the fingerprints its parts were published from."""
+    if not table_exists(con, PARTS_TABLE, catalog="serving"):
+        return {}
+    stored: dict[str, dict[str, str]] = {}
+    for table, part, fingerprint in con.execute(f"SELECT * FROM {PARTS_TABLE}").fetchall():
+        stored.setdefault(table, {})[part] = fingerprint
+    return stored
+
+
+def publish_mart(
+    con: duckdb.DuckDBPyConnection, table: str, now: dict[str, str], before: dict[str, str]
+) -> None:
+    """Bring the copy's mart to the warehouse's: nothing when no part changed, the changed
+    days of a mart published by day, else the whole mart. `before` is empty when the copy
+    does not hold the mart (or does not know what from)."""
+    if now == before:
+        return
+    select = published_select(con, table)
+    column = PUBLISHED_BY_DAY.get(table)
+    shapes = {f.split(":")[0] for f in [*now.values(), *before.values()]}
+    if column is None or not before or len(shapes) > 1:
+        con.execute(f'CREATE OR REPLACE TABLE marts."{table}" AS {select}')
+        return
+    changed = [p for p in now if before.get(p) != now[p]]
+    gone = [p for p in before if p not in now]
+    key = _part_key(column)
+    con.execute(
+        f'DELETE FROM marts."{table}" WHERE {key} IN (SELECT unnest(?::VARCHAR[]))',
+        [changed + gone],
+    )
+    con.execute(
+        f'INSERT INTO marts."{table}" SELECT * FROM ({select}) WHERE '
+        f"{key} IN (SELECT unnest(?::VARCHAR[]))",
+        [changed],
+    )
+
+
+def reusable(serving: Path) -> bool:
+    """Whether the last copy can be the start of the next: it exists, was written by this
+    publisher (has its parts table) and is not mostly free space."""
+    if not serving.exists():
+        return False
+    try:
+        with connect(serving, read_only=True) as con:
+            if not table_exists(con, PARTS_TABLE):
+                return False
+            total, free = con.execute(
+                "SELECT total_blocks, free_blocks FROM pragma_database_size()"
+            ).fetchone()
+    except duckdb.Error:  # unreadable: written anew
+        return False
+    return free <= MAX_FREE_SHARE * max(total, 1)
+
+
 def publish_serving_copy(
-    warehouse: Path, serving: Path, as_of: str, before_swap=None, timezone: str = DEFAULT_TIMEZONE
+    warehouse: Path,
+    serving: Path,
+    as_of: str,
+    before_swap=None,
+    timezone: str = DEFAULT_TIMEZONE,
+    reuse: bool = True,
 ) -> dict[str, int]:
-    """Copy every mart into a fresh file next to `serving`, then rename it over `serving`."""
+    """Write the marts into a new file next to `serving` (a copy of the last one, with the
+    marts that changed written again; `reuse` False: every mart), then rename it over
+    `serving`. Returns each mart's row count."""
     remove_stale_copies(serving)
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
+    if reuse and reusable(serving):
+        shutil.copyfile(serving, tmp)
     counts: dict[str, int] = {}
     with connect() as con:
         con.execute(
@@ -97,14 +209,29 @@ def publish_serving_copy(
         )
         con.execute("USE serving")
         con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(warehouse)])
-        con.execute("CREATE SCHEMA marts")
-        for table in mart_tables(con, "warehouse"):
-            con.execute(f'CREATE TABLE marts."{table}" AS {published_select(con, table)}')
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        stored = stored_fingerprints(con)
+        tables, held = mart_tables(con, "warehouse"), mart_tables(con, "serving")
+        for table in set(held) - set(tables):
+            con.execute(f'DROP TABLE marts."{table}"')
+        fingerprints = {}
+        for table in tables:
+            fingerprints[table] = part_fingerprints(con, table)
+            before = stored.get(table, {}) if table in held else {}
+            publish_mart(con, table, fingerprints[table], before)
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
+        con.execute(
+            f"CREATE OR REPLACE TABLE {PARTS_TABLE} (table_name VARCHAR, part VARCHAR, fingerprint VARCHAR)"
+        )
+        con.executemany(
+            f"INSERT INTO {PARTS_TABLE} VALUES (?, ?, ?)",
+            [[t, p, f] for t, parts in fingerprints.items() for p, f in parts.items()],
+        )
         comment_marts(con, "serving", timezone)
+        con.execute("DROP SCHEMA IF EXISTS quality CASCADE")
         publish_quality(con)
         con.execute(
-            "CREATE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
+            "CREATE OR REPLACE TABLE main.publication AS SELECT CAST(? AS DATE) AS as_of, "
             "CAST(? AS TIMESTAMPTZ) AS published_at, CAST(? AS VARCHAR) AS timezone",
             [as_of, datetime.now(UTC), timezone],
         )

@@ -29,6 +29,7 @@ def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
         warehouse.as_of_date().isoformat(),
         before_swap=lambda: crash_point("publish:before_swap"),
         timezone=warehouse.timezone,
+        reuse=not warehouse.full_refresh,
     )
     crash_point("publish:after_swap")
     parquet = (

@@ -1,0 +1,134 @@
+"""Publishing the serving copy a day at a time: a run writes again only the marts (and the
+days of the history marts) that changed, and the copy it leaves equals one written from
+scratch, row for row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from serving.publish import publish_serving_copy
+from tests.conftest import marts_fingerprint, query
+
+
+def make_warehouse(path: Path) -> None:
+    """A warehouse with the tables publishing reads: three marts (one a daily history, one
+    with a phone number in a free-text column) and the load ledger and rejects."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE SCHEMA raw")
+        con.execute(
+            "CREATE TABLE marts.opportunities AS SELECT 'D' || i AS opportunity_id, "
+            "'Deal ' || i || ' call 13812345678' AS opportunity_name, i * 1000 AS amount "
+            "FROM range(50) t(i)"
+        )
+        con.execute(
+            "CREATE TABLE marts.cycle_time AS SELECT 'D' || i AS opportunity_id, "
+            "i * 1.5 AS cycle_days FROM range(30) t(i)"
+        )
+        con.execute(
+            "CREATE TABLE marts.opportunity_priority_history AS "
+            "SELECT DATE '2025-06-01' + d::INTEGER AS scored_on, 'D' || i AS opportunity_id, "
+            "['A', 'B', 'C', 'D'][1 + (i + d) % 4] AS grade, 'reason ' || i AS reasons "
+            "FROM range(3) a(d), range(20) b(i)"
+        )
+        con.execute(
+            "CREATE TABLE raw.load_ledger (load_id INTEGER, file_name VARCHAR, file_path VARCHAR)"
+        )
+        con.execute("INSERT INTO raw.load_ledger VALUES (1, 'a.csv', '/x/a.csv')")
+        con.execute("CREATE TABLE raw.rejects (file_name VARCHAR, reason VARCHAR)")
+
+
+def mark_published_copy(serving: Path) -> None:
+    """Write a sentinel into the copy's rows (a copy no one else writes): a mart or a day
+    that publishing leaves alone keeps it, one written again loses it."""
+    with duckdb.connect(str(serving)) as con:
+        con.execute("UPDATE marts.cycle_time SET cycle_days = -1 WHERE opportunity_id = 'D1'")
+        con.execute("UPDATE marts.opportunities SET amount = -1 WHERE opportunity_id = 'D1'")
+        con.execute("UPDATE marts.opportunity_priority_history SET grade = 'kept'")
+
+
+def test_a_daily_publish_writes_only_what_changed_and_equals_a_fresh_one(tmp_path):
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    make_warehouse(warehouse)
+    first = publish_serving_copy(warehouse, serving, "2025-06-03")
+    assert first == {"cycle_time": 30, "opportunities": 50, "opportunity_priority_history": 60}
+    mark_published_copy(serving)
+
+    # The next day: one deal's amount moved, a new day of grades (06-04), 06-02 graded again
+    # with other grades, a new mart; the cycle_time mart and the other days unchanged.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE marts.opportunities SET amount = 7 WHERE opportunity_id = 'D3'")
+        con.execute("DELETE FROM marts.opportunity_priority_history WHERE scored_on = '2025-06-02'")
+        con.execute(
+            "INSERT INTO marts.opportunity_priority_history SELECT DATE '2025-06-02' + 2 * d::INTEGER, "
+            "'D' || i, 'A', 'regraded ' || i FROM range(2) a(d), range(25) b(i)"
+        )
+        con.execute("CREATE TABLE marts.loss_reasons AS SELECT 'D9' AS opportunity_id")
+    second = publish_serving_copy(warehouse, serving, "2025-06-04")
+    assert second["opportunity_priority_history"] == 20 + 25 + 20 + 25  # 06-01 to 06-04
+    assert second["loss_reasons"] == 1
+
+    # Left alone: the unchanged mart and the history's unchanged day keep the sentinel.
+    assert query(
+        serving, "SELECT cycle_days FROM marts.cycle_time WHERE opportunity_id = 'D1'"
+    ) == [(-1,)]
+    kept_days = query(
+        serving,
+        "SELECT scored_on::VARCHAR, count(*) FROM marts.opportunity_priority_history "
+        "WHERE grade = 'kept' GROUP BY 1",
+    )
+    assert sorted(kept_days) == [("2025-06-01", 20), ("2025-06-03", 20)]
+    # Written again: the changed mart (the sentinel gone, the new amount there) and the
+    # changed days, with personal data masked as in any copy.
+    assert query(
+        serving, "SELECT opportunity_id, amount FROM marts.opportunities WHERE amount IN (-1, 7)"
+    ) == [("D3", 7)]
+    [(name,)] = query(
+        serving, "SELECT opportunity_name FROM marts.opportunities WHERE opportunity_id = 'D1'"
+    )
+    assert name == "Deal 1 call 138****5678"
+
+    # Apart from the sentinel's rows, the copy equals one written from scratch.
+    fresh = tmp_path / "fresh.duckdb"
+    publish_serving_copy(warehouse, fresh, "2025-06-04", reuse=False)
+    with duckdb.connect(str(fresh)) as con:
+        con.execute("UPDATE marts.cycle_time SET cycle_days = -1 WHERE opportunity_id = 'D1'")
+        con.execute(
+            "UPDATE marts.opportunity_priority_history SET grade = 'kept' "
+            "WHERE scored_on IN ('2025-06-01', '2025-06-03')"
+        )
+    assert marts_fingerprint(serving) == marts_fingerprint(fresh)
+
+    # A mart dropped from the warehouse and a column's type changed: the copy follows.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DROP TABLE marts.loss_reasons")
+        con.execute("ALTER TABLE marts.opportunity_priority_history ALTER scored_on TYPE VARCHAR")
+    third = publish_serving_copy(warehouse, serving, "2025-06-05")
+    assert "loss_reasons" not in third
+    assert query(
+        serving,
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'opportunity_priority_history' AND column_name = 'scored_on'",
+    ) == [("VARCHAR",)]
+    assert query(
+        serving, "SELECT count(*) FROM marts.opportunity_priority_history WHERE grade = 'kept'"
+    ) == [(0,)]
+
+
+def test_a_copy_that_is_mostly_free_space_is_written_anew(tmp_path):
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    make_warehouse(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "CREATE TABLE marts.big AS SELECT i, repeat('x', 200) || i AS note FROM range(300000) t(i)"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-03")
+    full_size = serving.stat().st_size
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DROP TABLE marts.big")
+    publish_serving_copy(warehouse, serving, "2025-06-04")  # the copy: big dropped, space free
+    publish_serving_copy(warehouse, serving, "2025-06-05")  # mostly free: written anew
+    assert serving.stat().st_size < full_size / 4
+    assert query(serving, "SELECT count(*) FROM marts.opportunities") == [(50,)]
