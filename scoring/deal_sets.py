@@ -89,22 +89,22 @@ class DealSet:
         )
 
 
+# What a closed deal's features table carries beside its features (FeatureTable).
+OUTCOME_COLUMNS = ("won", "closed_at")
+
+
 def read_deals(
     table: FeatureTable,
     activities: set[str],
     config: ScoringConfig | None = None,
-    outcomes: pd.DataFrame | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> DealSet:
-    """The table's deals reduced chunk by chunk (closed deals: `outcomes` indexed by KEYS
-    with won and closed_at, and `config` for their signals)."""
-    columns = tuple(KEYS) if outcomes is None else (*KEYS, "won", "closed_at")
-    parts = []
-    for chunk in table.chunks(chunk_rows):
-        if outcomes is not None:
-            chunk = chunk.join(outcomes, on=KEYS)
-        parts.append(DealSet.of(chunk, activities, config, columns))
-    return DealSet.concat(parts, DealSet.empty(closed=outcomes is not None))
+    """The table's deals reduced chunk by chunk (closed deals: a table carrying
+    OUTCOME_COLUMNS, and `config` for their signals)."""
+    closed = table.carried == OUTCOME_COLUMNS
+    columns = (*KEYS, *OUTCOME_COLUMNS) if closed else tuple(KEYS)
+    parts = [DealSet.of(chunk, activities, config, columns) for chunk in table.chunks(chunk_rows)]
+    return DealSet.concat(parts, DealSet.empty(closed=closed))
 
 
 def closed_deals(
@@ -114,6 +114,6 @@ def closed_deals(
     cutoffs = closed_deal_cutoffs(con, config.horizon_days)
     if cutoffs.empty:
         return DealSet.empty(closed=True)
-    outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won").set_index(KEYS)
-    with FeatureTable(con, cutoffs, "closed_deal_features") as table:
-        return read_deals(table, activities, config, outcomes[["won", "closed_at"]])
+    outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won")
+    with FeatureTable(con, outcomes, "closed_deal_features", OUTCOME_COLUMNS) as table:
+        return read_deals(table, activities, config)

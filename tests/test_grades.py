@@ -157,7 +157,7 @@ def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehou
     import pandas as pd
 
     from scoring.config import load_config
-    from scoring.deal_sets import read_deals
+    from scoring.deal_sets import OUTCOME_COLUMNS, read_deals
     from scoring.features import FeatureTable, closed_deal_cutoffs, features_at
     from scoring.model import (
         build_scorer,
@@ -174,13 +174,17 @@ def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehou
         features = open_deal_features(con, as_of_end)
         cutoffs = closed_deal_cutoffs(con, config.horizon_days)
         outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won")
-        outcomes = outcomes.set_index(["source_system", "opportunity_id"])[["won", "closed_at"]]
         activities = sources_with_activities(con)
-        with FeatureTable(con, cutoffs, "closed_test") as table:
+        with FeatureTable(con, outcomes, "closed_test", OUTCOME_COLUMNS) as table:
             read = pd.concat(table.chunks(7), ignore_index=True)
-            in_sevens = read_deals(table, activities, config, outcomes, chunk_rows=7)
-            at_once = read_deals(table, activities, config, outcomes, chunk_rows=len(cutoffs))
-        pd.testing.assert_frame_equal(read, features_at(con, cutoffs), check_dtype=False)
+            in_sevens = read_deals(table, activities, config, chunk_rows=7)
+            at_once = read_deals(table, activities, config, chunk_rows=len(cutoffs))
+        # the features in features_at's order, each row with its own deal's outcome
+        expected = features_at(con, cutoffs).merge(
+            outcomes[["source_system", "opportunity_id", *OUTCOME_COLUMNS]],
+            on=["source_system", "opportunity_id"],
+        )
+        pd.testing.assert_frame_equal(read, expected, check_dtype=False)
         for part in ("deals", "known", "signals"):
             pd.testing.assert_frame_equal(getattr(in_sevens, part), getattr(at_once, part))
         assert in_sevens.won.sum() == (cutoffs["outcome"] == "won").sum()
