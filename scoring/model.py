@@ -338,26 +338,48 @@ def calibration_table(graded: pd.DataFrame, model_version: str) -> pd.DataFrame:
     """Win rate per grade, and lift over the base rate, per source, overall ('all') and
     per quarter."""
     rows = []
-    for source, by_source in graded.groupby("source_system") if len(graded) else []:
-        for period, group in [("all", by_source), *by_source.groupby("period")]:
-            base = group["won"].mean() if len(group) else np.nan
-            for grade in GRADES:
-                deals = group[group["grade"] == grade]
-                n, won = len(deals), int(deals["won"].sum())
-                rate = won / n if n else np.nan
-                rows.append(
-                    {
-                        "source_system": source,
-                        "grade": grade,
-                        "period": period,
-                        "closed_deals": n,
-                        "won_deals": won,
-                        "win_rate": round(rate, 4) if n else None,
-                        "base_win_rate": round(base, 4) if len(group) else None,
-                        "lift": round(rate / base, 3) if n and base else None,
-                        "model_version": model_version,
-                    }
-                )
+    # Deals and wins per source, period and grade counted once (filtering the closed deals
+    # again for every grade and quarter took seconds at a million deals).
+    frame = pd.DataFrame(
+        {
+            "source_system": graded["source_system"].astype(object),
+            "period": graded["period"].astype(object),
+            "grade": graded["grade"].astype(object),
+            "won": graded["won"].astype(int),
+        }
+    )
+    whole = frame.assign(period="all")
+    counts, totals = {}, {}
+    for part in (whole, frame):
+        for key, (n, w) in (
+            part.groupby(["source_system", "period", "grade"])["won"]
+            .agg(["size", "sum"])
+            .iterrows()
+        ):
+            counts[key] = (int(n), int(w))
+        for key, (n, w) in (
+            part.groupby(["source_system", "period"])["won"].agg(["size", "sum"]).iterrows()
+        ):
+            totals[key] = (int(n), int(w))
+    for source, period in sorted(totals, key=lambda k: (k[0], k[1] != "all", k[1])):
+        group_n, group_won = totals[(source, period)]
+        base = group_won / group_n
+        for grade in GRADES:
+            n, won = counts.get((source, period, grade), (0, 0))
+            rate = won / n if n else np.nan
+            rows.append(
+                {
+                    "source_system": source,
+                    "grade": grade,
+                    "period": period,
+                    "closed_deals": n,
+                    "won_deals": won,
+                    "win_rate": round(rate, 4) if n else None,
+                    "base_win_rate": round(base, 4),
+                    "lift": round(rate / base, 3) if n and base else None,
+                    "model_version": model_version,
+                }
+            )
     return pd.DataFrame(
         rows,
         columns=[
