@@ -82,15 +82,17 @@ industry_month AS (
     WHERE status IN ('won', 'lost') AND industry IS NOT NULL AND closed_at IS NOT NULL
     GROUP BY 1, 2, 3
 ),
+-- per industry and cutoff, not per deal: today's open deals share one cutoff, so a few
+-- industries' months are summed instead of every deal's
 industry AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff,
+    SELECT d.source_system, d.industry, d.cutoff,
         sum(m.won) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY)
             / nullif(sum(m.closed) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY), 0)
             AS industry_recent_win_rate,
         sum(m.closed) FILTER (WHERE m.month >= d.cutoff - INTERVAL 120 DAY)
             AS industry_recent_closed,
         sum(m.won) / nullif(sum(m.closed), 0) AS industry_longrun_win_rate
-    FROM deal AS d
+    FROM (SELECT DISTINCT source_system, industry, cutoff FROM deal) AS d
     JOIN industry_month AS m
       ON m.source_system = d.source_system AND m.industry = d.industry
      AND m.month < date_trunc('month', d.cutoff) AND m.month >= d.cutoff - INTERVAL 400 DAY
@@ -144,7 +146,8 @@ LEFT JOIN visit AS v USING (source_system, opportunity_id, cutoff)
 LEFT JOIN norms AS n ON n.source_system = d.source_system AND n.stage = v.stage
 LEFT JOIN span AS sp ON sp.source_system = d.source_system
 LEFT JOIN account AS a USING (source_system, opportunity_id, cutoff)
-LEFT JOIN industry AS i USING (source_system, opportunity_id, cutoff)
+LEFT JOIN industry AS i
+    ON i.source_system = d.source_system AND i.industry = d.industry AND i.cutoff = d.cutoff
 LEFT JOIN pushes AS p USING (source_system, opportunity_id, cutoff)
 LEFT JOIN close_history AS ch USING (source_system, opportunity_id, cutoff)
 LEFT JOIN amounts AS am ON am.source_system = d.source_system
