@@ -180,7 +180,8 @@ def reusable(serving: Path) -> bool:
             if not table_exists(con, PARTS_TABLE):
                 return False
             total, free = con.execute(
-                "SELECT total_blocks, free_blocks FROM pragma_database_size()"
+                "SELECT total_blocks, free_blocks FROM pragma_database_size() "
+                "WHERE database_name = current_database()"
             ).fetchone()
     except duckdb.Error:  # unreadable: written anew
         return False
