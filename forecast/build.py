@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from forecast.intervals import SEED, interval, standard_deviation
 from forecast.timing import close_month_shares
-from warehouse.database import used_params
+from warehouse.database import memory_lowered, used_params
 
 # The as-of month and the five after it.
 FORECAST_MONTHS = 6
@@ -205,10 +205,13 @@ def deals_at(
     months: Months,
     ahead_from: date,
     current: bool,
+    memory_limit: str | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The deals `probabilities_sql` selects (source_system, opportunity_id, win_probability;
     it may read $cutoff) as they stood at `cutoff`, with the probability the forecast uses
-    (the calibrated one, else the stage's default), and their shares of each month."""
+    (the calibrated one, else the stage's default), and their shares of each month.
+    `memory_limit`, the connection's: DuckDB holds less while the shares are worked out in
+    pandas (warehouse.database.memory_lowered)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {OPEN_DEALS_TABLE} AS SELECT source_system, "
         "opportunity_id, CAST(win_probability AS DOUBLE) AS win_probability "
@@ -232,7 +235,8 @@ def deals_at(
     fallback = deals["source_system"].map(dict(base_rate)).astype(float)
     deals["stage_probability"] = deals["stage_probability"].fillna(fallback).fillna(0.0)
     deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)
-    shares = close_month_shares(deals, stages, cycles, months.windows(cutoff))
+    with memory_lowered(con, memory_limit):
+        shares = close_month_shares(deals, stages, cycles, months.windows(cutoff))
     return deals, shares
 
 
@@ -355,18 +359,17 @@ def actual_won(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -
 
 
 def accuracy_rows(
-    con: duckdb.DuckDBPyConnection,
     month: date,
     deals: pd.DataFrame,
     shares: np.ndarray,
-    months: Months,
+    actual: pd.DataFrame,
     sources: list[str],
     rng: np.random.Generator,
 ) -> list[dict]:
     """forecast_accuracy for one past month: per source, the forecast made at its start
-    (`deals` and `shares` deals_at's at that start, just before)."""
-    start, end = months.start(month), months.start(next_month(month))
-    actual = actual_won(con, start, end).set_index("source_system")
+    (`deals` and `shares` deals_at's at that start) next to what was won during it
+    (`actual`: actual_won's)."""
+    actual = actual.set_index("source_system")
     rows = []
     arrays = DealArrays.of(deals)
     for source in sources:

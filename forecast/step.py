@@ -17,6 +17,7 @@ from forecast.build import (
     TARGET_ATTAINMENT_SQL,
     Months,
     accuracy_rows,
+    actual_won,
     deals_at,
     next_month,
     revenue_forecast,
@@ -24,7 +25,7 @@ from forecast.build import (
 from forecast.intervals import SEED
 from scoring.as_of import probabilities_at, probabilities_sql
 from scoring.config import ScoringConfig
-from warehouse.database import Database, transaction
+from warehouse.database import Database, memory_lowered, transaction
 
 # The table each frame is written to, with its columns' types.
 FORECAST_TYPES = {
@@ -112,9 +113,12 @@ def backtest(
     months_back: int,
     timezone: str,
     reuse: bool = True,
+    memory_limit: str | None = None,
 ) -> Backtest:
     """forecast_accuracy: each past month's forecast, made at its start from what was known;
-    a month whose inputs are unchanged since the last run (`reuse`) keeps its rows."""
+    a month whose inputs are unchanged since the last run (`reuse`) keeps its rows.
+    `memory_limit`, the connection's: DuckDB holds less while the figures are worked out in
+    pandas (warehouse.database.memory_lowered)."""
     firsts = past_months(as_of, months_back)
     starts = {m: Months([m], timezone).start(m) for m in firsts}
     ends = [Months([m], timezone).start(next_month(m)) for m in firsts]
@@ -136,9 +140,17 @@ def backtest(
             continue
         window = Months([month], timezone)
         deals, shares = deals_at(
-            con, probabilities_sql(probabilities), cutoff, window, ahead_from=month, current=False
+            con,
+            probabilities_sql(probabilities),
+            cutoff,
+            window,
+            ahead_from=month,
+            current=False,
+            memory_limit=memory_limit,
         )
-        rows += accuracy_rows(con, month, deals, shares, window, sources, month_rng(month))
+        actual = actual_won(con, cutoff, window.start(next_month(month)))
+        with memory_lowered(con, memory_limit):
+            rows += accuracy_rows(month, deals, shares, actual, sources, month_rng(month))
     return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), kept, fingerprints)
 
 
@@ -187,13 +199,18 @@ def refresh_forecast(
     """Write marts.revenue_forecast, marts.forecast_accuracy and marts.target_attainment
     (`reuse` False: every backtest month computed again, as `oppwh run --full-refresh`)."""
     months = Months.starting(as_of.replace(day=1), FORECAST_MONTHS, timezone)
+    memory_limit = db.limits.memory_limit if db.limits else None
     with db.connect() as con:
         today = (
             "SELECT source_system, opportunity_id, win_probability FROM marts.opportunity_priority"
         )
-        deals, shares = deals_at(con, today, as_of_end, months, ahead_from=as_of, current=True)
-        forecast = revenue_forecast(deals, shares, months)
-        accuracy = backtest(con, config, as_of, months_back, timezone, reuse)
+        deals, shares = deals_at(
+            con, today, as_of_end, months, as_of, current=True, memory_limit=memory_limit
+        )
+        with memory_lowered(con, memory_limit):
+            forecast = revenue_forecast(deals, shares, months)
+        del deals, shares
+        accuracy = backtest(con, config, as_of, months_back, timezone, reuse, memory_limit)
         with transaction(con):
             _replace(con, "revenue_forecast", forecast, FORECAST_TYPES)
             _replace_accuracy(con, accuracy)

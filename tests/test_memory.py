@@ -1,0 +1,36 @@
+"""DuckDB gives its memory back while a step works in pandas alone (memory_lowered): what
+keeps a ten-million-deal forecast within the run's memory budget."""
+
+from __future__ import annotations
+
+from warehouse.database import Limits, connect, memory_lowered
+
+
+def used_bytes(con) -> int:
+    return con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
+
+
+def test_duckdb_holds_less_in_the_block_and_its_own_limit_after(tmp_path):
+    limits = Limits("1GB", tmp_path / "spill")
+    with connect(tmp_path / "w.duckdb", limits=limits) as con:
+        con.execute(
+            "CREATE TEMP TABLE deals AS SELECT i, md5(i::VARCHAR) AS id, random() AS p "
+            "FROM range(3000000) t(i)"
+        )
+        expected = con.execute("SELECT count(*), sum(i) FROM deals").fetchall()
+        before = used_bytes(con)
+        assert before > 150 * 2**20  # the temp table is in memory
+        with memory_lowered(con, limits.memory_limit, limit="32MB"):
+            assert used_bytes(con) <= 32 * 2**20
+            assert any((tmp_path / "spill").iterdir())  # written to the spill folder
+        setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        assert setting == "953.6 MiB"  # 1GB again, as DuckDB prints it
+        # the temp table is whole
+        assert con.execute("SELECT count(*), sum(i) FROM deals").fetchall() == expected
+
+
+def test_nothing_is_lowered_when_the_limit_is_not_known(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        with memory_lowered(con, None, limit="32MB"):
+            assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == setting
