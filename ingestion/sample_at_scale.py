@@ -66,24 +66,23 @@ def generate_at_scale(
                 (hash(i, 'win') % 100)::BIGINT AS win_roll,
                 (3 + hash(i, 'amt') % 120) * 10000 AS amount
             FROM range({opportunities}) t(i)""")
-        con.execute("""
-            CREATE TEMP TABLE deals2 AS
-            SELECT *,
-                created_at + to_days((furthest * 14)::int) AS end_at,
-                CASE WHEN close_roll < 65 AND created_at + to_days((furthest * 14)::int) < (SELECT as_of FROM p)
-                     THEN CASE WHEN win_roll < 35 THEN 'won' ELSE 'lost' END ELSE 'open' END AS st
-            FROM deals""")
         # An export holds only what happened by its day: an open deal has entered the stages
         # whose entry (every 14 days from creation) falls before the end of the as-of day, and
         # stands in the last of them. (Entries after the day would fall on a later day's run and
         # make the benchmark's next day rebuild the deals for changes no real export has.)
         con.execute("""
-            CREATE TEMP TABLE deals3 AS
+            CREATE TEMP TABLE deals2 AS
             SELECT * REPLACE (
                 CASE WHEN st = 'open' THEN least(furthest, 1 + (date_diff('minute', created_at,
                     (SELECT as_of FROM p)::timestamp + INTERVAL 1 DAY) - 1) // 20160)
                 ELSE furthest END AS furthest)
-            FROM deals2""")
+            FROM (
+                SELECT *,
+                    created_at + to_days((furthest * 14)::int) AS end_at,
+                    CASE WHEN close_roll < 65 AND created_at + to_days((furthest * 14)::int) < (SELECT as_of FROM p)
+                         THEN CASE WHEN win_roll < 35 THEN 'won' ELSE 'lost' END ELSE 'open' END AS st
+                FROM deals
+            )""")
         counts["opportunities"] = _copy(
             con,
             f"""
@@ -97,7 +96,7 @@ def generate_at_scale(
                 CASE WHEN st = 'lost' AND hash(i, 'why') % 10 < 6
                      THEN ['价格太高', '选择了竞争对手', '预算不足', '客户无回应'][1 + (hash(i, 'r') % 4)::BIGINT] END AS loss_reason,
                 ['官网', '展会', '转介绍'][1 + (hash(i, 'src') % 3)::BIGINT] AS source, 'false' AS is_deleted
-            FROM deals3""",
+            FROM deals2""",
             out / "opportunities.csv",
         )
         counts["stage_history"] = _copy(
@@ -105,11 +104,11 @@ def generate_at_scale(
             f"""
             SELECT opportunity_id, {STAGES}[k] AS stage,
                 strftime(created_at + to_days(((k - 1) * 14)::int), '%Y-%m-%d %H:%M:%S') AS entered_at
-            FROM deals3, range(1, 5) s(k) WHERE k <= furthest
+            FROM deals2, range(1, 5) s(k) WHERE k <= furthest
             UNION ALL
             SELECT opportunity_id, CASE st WHEN 'won' THEN '赢单' ELSE '输单' END,
                 strftime(end_at, '%Y-%m-%d %H:%M:%S')
-            FROM deals3 WHERE st <> 'open'""",
+            FROM deals2 WHERE st <> 'open'""",
             out / "stage_history.csv",
         )
         counts["activities"] = _copy(
@@ -122,7 +121,7 @@ def generate_at_scale(
                                (SELECT as_of FROM p)::timestamp),
                          '%Y-%m-%d %H:%M:%S') AS occurred_at,
                 hash(i, k, 'dur') % 1800 AS duration_seconds, '跟进' AS subject
-            FROM deals3, range({activities_per_deal}) a(k)""",
+            FROM deals2, range({activities_per_deal}) a(k)""",
             out / "activities.csv",
         )
     return counts

@@ -348,19 +348,14 @@ def calibration_table(graded: pd.DataFrame, model_version: str) -> pd.DataFrame:
             "won": graded["won"].astype(int),
         }
     )
-    whole = frame.assign(period="all")
-    counts, totals = {}, {}
-    for part in (whole, frame):
-        for key, (n, w) in (
-            part.groupby(["source_system", "period", "grade"])["won"]
-            .agg(["size", "sum"])
-            .iterrows()
-        ):
-            counts[key] = (int(n), int(w))
-        for key, (n, w) in (
-            part.groupby(["source_system", "period"])["won"].agg(["size", "sum"]).iterrows()
-        ):
-            totals[key] = (int(n), int(w))
+    counts: dict[tuple, tuple[int, int]] = {}
+    for part in (frame.assign(period="all"), frame):
+        grouped = part.groupby(["source_system", "period", "grade"])["won"].agg(["size", "sum"])
+        counts.update({key: (int(n), int(w)) for key, (n, w) in grouped.iterrows()})
+    totals: dict[tuple, tuple[int, int]] = {}
+    for (source, period, _), (n, won) in counts.items():
+        group_n, group_won = totals.get((source, period), (0, 0))
+        totals[(source, period)] = (group_n + n, group_won + won)
     for source, period in sorted(totals, key=lambda k: (k[0], k[1] != "all", k[1])):
         group_n, group_won = totals[(source, period)]
         base = group_won / group_n

@@ -49,12 +49,13 @@ def mart_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, 
     ).fetchall()
 
 
-def published_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """SELECT of a mart for the serving copy: personal data (e-mails, phone numbers) that
-    found its way into free-text columns such as deal names is masked there."""
+def published_select(table: str, columns: list[tuple[str, str]]) -> str:
+    """SELECT of a mart (its `columns`: mart_columns) for the serving copy: personal data
+    (e-mails, phone numbers) that found its way into free-text columns such as deal names
+    is masked there."""
     parts = [
         masked(name) if dtype == "VARCHAR" and not name.endswith("_id") else f'"{name}"'
-        for name, dtype in mart_columns(con, table)
+        for name, dtype in columns
     ]
     return f'SELECT {", ".join(parts)} FROM warehouse.marts."{table}"'
 
@@ -111,20 +112,18 @@ WHOLE = ""
 MAX_FREE_SHARE = 0.5
 
 
-def _shape(con: duckdb.DuckDBPyConnection, table: str) -> str:
+def _shape(select: str, columns: list[tuple[str, str]]) -> str:
     """What decides a mart's published columns: its SELECT and its columns' types."""
-    text = published_select(con, table) + repr(mart_columns(con, table))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256((select + repr(columns)).encode()).hexdigest()[:16]
 
 
 def _part_key(column: str | None) -> str:
     return f"coalesce(CAST(\"{column}\" AS VARCHAR), '<null>')" if column else f"'{WHOLE}'"
 
 
-def part_fingerprints(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Per part of a warehouse mart (a day, or the whole mart): its shape, row count and
-    the sum of its rows' hashes."""
-    shape = _shape(con, table)
+def part_fingerprints(con: duckdb.DuckDBPyConnection, table: str, shape: str) -> dict[str, str]:
+    """Per part of a warehouse mart (a day, or the whole mart): its `shape` (_shape), row
+    count and the sum of its rows' hashes."""
     rows = con.execute(
         f"SELECT {_part_key(PUBLISHED_BY_DAY.get(table))} AS part, count(*), sum(hash(m)) "
         f'FROM warehouse.marts."{table}" AS m GROUP BY 1'
@@ -143,14 +142,17 @@ def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, s
 
 
 def publish_mart(
-    con: duckdb.DuckDBPyConnection, table: str, now: dict[str, str], before: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    select: str,
+    now: dict[str, str],
+    before: dict[str, str],
 ) -> None:
     """Bring the copy's mart to the warehouse's: nothing when no part changed, the changed
     days of a mart published by day, else the whole mart. `before` is empty when the copy
     does not hold the mart (or does not know what from)."""
     if now == before:
         return
-    select = published_select(con, table)
     column = PUBLISHED_BY_DAY.get(table)
     shapes = {f.split(":")[0] for f in [*now.values(), *before.values()]}
     if column is None or not before or len(shapes) > 1:
@@ -217,9 +219,11 @@ def publish_serving_copy(
             con.execute(f'DROP TABLE marts."{table}"')
         fingerprints = {}
         for table in tables:
-            fingerprints[table] = part_fingerprints(con, table)
+            columns = mart_columns(con, table)
+            select = published_select(table, columns)
+            fingerprints[table] = part_fingerprints(con, table, _shape(select, columns))
             before = stored.get(table, {}) if table in held else {}
-            publish_mart(con, table, fingerprints[table], before)
+            publish_mart(con, table, select, fingerprints[table], before)
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
         con.execute(
             f"CREATE OR REPLACE TABLE {PARTS_TABLE} (table_name VARCHAR, part VARCHAR, fingerprint VARCHAR)"
