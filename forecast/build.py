@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from forecast.intervals import SEED, interval, standard_deviation
 from forecast.timing import close_month_shares
-from warehouse.database import memory_lowered, used_params
+from warehouse.database import READING_MEMORY_LIMIT, memory_lowered, used_params
 
 # The as-of month and the five after it.
 FORECAST_MONTHS = 6
@@ -210,8 +210,8 @@ def deals_at(
     """The deals `probabilities_sql` selects (source_system, opportunity_id, win_probability;
     it may read $cutoff) as they stood at `cutoff`, with the probability the forecast uses
     (the calibrated one, else the stage's default), and their shares of each month.
-    `memory_limit`, the connection's: DuckDB holds less while the shares are worked out in
-    pandas (warehouse.database.memory_lowered)."""
+    `memory_limit`, the connection's: DuckDB holds less while the frames are read and the
+    shares worked out in pandas (warehouse.database.memory_lowered)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {OPEN_DEALS_TABLE} AS SELECT source_system, "
         "opportunity_id, CAST(win_probability AS DOUBLE) AS win_probability "
@@ -219,19 +219,23 @@ def deals_at(
         used_params(probabilities_sql, {"cutoff": cutoff}),
     )
     params = {"cutoff": cutoff, "current": current}
-    deals = coded_frame(con, DEALS_AT_SQL, params, categories=False)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE known_before AS {KNOWN_BEFORE_SQL}", {"cutoff": cutoff}
-    )
-    cycles = coded_frame(con, "SELECT source_system, days, closed FROM known_before")
-    stages = coded_frame(con, STAGE_HISTORY_SQL, {"cutoff": cutoff})
+    # The frames grow in pandas while DuckDB's queries feed them: DuckDB holds less then
+    # (its joins spill), or at ten million deals the two together passed the run's budget.
+    with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
+        deals = coded_frame(con, DEALS_AT_SQL, params, categories=False)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE known_before AS {KNOWN_BEFORE_SQL}", {"cutoff": cutoff}
+        )
+        cycles = coded_frame(con, "SELECT source_system, days, closed FROM known_before")
+        stages = coded_frame(con, STAGE_HISTORY_SQL, {"cutoff": cutoff})
+        # A stage unknown then (no stage history): the source's win rate so far stands in.
+        base_rate = con.execute(
+            "SELECT source_system, avg(CASE WHEN o.status = 'won' THEN 1.0 ELSE 0.0 END) "
+            "FROM known_before AS k "
+            "JOIN marts.opportunities AS o USING (source_system, opportunity_id) "
+            "WHERE k.closed GROUP BY 1"
+        ).fetchall()
     deals["close_window"] = months.windows_of(deals["expected_close_date"], ahead_from)
-    # A stage unknown then (no stage history): the source's win rate so far stands in.
-    base_rate = con.execute(
-        "SELECT source_system, avg(CASE WHEN o.status = 'won' THEN 1.0 ELSE 0.0 END) "
-        "FROM known_before AS k JOIN marts.opportunities AS o USING (source_system, opportunity_id) "
-        "WHERE k.closed GROUP BY 1"
-    ).fetchall()
     fallback = deals["source_system"].map(dict(base_rate)).astype(float)
     deals["stage_probability"] = deals["stage_probability"].fillna(fallback).fillna(0.0)
     deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)

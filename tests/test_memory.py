@@ -3,7 +3,7 @@ keeps a ten-million-deal forecast within the run's memory budget."""
 
 from __future__ import annotations
 
-from warehouse.database import Limits, connect, memory_lowered
+from warehouse.database import Limits, connect, memory_lowered, size_bytes
 
 
 def used_bytes(con) -> int:
@@ -34,3 +34,17 @@ def test_nothing_is_lowered_when_the_limit_is_not_known(tmp_path):
         setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
         with memory_lowered(con, None, limit="32MB"):
             assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == setting
+
+
+def test_a_limit_already_lower_is_never_raised(tmp_path):
+    with connect(tmp_path / "w.duckdb", limits=Limits("256MB", tmp_path / "spill")) as con:
+        with memory_lowered(con, "256MB", limit="2GB"):
+            setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            assert setting == "244.1 MiB"  # still 256MB, not 2GB
+
+
+def test_sizes_read_as_duckdb_reads_them():
+    assert size_bytes("4GB") == size_bytes("4G") == size_bytes("4 gb") == 4 * 1000**3
+    assert size_bytes("3.5GiB") == int(3.5 * 1024**3)
+    assert size_bytes("512MB") == 512 * 1000**2
+    assert size_bytes("80%") is None  # a share of the machine: left as it is

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,24 @@ def used_params(sql: str, params: dict | None) -> dict:
 
 # What DuckDB may hold while a step works in pandas alone (memory_lowered).
 LOWERED_MEMORY_LIMIT = "512MB"
+# What DuckDB may hold while a step reads millions of rows into pandas: its queries spill
+# beyond it, and the frames being built have the rest of the run's budget.
+READING_MEMORY_LIMIT = "2GB"
+
+# DuckDB's units: K, KB... 1000^i; KiB... 1024^i; case and spaces ignored.
+_SIZE_UNITS = {
+    **{p: 1000**i for i, p in enumerate(["b", "kb", "mb", "gb", "tb"])},
+    **{p: 1000**i for i, p in enumerate(["", "k", "m", "g", "t"]) if p},
+    **{p: 1024**i for i, p in enumerate(["", "kib", "mib", "gib", "tib"]) if p},
+}
+
+
+def size_bytes(limit: str) -> int | None:
+    """Bytes in a DuckDB size such as '4GB', '4G' or '3.7 GiB'; None for one DuckDB reads
+    otherwise (a share of the machine's memory such as '80%')."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]+)\s*", limit)
+    unit = match.group(2).lower() if match else None
+    return int(float(match.group(1)) * _SIZE_UNITS[unit]) if unit in _SIZE_UNITS else None
 
 
 @contextlib.contextmanager
@@ -116,8 +135,9 @@ def memory_lowered(
     limit; lowering the limit writes the temp tables to its spill folder and drops the rest
     at once (a 2 GiB process fell to 0.6 GiB), so a block that queries nothing and works in
     pandas has that memory instead of holding both. `restore_to` None (the limit is not
-    known): nothing is lowered."""
-    if restore_to is None:
+    known), already at or below `limit` or not in bytes: nothing changes (never raised)."""
+    own = size_bytes(restore_to) if restore_to is not None else None
+    if own is None or own <= size_bytes(limit):
         yield
         return
     con.execute(f"SET memory_limit = '{limit}'")
