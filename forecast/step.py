@@ -25,7 +25,7 @@ from forecast.build import (
 from forecast.intervals import SEED
 from scoring.as_of import probabilities_at, probabilities_sql
 from scoring.config import ScoringConfig
-from warehouse.database import Database, memory_lowered, transaction
+from warehouse.database import READING_MEMORY_LIMIT, Database, memory_lowered, transaction
 
 # The table each frame is written to, with its columns' types.
 FORECAST_TYPES = {
@@ -126,7 +126,12 @@ def backtest(
     stored = stored_fingerprints(con) if reuse else {}
     kept = [m for m in firsts if stored.get(m) == fingerprints[m]]
     todo = [m for m in firsts if m not in kept]
-    probabilities = probabilities_at(con, config, [starts[m] for m in todo]) if todo else None
+    probabilities = None
+    if todo:
+        # The closed deals the scorers learn from and the open deals being scored are held in
+        # pandas while DuckDB builds their features: it holds less meanwhile.
+        with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
+            probabilities = probabilities_at(con, config, [starts[m] for m in todo])
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from serving.comments import comment_marts
-from warehouse.database import connect, table_exists
+from warehouse.database import Limits, connect, table_exists
 from warehouse.settings import DEFAULT_TIMEZONE
 
 EMAIL = r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})"
@@ -197,16 +197,18 @@ def publish_serving_copy(
     before_swap=None,
     timezone: str = DEFAULT_TIMEZONE,
     reuse: bool = True,
+    limits: Limits | None = None,
 ) -> dict[str, int]:
     """Write the marts into a new file next to `serving` (a copy of the last one, with the
     marts that changed written again; `reuse` False: every mart), then rename it over
-    `serving`. Returns each mart's row count."""
+    `serving`. Returns each mart's row count. `limits`: the run's memory limit and spill
+    folder (without them DuckDB may take most of the machine's memory)."""
     remove_stale_copies(serving)
     tmp = serving.with_name(f".{serving.name}.{os.getpid()}.tmp")
     if reuse and reusable(serving):
         shutil.copyfile(serving, tmp)
     counts: dict[str, int] = {}
-    with connect() as con:
+    with connect(limits=limits) as con:
         con.execute(
             f"ATTACH ? AS serving (STORAGE_VERSION '{SERVING_STORAGE_VERSION}')", [str(tmp)]
         )

@@ -30,6 +30,7 @@ def serving_copy(warehouse: WarehouseSettings) -> dg.MaterializeResult:
         before_swap=lambda: crash_point("publish:before_swap"),
         timezone=warehouse.timezone,
         reuse=not warehouse.full_refresh,
+        limits=warehouse.database.limits,
     )
     crash_point("publish:after_swap")
     parquet = (
