@@ -111,134 +111,144 @@ def _num_text(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.astype("Int64").astype("string").fillna("?")
 
 
-def reason_texts(f: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """For every signal, the reason for (▲) and against (▼) each deal, built column-wise:
-    a million deals cost a few string operations per signal, not a Python call per deal."""
+def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One signal's reason for (▲) and against (▼) each deal of `f`, built column-wise (a
+    few string operations per signal, not a Python call per deal). top_reasons asks only
+    for the deals whose top reasons name the signal: at a million deals, building every
+    signal's text for every deal was most of the scoring step."""
     n = len(f)
-    since = pd.to_numeric(f["days_since_touch"], errors="coerce")
-    days = _num_text(f, "days_since_touch")
-    touches = _num_text(f, "touches_30d")
-    industry = f["industry"].astype("string").fillna("?")
-    staff = _num_text(f, "employees")
-    stage = f["stage"].astype("string").fillna("?")
-    stay = _num_text(f, "days_in_stage")
-    wins, losses = _num_text(f, "account_wins"), _num_text(f, "account_losses")
-    regressions, pushes = _num_text(f, "regressions"), _num_text(f, "close_date_pushes")
 
     def same(text: str) -> np.ndarray:
         return np.full(n, text, dtype=object)
 
-    recency_for = np.where(
-        since.isna(),
-        "新商机 / new deal",
-        np.where(
-            since < 1,
-            "今天有跟进 / followed up today",
-            (days + "天前有跟进 / followed up " + days + " days ago").to_numpy(dtype=object),
-        ),
-    )
-    recency_against = np.where(
-        since.isna(),
-        "从未跟进 / never followed up",
-        ("近" + days + "天无跟进 / no follow-up in " + days + " days").to_numpy(dtype=object),
-    )
-    texts = {
-        "recency": (recency_for, recency_against),
-        "frequency": (
-            ("近30天跟进" + touches + "次 / " + touches + " touches in the last 30 days").to_numpy(
-                dtype=object
-            ),
-            (
-                "跟进稀少（近30天"
-                + touches
-                + "次）/ little follow-up ("
-                + touches
-                + " touches in 30 days)"
-            ).to_numpy(dtype=object),
-        ),
-        "engagement_trend": (
-            same("跟进在增加 / follow-up increasing"),
-            same("跟进在减少 / follow-up dropping off"),
-        ),
-        "industry_trend": (
-            same("行业赢率上升 / industry win rate rising"),
-            same("行业赢率下降 / industry win rate falling"),
-        ),
-        "target_industry": (
-            ("目标行业（" + industry + "）/ target industry (" + industry + ")").to_numpy(
-                dtype=object
-            ),
-            ("非目标行业（" + industry + "）/ not a target industry (" + industry + ")").to_numpy(
-                dtype=object
-            ),
-        ),
-        "account_size": (
-            ("大客户（" + staff + "人）/ large account (" + staff + " staff)").to_numpy(
-                dtype=object
-            ),
-            ("小客户（" + staff + "人）/ small account (" + staff + " staff)").to_numpy(
-                dtype=object
-            ),
-        ),
-        "deal_amount": (
-            same("金额高于常规 / larger than the typical deal"),
-            same("金额低于常规 / smaller than the typical deal"),
-        ),
-        "repeat_customer": (
-            same("老客户，曾成交 / existing customer with past wins"),
-            same("老客户，曾成交 / existing customer with past wins"),
-        ),
-        "account_history": (
-            (
+    def both(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        values = text.to_numpy(dtype=object)
+        return values, values
+
+    if name in ("recency", "frequency"):
+        since = pd.to_numeric(f["days_since_touch"], errors="coerce")
+        days = _num_text(f, "days_since_touch")
+        touches = _num_text(f, "touches_30d")
+    if name in ("stage_progress", "time_in_stage"):
+        stage = f["stage"].astype("string").fillna("?")
+    match name:
+        case "recency":
+            return (
+                np.where(
+                    since.isna(),
+                    "新商机 / new deal",
+                    np.where(
+                        since < 1,
+                        "今天有跟进 / followed up today",
+                        (days + "天前有跟进 / followed up " + days + " days ago").to_numpy(
+                            dtype=object
+                        ),
+                    ),
+                ),
+                np.where(
+                    since.isna(),
+                    "从未跟进 / never followed up",
+                    ("近" + days + "天无跟进 / no follow-up in " + days + " days").to_numpy(
+                        dtype=object
+                    ),
+                ),
+            )
+        case "frequency":
+            return (
                 (
-                    "该客户赢单"
-                    + wins
-                    + "次、输单"
-                    + losses
-                    + "次 / account won "
-                    + wins
-                    + ", lost "
-                    + losses
+                    "近30天跟进" + touches + "次 / " + touches + " touches in the last 30 days"
+                ).to_numpy(dtype=object),
+                (
+                    "跟进稀少（近30天"
+                    + touches
+                    + "次）/ little follow-up ("
+                    + touches
+                    + " touches in 30 days)"
                 ).to_numpy(dtype=object),
             )
-            * 2
-        ),
-        "stage_progress": (
-            ("已到后期阶段（" + stage + "）/ late stage (" + stage + ")").to_numpy(dtype=object),
-            ("仍在早期阶段（" + stage + "）/ still early (" + stage + ")").to_numpy(dtype=object),
-        ),
-        "time_in_stage": (
-            same("推进节奏正常 / moving at the usual pace"),
-            (
-                "在"
-                + stage
-                + "停留"
-                + stay
-                + "天，超过常规 / "
-                + stay
-                + " days in "
-                + stage
-                + ", longer than usual"
-            ).to_numpy(dtype=object),
-        ),
-        "regressions": (
-            (
+        case "engagement_trend":
+            return same("跟进在增加 / follow-up increasing"), same(
+                "跟进在减少 / follow-up dropping off"
+            )
+        case "industry_trend":
+            return (
+                same("行业赢率上升 / industry win rate rising"),
+                same("行业赢率下降 / industry win rate falling"),
+            )
+        case "target_industry":
+            industry = f["industry"].astype("string").fillna("?")
+            return (
+                ("目标行业（" + industry + "）/ target industry (" + industry + ")").to_numpy(
+                    dtype=object
+                ),
                 (
-                    "阶段倒退" + regressions + "次 / slipped back a stage " + regressions + "x"
+                    "非目标行业（" + industry + "）/ not a target industry (" + industry + ")"
                 ).to_numpy(dtype=object),
             )
-            * 2
-        ),
-        "close_date_pushes": (
-            (
+        case "account_size":
+            staff = _num_text(f, "employees")
+            return (
+                ("大客户（" + staff + "人）/ large account (" + staff + " staff)").to_numpy(
+                    dtype=object
+                ),
+                ("小客户（" + staff + "人）/ small account (" + staff + " staff)").to_numpy(
+                    dtype=object
+                ),
+            )
+        case "deal_amount":
+            return (
+                same("金额高于常规 / larger than the typical deal"),
+                same("金额低于常规 / smaller than the typical deal"),
+            )
+        case "repeat_customer":
+            repeat = same("老客户，曾成交 / existing customer with past wins")
+            return repeat, repeat
+        case "account_history":
+            wins, losses = _num_text(f, "account_wins"), _num_text(f, "account_losses")
+            return both(
+                "该客户赢单"
+                + wins
+                + "次、输单"
+                + losses
+                + "次 / account won "
+                + wins
+                + ", lost "
+                + losses
+            )
+        case "stage_progress":
+            return (
+                ("已到后期阶段（" + stage + "）/ late stage (" + stage + ")").to_numpy(
+                    dtype=object
+                ),
+                ("仍在早期阶段（" + stage + "）/ still early (" + stage + ")").to_numpy(
+                    dtype=object
+                ),
+            )
+        case "time_in_stage":
+            stay = _num_text(f, "days_in_stage")
+            return (
+                same("推进节奏正常 / moving at the usual pace"),
                 (
-                    "预计成交日期推迟" + pushes + "次 / expected close date pushed " + pushes + "x"
+                    "在"
+                    + stage
+                    + "停留"
+                    + stay
+                    + "天，超过常规 / "
+                    + stay
+                    + " days in "
+                    + stage
+                    + ", longer than usual"
                 ).to_numpy(dtype=object),
             )
-            * 2
-        ),
-    }
-    return texts
+        case "regressions":
+            regressions = _num_text(f, "regressions")
+            return both("阶段倒退" + regressions + "次 / slipped back a stage " + regressions + "x")
+        case "close_date_pushes":
+            pushes = _num_text(f, "close_date_pushes")
+            return both(
+                "预计成交日期推迟" + pushes + "次 / expected close date pushed " + pushes + "x"
+            )
+    raise ValueError(f"no reason text for signal {name!r}")
 
 
 NO_REASON = "数据中无可用信号 / no usable signal in the data"
@@ -259,28 +269,43 @@ def top_reasons(
     follow-up."""
     values = contributions.to_numpy()
     names = list(contributions.columns)
-    texts = reason_texts(features.reset_index(drop=True))
+    frame = features.reset_index(drop=True)
     n = len(values)
     ok = np.ones_like(values, dtype=bool) if allowed is None else allowed.to_numpy(dtype=bool)
     priority = np.where(ok, np.abs(values), -1.0)
-    order = np.argsort(-priority, axis=1, kind="stable")[:, :top]
+    width = min(top, len(names))
+    order = np.argsort(-priority, axis=1, kind="stable")[:, :width]
     rows = np.arange(n)
-    parts = []
-    for rank in range(min(top, len(names))):
+    parts = [np.empty(n, dtype=object) for _ in range(width)]
+    for k, name in enumerate(names):
+        picked = order == k
+        named = np.flatnonzero(picked.any(axis=1))  # the deals whose top reasons name it
+        if not len(named):
+            continue
+        positive, negative = reason_texts(frame.iloc[named], name)
+        for rank in range(width):
+            at = np.flatnonzero(picked[named, rank])
+            deals = named[at]
+            parts[rank][deals] = np.where(
+                values[deals, k] >= 0, "▲ " + positive[at], "▼ " + negative[at]
+            )
+    for rank, chosen in enumerate(parts):
         j = order[:, rank]
-        points = values[rows, j]
-        chosen = np.empty(n, dtype=object)
-        for k, name in enumerate(names):
-            mask = j == k
-            if mask.any():
-                positive, negative = texts[name]
-                chosen[mask] = np.where(
-                    points[mask] >= 0, "▲ " + positive[mask], "▼ " + negative[mask]
-                )
         if rank > 0:
-            chosen[np.abs(points) < min_points] = None
+            chosen[np.abs(values[rows, j]) < min_points] = None
         chosen[~ok[rows, j]] = None
-        parts.append(chosen)
-    return [
-        "; ".join(p for p in row if p is not None) or NO_REASON for row in zip(*parts, strict=True)
-    ]
+    return joined(parts, "; ", NO_REASON)
+
+
+def joined(parts: list[np.ndarray], separator: str, empty: str) -> list[str]:
+    """Row by row, the parts that are not None joined by `separator` (`empty` when none
+    is), as whole-array concatenations rather than a join per row."""
+    out = np.full(len(parts[0]) if parts else 0, None, dtype=object)
+    for chosen in parts:
+        has = pd.notna(chosen)
+        start = has & pd.isna(out)
+        more = has & ~start
+        out[start] = chosen[start]
+        out[more] = out[more] + separator + chosen[more]
+    out[pd.isna(out)] = empty
+    return out.tolist()

@@ -241,3 +241,35 @@ def test_delta_workbook_reads_back_in_excel_readers(tmp_path):
         ("B-3", "D", 3, "  spaces kept  "),
     ]
     assert CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[1][2] == 71.5
+
+
+def test_reasons_name_each_deals_strongest_signals_it_has_data_for():
+    """The reason line a salesperson reads: up to three signals by strength, for (▲) or
+    against (▼), the weaker ones only when they count a point or more, never one about data
+    the deal lacks; none left: the no-signal line."""
+    from scoring.signals import NO_REASON, top_reasons
+
+    features = pd.DataFrame(
+        {
+            "days_since_touch": [3.2, None, 40.0],
+            "touches_30d": [1, 0, 0],
+            "stage": ["Negotiate", None, "Qualify"],
+            "account_wins": [2, None, 0],
+            "account_losses": [1, None, 3],
+        },
+        index=[10, 11, 12],  # a chunk's index need not start at 0
+    )
+    signals = ["recency", "frequency", "stage_progress", "account_history"]
+    contributions = pd.DataFrame(
+        [[5.0, -3.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [-2.0, 0.0, -1.5, -4.0]], columns=signals
+    )
+    allowed = pd.DataFrame(
+        [[True, True, True, True], [False] * 4, [True, True, True, False]], columns=signals
+    )
+    assert top_reasons(features, contributions, allowed=allowed) == [
+        "▲ 3天前有跟进 / followed up 3 days ago; "
+        "▼ 跟进稀少（近30天1次）/ little follow-up (1 touches in 30 days)",
+        NO_REASON,
+        "▼ 近40天无跟进 / no follow-up in 40 days; "
+        "▼ 仍在早期阶段（Qualify）/ still early (Qualify)",
+    ]
