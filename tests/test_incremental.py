@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 NEXT_DAY = "2025-07-01"
 PAST_DAY = "2025-06-20"
+LATE_DEAL = "LATE-DEAL-1"
 ACTIVITY_HEADER = TABLES["activities"].column_names  # the native format's headers
 
 
@@ -41,6 +42,20 @@ def next_day_export(sample_data) -> tuple[list[list[str]], dict[str, str]]:
         for n in range(3)
     ]
     changed, deleted, moved = old
+    # a touch of a deal the CRM exports only later (LATE_DEAL lands on a later run)
+    rows.append(
+        [
+            "LATE-TOUCH-1",
+            LATE_DEAL,
+            open_deal["account_id"],
+            open_deal["owner_id"],
+            "电话",
+            "2025-06-10 10:00:00",
+            "60",
+            "跟进",
+            "false",
+        ]
+    )
     for row in (
         {**changed, "activity_type": "上门拜访", "is_deleted": "false"},
         {**deleted, "is_deleted": "true"},
@@ -116,10 +131,29 @@ def test_incremental_run_gives_the_same_marts_as_a_full_refresh(
     assert main(["run", "--data-dir", str(refreshed), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
     assert_same_build(refreshed, incremental)
 
-    # A rerun for a past day: the incremental build goes back as a full one does.
-    assert main(["run", "--data-dir", str(incremental), "--as-of", PAST_DAY]) == 0
+    # A rerun for a past day, on which the deal of a touch loaded before it lands: the
+    # incremental build goes back as a full one does, and counts the touch.
+    late = next(o for o in sample_data.opportunities if o["status"] == "进行中")
+    late_row = [
+        {**late, "opportunity_id": LATE_DEAL, "created_at": "2025-06-01 09:00:00"}.get(k, "")
+        for k in NATIVE_OPPORTUNITY_HEADER
+    ]
+    for side in (incremental, refreshed):
+        write_csv(
+            tmp_path / f"late_{side.name}" / "opportunities_late.csv",
+            NATIVE_OPPORTUNITY_HEADER,
+            [late_row],
+        )
+    args = ["run", "--data-dir", str(incremental), "--as-of", PAST_DAY]
+    assert main([*args, "--landing", str(tmp_path / "late_incremental")]) == 0
     args = ["run", "--data-dir", str(refreshed), "--as-of", PAST_DAY, "--full-refresh"]
-    assert main(args) == 0
+    assert main([*args, "--landing", str(tmp_path / "late_refreshed")]) == 0
+    [(late_touches,)] = query(
+        incremental / "warehouse.duckdb",
+        "SELECT count(*) FROM intermediate.int_opportunity_touches WHERE opportunity_id = ?",
+        [LATE_DEAL],
+    )
+    assert late_touches == 1
     assert_same_build(refreshed, incremental)
 
 

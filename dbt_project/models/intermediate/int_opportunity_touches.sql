@@ -5,27 +5,33 @@
 -- runs several times slower than the two steps apart.
 --
 -- Incremental on DuckDB: a daily run recomputes only the deals whose touches can have
--- changed since the last build (recomputed_deals below), each deal whole, so its gaps stay
+-- changed since the last build (macros/touches.sql), each deal whole, so its gaps stay
 -- a sequence. `oppwh run --full-refresh` rebuilds every deal and gives the same rows (a
 -- test compares them, hash for hash). What the last build measured against (as-of day,
--- newest load, settings) is kept beside it, in int_opportunity_touches_state. On Spark a
--- plain table, rebuilt each run (as int_activities_latest).
-{% set state_table = this.schema ~ '.' ~ this.identifier ~ '_state' %}
-{% set has_state = is_incremental() and adapter.get_relation(
-    database=this.database, schema=this.schema, identifier=this.identifier ~ '_state'
-) is not none %}
+-- newest load, settings) is kept beside it, in int_opportunity_touches_state, and each
+-- live deal's owner and close as the rows carry them, hashed, in
+-- int_opportunity_touches_deals: a deal whose owner or close moved, gone or new is found
+-- among a million deals, not by reading every stored touch (12 million at a million
+-- deals: most of a next day's build). On Spark a plain table, rebuilt each run (as
+-- int_activities_latest).
+-- depends_on: {{ ref('int_activities_latest') }}
 {{
     config(
         materialized=('table' if target.type == 'spark' else 'incremental'),
         incremental_strategy='delete+insert',
         unique_key=['source_system', 'opportunity_id'],
         on_schema_change='append_new_columns',
+        pre_hook=([] if target.type == 'spark' else ["{{ touches_recomputed_table() }}"]),
         post_hook=([] if target.type == 'spark' else [
+            "drop table if exists {{ touches_recomputed_relation() }}",
             "delete from {{ this }} where activity_id is null",
             "create or replace table {{ this.schema }}.{{ this.identifier }}_state as select "
             ~ "{{ as_of_end() }} as as_of_end, "
             ~ "(select max(_load_id) from {{ ref('int_activities_latest') }}) as max_load_id, "
             ~ "{{ touches_settings() }} as settings",
+            "create or replace table {{ this.schema }}.{{ this.identifier }}_deals as select "
+            ~ "source_system, opportunity_id, {{ deal_carried_hash() }} as carried_hash "
+            ~ "from {{ ref('int_opportunities_deduplicated') }} where not is_deleted",
         ]),
     )
 }}
@@ -41,82 +47,15 @@ with opportunities as (
     where not is_deleted
 ),
 
-{% if has_state %}
-    last_build as (
-        select
-            as_of_end,
-            max_load_id,
-            settings
-        from {{ state_table }}
-    ),
-
-    new_versions as (
-        -- activities of the loads newer than the last build (their latest version)
-        select
-            source_system,
-            activity_id,
-            opportunity_id
-        from {{ ref('int_activities_latest') }}
-        where _load_id > (select coalesce(last_build.max_load_id, -1) from last_build)
-    ),
-
+{% if is_incremental() %}
     recomputed_deals as (
-        -- every deal, when a setting the rows depend on changed (time zone, type map)
+        -- the deals whose touches can have changed (macros/touches.sql), written by the
+        -- pre-hook into a temp table: a query that knows how few they are looks up their
+        -- activities instead of reading all of them
         select
             source_system,
             opportunity_id
-        from opportunities
-        where (select last_build.settings from last_build) is distinct from {{ touches_settings() }}
-        union
-        -- deals given an activity, or holding one that moved or was deleted
-        select
-            source_system,
-            opportunity_id
-        from new_versions
-        where opportunity_id is not null
-        union
-        select
-            t.source_system,
-            t.opportunity_id
-        from {{ this }} as t
-        inner join new_versions as n
-            on t.source_system = n.source_system and t.activity_id = n.activity_id
-        union
-        -- deals touched between the last build's as-of day and this one's (a rerun for a past
-        -- day goes back)
-        select
-            source_system,
-            opportunity_id
-        from {{ ref('int_activities_deduplicated') }}
-        where
-            occurred_at >= least((select last_build.as_of_end from last_build), {{ as_of_end() }})
-            and occurred_at < greatest((select last_build.as_of_end from last_build), {{ as_of_end() }})
-        union
-        -- deals no longer live, or whose owner or close moved (the rows carry both)
-        select
-            t.source_system,
-            t.opportunity_id
-        from {{ this }} as t
-        left join opportunities as o
-            on {{ same_deal('t', 'o') }}
-        where
-            o.opportunity_id is null
-            or o.owner_id is distinct from t.owner_id
-            or (o.status in ('won', 'lost') and t.occurred_at <= o.closed_at)
-            is distinct from t.is_before_close
-    ),
-{% elif is_incremental() %}
-    recomputed_deals as (
-        -- a table built before its state was kept: every deal, the old ones' rows cleared
-        select
-            source_system,
-            opportunity_id
-        from opportunities
-        union
-        select
-            source_system,
-            opportunity_id
-        from {{ this }}
+        from {{ touches_recomputed_relation() }}
     ),
 {% endif %}
 
@@ -129,13 +68,15 @@ touches as (
         a.activity_type,
         a.occurred_at,
         o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close
-    from {{ ref('int_activities_deduplicated') }} as a
+    {% if is_incremental() %}
+        from recomputed_deals as r
+        inner join {{ ref('int_activities_deduplicated') }} as a
+            on {{ same_deal('a', 'r') }}
+    {% else %}
+        from {{ ref('int_activities_deduplicated') }} as a
+    {% endif %}
     inner join opportunities as o
         on {{ same_deal('a', 'o') }}
-    {% if is_incremental() %}
-        inner join recomputed_deals as r
-            on {{ same_deal('a', 'r') }}
-    {% endif %}
     where a.occurred_at < {{ as_of_end() }}
 )
 
