@@ -37,10 +37,13 @@ def test_nothing_is_lowered_when_the_limit_is_not_known(tmp_path):
 
 
 def test_a_limit_already_lower_is_never_raised(tmp_path):
-    with connect(tmp_path / "w.duckdb", limits=Limits("256MB", tmp_path / "spill")) as con:
-        with memory_lowered(con, "256MB", limit="2GB"):
-            setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-            assert setting == "244.1 MiB"  # still 256MB, not 2GB
+    limits = Limits("256MB", tmp_path / "spill")
+    with (
+        connect(tmp_path / "w.duckdb", limits=limits) as con,
+        memory_lowered(con, limits.memory_limit, limit="2GB"),
+    ):
+        setting = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        assert setting == "244.1 MiB"  # still 256MB, not 2GB
 
 
 def test_sizes_read_as_duckdb_reads_them():
