@@ -51,11 +51,23 @@ with opportunities as (
     recomputed_deals as (
         -- the deals whose touches can have changed (macros/touches.sql), written by the
         -- pre-hook into a temp table: a query that knows how few they are looks up their
-        -- activities instead of reading all of them
+        -- activities instead of reading all of them (and does so when they come first)
         select
             source_system,
             opportunity_id
         from {{ touches_recomputed_relation() }}
+    ),
+
+    activities as (
+        select a.*
+        from {{ touches_recomputed_relation() }} as r
+        inner join {{ ref('int_activities_deduplicated') }} as a
+            on {{ same_deal('a', 'r') }}
+    ),
+{% else %}
+    activities as (
+        select *
+        from {{ ref('int_activities_deduplicated') }}
     ),
 {% endif %}
 
@@ -68,13 +80,7 @@ touches as (
         a.activity_type,
         a.occurred_at,
         o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close
-    {% if is_incremental() %}
-        from recomputed_deals as r
-        inner join {{ ref('int_activities_deduplicated') }} as a
-            on {{ same_deal('a', 'r') }}
-    {% else %}
-        from {{ ref('int_activities_deduplicated') }} as a
-    {% endif %}
+    from activities as a
     inner join opportunities as o
         on {{ same_deal('a', 'o') }}
     where a.occurred_at < {{ as_of_end() }}
