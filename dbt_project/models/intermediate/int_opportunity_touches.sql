@@ -14,7 +14,6 @@
 -- among a million deals, not by reading every stored touch (12 million at a million
 -- deals: most of a next day's build). On Spark a plain table, rebuilt each run (as
 -- int_activities_latest).
--- depends_on: {{ ref('int_activities_latest') }}
 {{
     config(
         materialized=('table' if target.type == 'spark' else 'incremental'),
