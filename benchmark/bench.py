@@ -37,11 +37,13 @@ from warehouse.settings import DEFAULT_TIMEZONE
 
 
 class TreeMemorySampler:
-    """Peak resident memory of this process and all its descendants (dbt runs as a child)."""
+    """Peak resident memory of this process and all its descendants (dbt runs as a child),
+    with every sample's wall-clock time, so that a run's peak can be placed in its step."""
 
     def __init__(self, interval: float = 0.2, spill_dir: Path | None = None):
         self.interval = interval
         self.peak = 0
+        self.samples: list[tuple[float, int]] = []
         # DuckDB's spill folder: its largest size shows whether (and how much) a run spilled.
         self.spill_dir = spill_dir
         self.spill_peak = 0
@@ -86,9 +88,15 @@ class TreeMemorySampler:
                 total += entry.stat().st_size
         return total
 
+    def peak_between(self, start: float, end: float) -> int:
+        """The highest sample taken from `start` to `end` (wall-clock seconds)."""
+        return max((rss for at, rss in self.samples if start <= at <= end), default=0)
+
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.tree_rss())
+            rss = self.tree_rss()
+            self.samples.append((time.time(), rss))
+            self.peak = max(self.peak, rss)
             self.spill_peak = max(self.spill_peak, self.spill_bytes())
             time.sleep(self.interval)
 
@@ -101,9 +109,9 @@ class TreeMemorySampler:
         self._thread.join()
 
 
-def step_times(instance, run_id: str) -> dict[str, float]:
-    """Wall seconds per step, from the run's event log."""
-    starts, times = {}, {}
+def step_windows(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's start and end (wall-clock seconds), from the run's event log."""
+    starts, windows = {}, {}
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or not entry.step_key:
@@ -113,8 +121,8 @@ def step_times(instance, run_id: str) -> dict[str, float]:
         elif (
             event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in starts
         ):
-            times[entry.step_key] = round(entry.timestamp - starts[entry.step_key], 2)
-    return times
+            windows[entry.step_key] = (starts[entry.step_key], entry.timestamp)
+    return windows
 
 
 STEP_NAMES = {key: name for key, (name, _) in STEPS.items()}
@@ -132,10 +140,14 @@ def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb")
     problem = run_failed(result)
     if problem:
         raise RuntimeError(f"benchmark run failed: {problem}")
-    steps = {STEP_NAMES.get(k, k): v for k, v in step_times(instance, result.run_id).items()}
+    windows = {STEP_NAMES.get(k, k): w for k, w in step_windows(instance, result.run_id).items()}
     return {
         "wall_seconds": round(wall, 2),
-        "steps": steps,
+        "steps": {step: round(end - start, 2) for step, (start, end) in windows.items()},
+        # which step the run's peak is in (a 10M run's budget is missed in one step)
+        "step_peak_memory_bytes": {
+            step: memory.peak_between(start, end) for step, (start, end) in windows.items()
+        },
         "peak_memory_bytes": memory.peak,
         "peak_spill_bytes": memory.spill_peak,
     }
@@ -370,8 +382,10 @@ def render(figures: dict) -> str:
             f"  {RUN_LABELS[name] + ':':<19} {run['wall_seconds']:>8.1f} s  peak {gib(run['peak_memory_bytes'])}"
             f", spilled at most {gib(run.get('peak_spill_bytes', 0))}"
         )
+        peaks = run.get("step_peak_memory_bytes", {})
         for step, seconds in run["steps"].items():
-            lines.append(f"      {step:<16} {seconds:>8.1f} s")
+            peak = f"  peak {gib(peaks[step])}" if peaks.get(step) else ""
+            lines.append(f"      {step:<16} {seconds:>8.1f} s{peak}")
     if "floor" not in figures:
         lines.append("  rows:")
         lines += [f"      {t:<40} {n:>12,}" for t, n in figures["rows"].items()]

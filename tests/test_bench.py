@@ -49,10 +49,19 @@ def test_memory_sampler_sees_this_process():
 
         time.sleep(0.1)
     assert sampler.peak > 50 * 2**20
+    # each sample is timed, so a step's peak is the highest sample within its start and end
+    first, last = sampler.samples[0][0], sampler.samples[-1][0]
+    assert sampler.peak_between(first, last) == sampler.peak
+    assert sampler.peak_between(last + 1, last + 2) == 0
 
 
 def test_report_prints_every_figure():
-    run = {"wall_seconds": 10.0, "steps": {"dbt": 6.0}, "peak_memory_bytes": 2**30}
+    run = {
+        "wall_seconds": 10.0,
+        "steps": {"dbt": 6.0, "publish": 1.0},
+        "step_peak_memory_bytes": {"dbt": 3 * 2**29},
+        "peak_memory_bytes": 2**30,
+    }
     text = render(
         {
             "opportunities": 1000,
@@ -97,3 +106,6 @@ def test_report_prints_every_figure():
         "marts.x",
     ):
         assert figure in text
+    # the step the peak was in, with its own peak
+    assert "dbt                   6.0 s  peak 1.50 GiB" in text
+    assert "publish               1.0 s\n" in text
