@@ -12,7 +12,7 @@ import pandas as pd
 from scoring.config import ScoringConfig
 from scoring.model import GRADES, ScoringRun, auc, score_and_calibrate
 from scoring.store import save_priority
-from warehouse.database import Database
+from warehouse.database import READING_MEMORY_LIMIT, Database, memory_lowered
 
 
 @dataclass
@@ -52,19 +52,22 @@ def grade_warehouse(
     before_commit: Callable[[], None] | None = None,
 ) -> GradingOutcome:
     """Score, calibrate and store the grades of the warehouse as of `as_of`."""
+    memory_limit = db.limits.memory_limit if db.limits else None
     with db.connect() as con:
         run = score_and_calibrate(con, config, as_of_end)
-        today = save_priority(
-            con,
-            run.scored,
-            run.calibration,
-            as_of,
-            run.scorer.model_version,
-            config.trend_threshold,
-            before_commit=before_commit,
-            signals=run.signals,
-            validation=run.validation,
-        )
+        # every open deal's grade and reasons wait in pandas while DuckDB writes them
+        with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
+            today = save_priority(
+                con,
+                run.scored,
+                run.calibration,
+                as_of,
+                run.scorer.model_version,
+                config.trend_threshold,
+                before_commit=before_commit,
+                signals=run.signals,
+                validation=run.validation,
+            )
         history_rows = con.execute(
             "SELECT count(*) FROM marts.opportunity_priority_history"
         ).fetchone()[0]

@@ -64,6 +64,9 @@ def connect(
     connection to the same file.
     """
     settings = {**(limits.config() if limits else {}), **(config or {})}
+    # A step starts with its connection: what the step before freed goes back to the system
+    # first, or the frames of one step still count in the memory of the next.
+    give_back_freed_memory()
     con = duckdb.connect(
         ":memory:" if path is None else str(path), read_only=read_only, config=settings
     )
