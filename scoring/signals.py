@@ -121,9 +121,11 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
     def same(text: str) -> np.ndarray:
         return np.full(n, text, dtype=object)
 
+    def pair(for_: pd.Series, against: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        return for_.to_numpy(dtype=object), against.to_numpy(dtype=object)
+
     def both(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        values = text.to_numpy(dtype=object)
-        return values, values
+        return pair(text, text)
 
     if name in ("recency", "frequency"):
         since = pd.to_numeric(f["days_since_touch"], errors="coerce")
@@ -177,23 +179,15 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
             )
         case "target_industry":
             industry = f["industry"].astype("string").fillna("?")
-            return (
-                ("目标行业（" + industry + "）/ target industry (" + industry + ")").to_numpy(
-                    dtype=object
-                ),
-                (
-                    "非目标行业（" + industry + "）/ not a target industry (" + industry + ")"
-                ).to_numpy(dtype=object),
+            return pair(
+                "目标行业（" + industry + "）/ target industry (" + industry + ")",
+                "非目标行业（" + industry + "）/ not a target industry (" + industry + ")",
             )
         case "account_size":
             staff = _num_text(f, "employees")
-            return (
-                ("大客户（" + staff + "人）/ large account (" + staff + " staff)").to_numpy(
-                    dtype=object
-                ),
-                ("小客户（" + staff + "人）/ small account (" + staff + " staff)").to_numpy(
-                    dtype=object
-                ),
+            return pair(
+                "大客户（" + staff + "人）/ large account (" + staff + " staff)",
+                "小客户（" + staff + "人）/ small account (" + staff + " staff)",
             )
         case "deal_amount":
             return (
@@ -216,13 +210,9 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
                 + losses
             )
         case "stage_progress":
-            return (
-                ("已到后期阶段（" + stage + "）/ late stage (" + stage + ")").to_numpy(
-                    dtype=object
-                ),
-                ("仍在早期阶段（" + stage + "）/ still early (" + stage + ")").to_numpy(
-                    dtype=object
-                ),
+            return pair(
+                "已到后期阶段（" + stage + "）/ late stage (" + stage + ")",
+                "仍在早期阶段（" + stage + "）/ still early (" + stage + ")",
             )
         case "time_in_stage":
             stay = _num_text(f, "days_in_stage")

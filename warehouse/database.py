@@ -64,9 +64,6 @@ def connect(
     connection to the same file.
     """
     settings = {**(limits.config() if limits else {}), **(config or {})}
-    # A step starts with its connection: what the step before freed goes back to the system
-    # first, or the frames of one step still count in the memory of the next.
-    give_back_freed_memory()
     con = duckdb.connect(
         ":memory:" if path is None else str(path), read_only=read_only, config=settings
     )
@@ -85,6 +82,10 @@ class Database:
     limits: Limits | None = None
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        # A run's step starts with its connection: what the step before freed goes back to
+        # the system first, or the frames of one step still count in the memory of the next
+        # (not in connect() itself: dashboards and `oppwh sql` connect per query).
+        give_back_freed_memory()
         return connect(self.path, read_only=read_only, timezone=self.timezone, limits=self.limits)
 
 

@@ -4,6 +4,18 @@
     are and looks up their activities; from a CTE it read every activity first (10 of a
     next day's 15 s at a million deals). -#}
 
+{#- The live deals and what the touches carry of them (the model and its pre-hook alike). -#}
+{% macro touches_live_deals() -%}
+    select
+        source_system,
+        opportunity_id,
+        owner_id,
+        status,
+        closed_at
+    from {{ ref('int_opportunities_deduplicated') }}
+    where not is_deleted
+{%- endmacro %}
+
 {% macro touches_recomputed_relation() -%}
     {{ this.identifier }}_recomputed
 {%- endmacro %}
@@ -22,14 +34,7 @@
         ) is not none %}
 create or replace temp table {{ touches_recomputed_relation() }} as
 with opportunities as (
-    select
-        source_system,
-        opportunity_id,
-        owner_id,
-        status,
-        closed_at
-    from {{ ref('int_opportunities_deduplicated') }}
-    where not is_deleted
+    {{ touches_live_deals() }}
 )
 {% if has_state -%}
 ,

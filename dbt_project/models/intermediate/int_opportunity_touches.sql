@@ -36,14 +36,7 @@
 }}
 
 with opportunities as (
-    select
-        source_system,
-        opportunity_id,
-        owner_id,
-        status,
-        closed_at
-    from {{ ref('int_opportunities_deduplicated') }}
-    where not is_deleted
+    {{ touches_live_deals() }}
 ),
 
 {% if is_incremental() %}
