@@ -131,7 +131,7 @@ def backtest(
         # The closed deals the scorers learn from and the open deals being scored are held in
         # pandas while DuckDB builds their features: it holds less meanwhile.
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
-            probabilities = probabilities_at(con, config, [starts[m] for m in todo])
+            probabilities = probabilities_at(con, config, [starts[m] for m in todo], reuse=reuse)
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"

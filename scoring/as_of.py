@@ -123,18 +123,20 @@ def probabilities_at(
     config: ScoringConfig,
     cutoffs: list[datetime],
     batch_rows: int = FEATURES_BATCH_ROWS,
+    reuse: bool = True,
 ) -> str:
     """Per cutoff: the deals open then with their win probability as computed then, into
     the temp table PROBABILITIES_TABLE (cutoff, source_system, opportunity_id,
     win_probability: NULL where the source had too few closed deals to calibrate); returns
-    its name. The closed deals the scorers are calibrated on are let go on return."""
+    its name. The closed deals the scorers are calibrated on are let go on return (`reuse`:
+    read back from scoring's when their inputs are unchanged, scoring.past_deals)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {PROBABILITIES_TABLE} (cutoff TIMESTAMPTZ, "
         "source_system VARCHAR, opportunity_id VARCHAR, win_probability DOUBLE)"
     )
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
-    training_set = closed_deals(con, config, activities)
+    training_set = closed_deals(con, config, activities, reuse)
     for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
         scorers = {
             c: scorer_known_at(con, config, training_set, uses, activities, c) for c in batch

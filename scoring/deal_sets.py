@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring import past_deals
 from scoring.config import SIGNALS, ScoringConfig
 from scoring.features import CHUNK_ROWS, FeatureTable, closed_deal_cutoffs
 from scoring.signals import compute_signals
@@ -31,6 +32,8 @@ class DealSet:
     deals: pd.DataFrame  # source_system, opportunity_id; closed deals add won and closed_at
     known: pd.DataFrame  # deal x signal: the data it is computed from is there
     signals: pd.DataFrame | None = None  # closed deals: deal x signal, -1..+1
+    # Closed deals read back from the last run's (scoring.past_deals), not computed.
+    kept: bool = False
 
     FIELDS = ("deals", "known", "signals")
 
@@ -108,12 +111,25 @@ def read_deals(
 
 
 def closed_deals(
-    con: duckdb.DuckDBPyConnection, config: ScoringConfig, activities: set[str]
+    con: duckdb.DuckDBPyConnection,
+    config: ScoringConfig,
+    activities: set[str],
+    reuse: bool = True,
 ) -> DealSet:
-    """Closed deals with their signals as of the cutoff before the close, and outcomes."""
+    """Closed deals with their signals as of the cutoff before the close, and outcomes:
+    read back from the last run's when their inputs are unchanged (`reuse`; see
+    scoring.past_deals), else computed (and kept for the next run)."""
     cutoffs = closed_deal_cutoffs(con, config.horizon_days)
     if cutoffs.empty:
         return DealSet.empty(closed=True)
+    print_ = past_deals.fingerprint(con, config, activities, cutoffs)
+    kept = past_deals.stored(con, print_) if reuse else None
+    if kept is not None:
+        return DealSet(*kept, kept=True)
     outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won")
+    del cutoffs
     with FeatureTable(con, outcomes, "closed_deal_features", OUTCOME_COLUMNS) as table:
-        return read_deals(table, activities, config)
+        closed = read_deals(table, activities, config)
+    if past_deals.writable(con):
+        past_deals.store(con, print_, closed.deals, closed.known, closed.signals)
+    return closed

@@ -126,10 +126,16 @@ def sources_with_activities(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
+def distinct_sources(*columns: pd.Series) -> list[str]:
+    """The sources in these columns, sorted (each column's distinct values first: a set of
+    a string column iterates every row in Python, a second at a million deals)."""
+    return sorted({s for column in columns for s in column.unique() if pd.notna(s)})
+
+
 def signal_uses(config: ScoringConfig, closed: DealSet, open_: DealSet) -> list[SignalUse]:
     """Per source: each signal's coverage on open and closed deals, and whether it is used."""
     uses: list[SignalUse] = []
-    for source in sorted(set(open_.sources) | set(closed.sources)):
+    for source in distinct_sources(open_.sources, closed.sources):
         o = open_.where((open_.sources == source).to_numpy())
         c = closed.where((closed.sources == source).to_numpy())
         leaks = leaking_fields(c.known, c.won, o.known)
@@ -154,12 +160,14 @@ def build_scorer(
     config: ScoringConfig,
     as_of_end=None,
     open_deals: DealSet | None = None,
+    reuse: bool = True,
 ) -> Scorer:
     """The rules, or in learned mode a model fitted on enough past deals; either way over
     the signals each source's data supports (judged on the closed deals and on the open
-    ones, `open_deals` when the caller has read them already)."""
+    ones, `open_deals` when the caller has read them already). `reuse`: the closed deals
+    may be read back from the last run's when their inputs are unchanged."""
     activities = sources_with_activities(con)
-    closed = closed_deals(con, config, activities)
+    closed = closed_deals(con, config, activities, reuse)
     if open_deals is None:
         with open_deal_table(con, as_of_end) as table:
             open_deals = read_deals(table, activities)
@@ -402,6 +410,7 @@ class ScoringRun:
     signals: pd.DataFrame  # marts.scoring_signals
     validation: pd.DataFrame  # marts.scoring_validation
     verdicts: list[Verdict]
+    past_kept: bool = False  # the closed deals' signals read back from the last run's
 
     def withheld(self) -> dict[str, str]:
         """Sources whose grades are not written for the CRM, with why."""
@@ -417,25 +426,31 @@ class ScoringRun:
                     f"{source}: signals left out / 未使用的信号: "
                     + "; ".join(f"{r.signal} ({r.left_out_because})" for r in out.itertuples())
                 )
+        if self.past_kept:
+            lines.append(
+                "past deals' signals kept from the last run (inputs unchanged) "
+                "/ 历史商机信号沿用上次结果"
+            )
         return lines + [v.line() for v in self.verdicts]
 
 
 def score_and_calibrate(
-    con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end
+    con: duckdb.DuckDBPyConnection, config: ScoringConfig, as_of_end, reuse: bool = True
 ) -> ScoringRun:
     """The one scoring path of the daily job and `oppwh score --backtest`: build the scorer
     over the signals each source supports, backtest and calibrate it on past deals, grade
-    today's open deals, and give each source its verdict."""
+    today's open deals, and give each source its verdict (`reuse`: build_scorer's)."""
     # Today's open deals are computed once, into a temp table, and read from it twice a
     # chunk at a time: for which signals each source can use, then to be scored.
     with open_deal_table(con, as_of_end) as table:
         open_deals = read_deals(table, sources_with_activities(con))
-        scorer = build_scorer(con, config, as_of_end, open_deals)
+        scorer = build_scorer(con, config, as_of_end, open_deals, reuse)
+        past_kept = scorer.training_set.kept
         graded = calibrate(con, scorer)
         scorer.training_set = None  # calibrated: the closed deals are not needed again
         scored = score_chunks(scorer, table.chunks())
     verdicts = []
-    sources = sorted(set(scored["source_system"]) | set(graded["source_system"]))
+    sources = distinct_sources(scored["source_system"], graded["source_system"])
     for source in sources:
         past = graded[graded["source_system"] == source]
         verdicts.append(
@@ -459,4 +474,5 @@ def score_and_calibrate(
         signals_frame(scorer.uses),
         validation_frame(verdicts),
         verdicts,
+        past_kept,
     )

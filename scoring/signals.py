@@ -250,7 +250,7 @@ def top_reasons(
     top: int = 3,
     min_points: float = 1.0,
     allowed: pd.DataFrame | None = None,
-) -> list[str]:
+) -> pd.Series:
     """Each deal's strongest signed reasons, strongest first ('▲ ...; ▼ ...').
 
     At least one reason per deal, even when every signal is weak; but never one about data
@@ -284,12 +284,14 @@ def top_reasons(
         if rank > 0:
             chosen[np.abs(values[rows, j]) < min_points] = None
         chosen[~ok[rows, j]] = None
-    return joined(parts, "; ", NO_REASON)
+    return joined(parts, "; ", NO_REASON).set_axis(features.index)
 
 
-def joined(parts: list[np.ndarray], separator: str, empty: str) -> list[str]:
+def joined(parts: list[np.ndarray], separator: str, empty: str) -> pd.Series:
     """Row by row, the parts that are not None joined by `separator` (`empty` when none
-    is), as whole-array concatenations rather than a join per row."""
+    is), as whole-array concatenations rather than a join per row. An object Series: put
+    into a frame as a list, pandas turns the texts into its Arrow strings one by one (a
+    second per million deals)."""
     out = np.full(len(parts[0]) if parts else 0, None, dtype=object)
     for chosen in parts:
         has = pd.notna(chosen)
@@ -298,4 +300,4 @@ def joined(parts: list[np.ndarray], separator: str, empty: str) -> list[str]:
         out[start] = chosen[start]
         out[more] = out[more] + separator + chosen[more]
     out[pd.isna(out)] = empty
-    return out.tolist()
+    return pd.Series(out, dtype=object)

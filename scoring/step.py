@@ -50,11 +50,13 @@ def grade_warehouse(
     as_of: date,
     as_of_end: datetime,
     before_commit: Callable[[], None] | None = None,
+    reuse: bool = True,
 ) -> GradingOutcome:
-    """Score, calibrate and store the grades of the warehouse as of `as_of`."""
+    """Score, calibrate and store the grades of the warehouse as of `as_of` (`reuse` False,
+    as `oppwh run --full-refresh`: the past deals' signals computed again, not read back)."""
     memory_limit = db.limits.memory_limit if db.limits else None
     with db.connect() as con:
-        run = score_and_calibrate(con, config, as_of_end)
+        run = score_and_calibrate(con, config, as_of_end, reuse)
         # every open deal's grade and reasons wait in pandas while DuckDB writes them
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
             today = save_priority(

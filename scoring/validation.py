@@ -265,10 +265,8 @@ def auc(scores: np.ndarray, won: np.ndarray) -> float:
     return float((ranks[won].sum() - n_won * (n_won + 1) / 2) / (n_won * n_lost))
 
 
-def _auc_of_counts(level_of: np.ndarray, levels: int, won_n: np.ndarray, lost_n: np.ndarray):
-    """AUC of deals counted `won_n`/`lost_n` times, by their score level (ties count half)."""
-    won_at = np.bincount(level_of, weights=won_n, minlength=levels)
-    lost_at = np.bincount(level_of, weights=lost_n, minlength=levels)
+def _auc_of_level_counts(won_at: np.ndarray, lost_at: np.ndarray) -> float:
+    """AUC of deals counted per score level, lowest level first (ties count half)."""
     n_won, n_lost = won_at.sum(), lost_at.sum()
     if n_won == 0 or n_lost == 0:
         return float("nan")
@@ -284,16 +282,15 @@ def auc_interval(
     if len(scores) < 2 or won.all() or not won.any():
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    # Each draw as how often it picked each deal, counted per distinct score: the same AUC
-    # as ranking the resampled deals (ties half), without sorting them again (a million
-    # deals: 12 s of ranking down to ~2 s).
+    # Deals of the same score and outcome are interchangeable, so a resample of n deals is,
+    # in distribution, how many it takes from each (score, outcome) cell: one multinomial
+    # draw over the cells, a few thousand at most, instead of n picks (a million deals:
+    # 2 s of picking down to milliseconds).
     levels, level_of = np.unique(scores, return_inverse=True)
-    values = []
-    for _ in range(draws):
-        picked = np.bincount(rng.integers(0, len(scores), len(scores)), minlength=len(scores))
-        value = _auc_of_counts(level_of, len(levels), picked * won, picked * ~won)
-        if value == value:
-            values.append(value)
+    cells = np.bincount(level_of * 2 + won, minlength=2 * len(levels))
+    counts = rng.multinomial(len(scores), cells / len(scores), size=draws)
+    values = [_auc_of_level_counts(c[1::2], c[0::2]) for c in counts]
+    values = [v for v in values if v == v]
     if not values:
         return float("nan"), float("nan")
     return float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))

@@ -266,7 +266,7 @@ def test_reasons_name_each_deals_strongest_signals_it_has_data_for():
     allowed = pd.DataFrame(
         [[True, True, True, True], [False] * 4, [True, True, True, False]], columns=signals
     )
-    assert top_reasons(features, contributions, allowed=allowed) == [
+    assert top_reasons(features, contributions, allowed=allowed).tolist() == [
         "▲ 3天前有跟进 / followed up 3 days ago; "
         "▼ 跟进稀少（近30天1次）/ little follow-up (1 touches in 30 days)",
         NO_REASON,

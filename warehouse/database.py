@@ -100,7 +100,7 @@ def table_exists(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
             "AND table_name = ? AND table_catalog = coalesce(?, table_catalog)",
             [schema, table, catalog],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 

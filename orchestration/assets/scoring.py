@@ -55,6 +55,7 @@ def priority_grades(context: dg.AssetExecutionContext, warehouse: WarehouseSetti
         warehouse.as_of_date(),
         warehouse.as_of_end(),
         before_commit=lambda: crash_point("scoring:mid_save"),
+        reuse=not warehouse.full_refresh,
     )
     run, today, scorer = outcome.run, outcome.today, outcome.run.scorer
     report(context, f"model {scorer.model_version}: {scorer.note}")
