@@ -45,13 +45,14 @@ def test_dbt_unit_tests_pass(built_warehouse, tmp_path):
     shutil.copy(built_warehouse / "warehouse.duckdb", warehouse)
     result = run_dbt(["test", "--select", "test_type:unit"], warehouse)
     assert result.returncode == 0, result.stdout[-4000:]
-    assert "PASS=9" in result.stdout
+    assert "PASS=10" in result.stdout
     for name in (
         "visits_collapse_repeats_and_end_with_the_close",
         "amounts_convert_to_the_reporting_currency",
         "stale_counts_business_days_over_a_holiday",
         "a_rerun_for_a_past_day_sees_that_days_state",
         "touches_carry_the_gap_since_the_previous_one_and_stop_at_the_as_of_day",
+        "follow_up_counts_types_and_gaps_per_deal",
     ):
         assert name in result.stdout
 

@@ -136,3 +136,69 @@ new_versions as (
     {%- set p = alias ~ '.' if alias else '' -%}
     hash({{ p }}owner_id, {{ p }}status, {{ p }}closed_at)
 {%- endmacro %}
+
+{#- The side table of each live deal's carried hash and the number of the touches build
+    that last recomputed it (`recomputed_in`): int_opportunity_follow_up recomputes the
+    deals whose number is above the highest it has consumed, so a build it missed (it
+    failed, or was not selected) is caught up by the next. -#}
+{% macro touches_deals_relation() -%}
+    {%- set touches = ref('int_opportunity_touches') -%}
+    {{ touches.incorporate(path={"identifier": touches.identifier ~ "_deals"}) }}
+{%- endmacro %}
+
+{#- Post-hook of int_opportunity_touches: the deals table written anew. A deal this build
+    recomputed (every deal, on a full build) gets the next build number; the others keep
+    theirs. Numbers count up from those already in the table. -#}
+{% macro touches_deals_table() -%}
+    {%- set deals_table = this.schema ~ '.' ~ this.identifier ~ '_deals' -%}
+    {%- set existing = adapter.get_relation(
+        database=this.database, schema=this.schema, identifier=this.identifier ~ '_deals'
+    ) -%}
+    {%- set numbered = existing is not none and 'recomputed_in' in (
+        adapter.get_columns_in_relation(existing) | map(attribute='name') | list
+    ) -%}
+    {#- a build that recomputed only some deals left their list in the temp table (a full
+        build, or the first, dropped it) -#}
+    {%- set partial = execute and numbered and run_query(
+        "select count(*) from duckdb_tables() where temporary and table_name = '"
+        ~ touches_recomputed_relation() ~ "'"
+    ).columns[0].values()[0] > 0 -%}
+    {%- set incremental = partial %}
+create or replace table {{ deals_table }} as
+with next_build as (
+    select {% if numbered %}coalesce(max(recomputed_in), 0) + 1{% else %}1{% endif %} as number
+    {% if numbered %}from {{ deals_table }}{% endif %}
+)
+
+select
+    o.source_system,
+    o.opportunity_id,
+    {{ deal_carried_hash('o') }} as carried_hash,
+    {% if incremental -%}
+        case
+            when r.opportunity_id is null and p.recomputed_in is not null then p.recomputed_in
+            else (select next_build.number from next_build)
+        end
+    {%- else -%}
+        (select next_build.number from next_build)
+    {%- endif %} as recomputed_in
+from {{ ref('int_opportunities_deduplicated') }} as o
+{% if incremental -%}
+    left join {{ touches_recomputed_relation() }} as r
+        on {{ same_deal('o', 'r') }}
+    left join {{ deals_table }} as p
+        on {{ same_deal('o', 'p') }}
+{% endif -%}
+where not o.is_deleted
+{%- endmacro %}
+
+{#- The newest touches build, which a full build of int_opportunity_follow_up consumes
+    whole (0 on Spark, where both are plain tables; a unit test sets it, as the side table
+    it reads is not a model). -#}
+{% macro touches_build_now() -%}
+    {%- if target.type == 'spark' -%}
+        cast(0 as bigint)
+    {%- else -%}
+        (select coalesce(max(numbered.recomputed_in), 0) from {{ touches_deals_relation() }} as numbered)
+    {%- endif -%}
+{%- endmacro %}

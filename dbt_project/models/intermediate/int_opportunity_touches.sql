@@ -10,7 +10,8 @@
 -- test compares them, hash for hash). What the last build measured against (as-of day,
 -- newest load, settings) is kept beside it, in int_opportunity_touches_state, and each
 -- live deal's owner and close as the rows carry them, hashed, in
--- int_opportunity_touches_deals: a deal whose owner or close moved, gone or new is found
+-- int_opportunity_touches_deals (with the number of the build that last recomputed the
+-- deal, for int_opportunity_follow_up): a deal whose owner or close moved, gone or new is found
 -- among a million deals, not by reading every stored touch (12 million at a million
 -- deals: most of a next day's build). On Spark a plain table, rebuilt each run (as
 -- int_activities_latest).
@@ -22,15 +23,13 @@
         on_schema_change='append_new_columns',
         pre_hook=([] if target.type == 'spark' else ["{{ touches_recomputed_table() }}"]),
         post_hook=([] if target.type == 'spark' else [
-            "drop table if exists {{ touches_recomputed_relation() }}",
             "delete from {{ this }} where activity_id is null",
+            "{{ touches_deals_table() }}",
             "create or replace table {{ this.schema }}.{{ this.identifier }}_state as select "
             ~ "{{ as_of_end() }} as as_of_end, "
             ~ "(select max(_load_id) from {{ ref('int_activities_latest') }}) as max_load_id, "
             ~ "{{ touches_settings() }} as settings",
-            "create or replace table {{ this.schema }}.{{ this.identifier }}_deals as select "
-            ~ "source_system, opportunity_id, {{ deal_carried_hash() }} as carried_hash "
-            ~ "from {{ ref('int_opportunities_deduplicated') }} where not is_deleted",
+            "drop table if exists {{ touches_recomputed_relation() }}",
         ]),
     )
 }}
