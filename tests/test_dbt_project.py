@@ -129,12 +129,20 @@ def test_a_run_passes_only_the_vars_it_changes_and_its_paths_through_the_environ
         assert run_env.pop("HOME") == str(folder) and run_env == parse_env()
     runs = tmp_path / "dbt"
     assert reuse_last_parse(runs, runs / "run-new") is None
-    for n, name in enumerate(("run-a", "run-b")):
+    for n, name in enumerate(("run-a", "run-b", "run-moved")):
         (runs / name).mkdir(parents=True)
         (runs / name / "partial_parse.msgpack").write_bytes(name.encode())
         os.utime(runs / name / "partial_parse.msgpack", (1000 + n, 1000 + n))
+        made_in = "/an/old/clone/dbt_project" if name == "run-moved" else str(DBT_DIR.resolve())
+        (runs / name / "parsed_project.txt").write_text(made_in, encoding="utf-8")
+    # the newest parse was made by a project folder that has since moved: not reused
     copied = reuse_last_parse(runs, runs / "run-new")
     assert copied == runs / "run-new" / "partial_parse.msgpack" and copied.read_bytes() == b"run-b"
+    project_parse = tmp_path / "project_parse.msgpack"
+    project_parse.write_bytes(b"project")
+    other = tmp_path / "other_runs"
+    shutil.copytree(runs / "run-moved", other / "run-moved")
+    assert reuse_last_parse(other, other / "run-2", project_parse).read_bytes() == b"project"
 
 
 def test_a_dbt_command_by_hand_in_the_project_makes_the_next_run_parse_again(tmp_path):

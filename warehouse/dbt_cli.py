@@ -226,23 +226,48 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def reuse_last_parse(runs: Path, target: Path, project_parse: Path | None = None) -> Path | None:
+# Beside a run's parse state: the dbt project folder that run parsed (dbt keeps absolute
+# paths, a seed's file among them, in its parse state).
+PARSE_PROJECT_FILE = "parsed_project.txt"
+
+
+def reuse_last_parse(
+    runs: Path,
+    target: Path,
+    project_parse: Path | None = None,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> Path | None:
     """Copy the newest earlier run's parse state into this run's dbt target folder.
 
     dbt keeps its parse in the target folder and each run has its own; with the previous
     day's copied in, dbt re-reads only the files that changed (its own checks decide:
-    other vars, profile or dbt version and it parses from scratch). Without an earlier
-    run, the project's own parse (`project_parse`) is copied instead."""
+    other vars, profile or dbt version and it parses from scratch). Only a parse of this
+    project folder is reused: dbt does not notice that the project moved (a new clone, a
+    data folder run by another checkout), and a parse from the old folder reads its seeds
+    from there, so every seed failed. Without such an earlier run, the project's own parse
+    (`project_parse`) is copied instead."""
+    target.mkdir(parents=True, exist_ok=True)
+    here = str(project_dir.resolve())
+    (target / PARSE_PROJECT_FILE).write_text(here, encoding="utf-8")
     earlier = sorted(
-        (p for p in runs.glob(f"run-*/{PARTIAL_PARSE_FILE}") if p.parent != target),
+        (
+            p
+            for p in runs.glob(f"run-*/{PARTIAL_PARSE_FILE}")
+            if p.parent != target and parsed_in(p.parent) == here
+        ),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
     source = earlier[0] if earlier else project_parse
     if source is None or not source.exists():
         return None
-    target.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy2(source, target / PARTIAL_PARSE_FILE))
+
+
+def parsed_in(run_target: Path) -> str | None:
+    """The project folder a run's parse state was made in (None: not known)."""
+    stamp = run_target / PARSE_PROJECT_FILE
+    return stamp.read_text(encoding="utf-8") if stamp.exists() else None
 
 
 def dbt_build_args(

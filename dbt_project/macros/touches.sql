@@ -146,9 +146,11 @@ new_versions as (
     {{ touches.incorporate(path={"identifier": touches.identifier ~ "_deals"}) }}
 {%- endmacro %}
 
-{#- Post-hook of int_opportunity_touches: the deals table written anew. A deal this build
-    recomputed (every deal, on a full build) gets the next build number; the others keep
-    theirs. Numbers count up from those already in the table. -#}
+{#- Post-hook of int_opportunity_touches: the deals table written anew. On an incremental
+    build a deal it recomputed gets the next build number (one above the highest in the
+    table) and the others keep theirs; a full build (or the first) numbers every deal 0, so
+    that int_opportunity_follow_up's full build, which reads every touch, has consumed it
+    without reading this table. -#}
 {% macro touches_deals_table() -%}
     {%- set deals_table = this.schema ~ '.' ~ this.identifier ~ '_deals' -%}
     {%- set existing = adapter.get_relation(
@@ -162,43 +164,26 @@ new_versions as (
     {%- set partial = execute and numbered and run_query(
         "select count(*) from duckdb_tables() where temporary and table_name = '"
         ~ touches_recomputed_relation() ~ "'"
-    ).columns[0].values()[0] > 0 -%}
-    {%- set incremental = partial %}
+    ).columns[0].values()[0] > 0 %}
 create or replace table {{ deals_table }} as
-with next_build as (
-    select {% if numbered %}coalesce(max(recomputed_in), 0) + 1{% else %}1{% endif %} as number
-    {% if numbered %}from {{ deals_table }}{% endif %}
-)
-
 select
     o.source_system,
     o.opportunity_id,
     {{ deal_carried_hash('o') }} as carried_hash,
-    {% if incremental -%}
+    {% if partial -%}
         case
             when r.opportunity_id is null and p.recomputed_in is not null then p.recomputed_in
-            else (select next_build.number from next_build)
+            else (select coalesce(max(numbered.recomputed_in), 0) + 1 from {{ deals_table }} as numbered)
         end
     {%- else -%}
-        (select next_build.number from next_build)
+        cast(0 as bigint)
     {%- endif %} as recomputed_in
 from {{ ref('int_opportunities_deduplicated') }} as o
-{% if incremental -%}
+{% if partial -%}
     left join {{ touches_recomputed_relation() }} as r
         on {{ same_deal('o', 'r') }}
     left join {{ deals_table }} as p
         on {{ same_deal('o', 'p') }}
 {% endif -%}
 where not o.is_deleted
-{%- endmacro %}
-
-{#- The newest touches build, which a full build of int_opportunity_follow_up consumes
-    whole (0 on Spark, where both are plain tables; a unit test sets it, as the side table
-    it reads is not a model). -#}
-{% macro touches_build_now() -%}
-    {%- if target.type == 'spark' -%}
-        cast(0 as bigint)
-    {%- else -%}
-        (select coalesce(max(numbered.recomputed_in), 0) from {{ touches_deals_relation() }} as numbered)
-    {%- endif -%}
 {%- endmacro %}

@@ -1,7 +1,8 @@
 -- One row per live opportunity: its follow-up history as counts and gaps, none of them
 -- measured against the as-of day (follow_up_frequency adds those). Incremental on DuckDB:
 -- a daily run recomputes only the deals whose touches int_opportunity_touches recomputed
--- since this model's last build (by the build numbers in int_opportunity_touches_deals),
+-- since this model's last build (by the build numbers in int_opportunity_touches_deals:
+-- 0 after a full build, then one more per incremental build),
 -- so the median gaps are sorted for a few thousand deals, not for the tens of millions of
 -- touches of every deal. `oppwh run --full-refresh` gives the same rows. On Spark a plain
 -- table, rebuilt each run (as int_opportunity_touches).
@@ -20,18 +21,24 @@
 
 with deals as (
     {% if is_incremental() %}
-        -- the live deals whose touches were recomputed since this model's last build
+        -- the live deals whose touches were recomputed by a build later than the last this
+        -- model read; every deal when the numbers went back (the touches were built whole
+        -- since, which numbers every deal 0)
         select
             source_system,
             opportunity_id,
             recomputed_in as touches_build
         from {{ touches_deals_relation() }}
-        where recomputed_in > (select coalesce(max(built.touches_build), 0) from {{ this }} as built)
+        where
+            recomputed_in > (select coalesce(max(built.touches_build), 0) from {{ this }} as built)
+            or (select max(latest.recomputed_in) from {{ touches_deals_relation() }} as latest)
+            < (select coalesce(max(built.touches_build), 0) from {{ this }} as built)
     {% else %}
+        -- a full build reads every touch: it has consumed the touches' full build (0)
         select
             source_system,
             opportunity_id,
-            {{ touches_build_now() }} as touches_build
+            cast(0 as bigint) as touches_build
         from {{ ref('int_opportunities_deduplicated') }}
         where not is_deleted
     {% endif %}
