@@ -72,27 +72,16 @@ def stored(con: duckdb.DuckDBPyConnection, print_: str):
     rows = con.execute(f"SELECT fingerprint FROM {FINGERPRINT_TABLE}").fetchall()
     if rows != [(print_,)]:
         return None
-    schema, table = DEALS_TABLE.split(".")
-    columns = [
-        c
-        for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-            "AND table_name = ? ORDER BY ordinal_position",
-            [schema, table],
-        ).fetchall()
-    ]
-    own = [c for c in columns if not c.startswith((KNOWN_PREFIX, SIGNAL_PREFIX))]
+    prefixes = f"^({KNOWN_PREFIX}|{SIGNAL_PREFIX})"
 
-    def read(names: list[str], as_: list[str]) -> pd.DataFrame:
-        select = ", ".join(f'"{n}" AS "{a}"' for n, a in zip(names, as_, strict=True))
+    def read(columns: str) -> pd.DataFrame:
         # in the order stored (DuckDB keeps a table's insertion order when reading it)
-        return con.execute(f"SELECT {select} FROM {DEALS_TABLE}").df()
+        return con.execute(f"SELECT {columns} FROM {DEALS_TABLE}").df()
 
-    signals = list(SIGNALS)
     return (
-        read(own, own),
-        read([KNOWN_PREFIX + s for s in signals], signals).astype(bool),
-        read([SIGNAL_PREFIX + s for s in signals], signals).astype(float),
+        read(f"COLUMNS(lambda c: NOT regexp_matches(c, '{prefixes}'))"),
+        read(f"COLUMNS('^{KNOWN_PREFIX}(.*)$') AS '\\1'").astype(bool),
+        read(f"COLUMNS('^{SIGNAL_PREFIX}(.*)$') AS '\\1'").astype(float),
     )
 
 

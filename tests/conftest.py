@@ -96,6 +96,17 @@ def built_warehouse(tmp_path_factory, sample_landing) -> Path:
     return build_once(tmp_path_factory, "sample_warehouse", build)
 
 
+@pytest.fixture
+def warehouse_copy(built_warehouse, tmp_path):
+    """A writable connection to a copy of the sample warehouse, in the business time zone."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse / "warehouse.duckdb", path)
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    yield con
+    con.close()
+
+
 def query(db: Path, sql: str, params=None) -> list[tuple]:
     """Read-only query in the business time zone."""
     with duckdb.connect(str(db), read_only=True) as con:

@@ -4,10 +4,8 @@ them from scratch) as soon as something before a cutoff changes."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,16 +18,6 @@ from scoring.validation import auc, auc_interval
 from tests.conftest import SAMPLE_AS_OF
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def warehouse_copy(built_warehouse, tmp_path):
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_warehouse / "warehouse.duckdb", path)
-    con = duckdb.connect(str(path))
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    yield con
-    con.close()
 
 
 def add_touch(con, deal: pd.Series, occurred_at, activity_id: str) -> None:

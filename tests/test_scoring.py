@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -24,16 +23,6 @@ from tests.conftest import SAMPLE_AS_OF, query
 
 pytestmark = pytest.mark.e2e
 AS_OF_END = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
-
-
-@pytest.fixture
-def warehouse_copy(built_warehouse, tmp_path):
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_warehouse / "warehouse.duckdb", path)
-    con = duckdb.connect(str(path))
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    yield con
-    con.close()
 
 
 def test_every_open_deal_has_a_grade_and_a_reason_and_closed_ones_none(built_warehouse):

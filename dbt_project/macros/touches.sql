@@ -16,6 +16,18 @@
     where not is_deleted
 {%- endmacro %}
 
+{#- The tables int_opportunity_touches keeps beside itself (`state`, `deals`), by name in
+    the model's own hooks, and as the relation when it is there (else none). -#}
+{% macro touches_side_table(suffix) -%}
+    {{ this.schema }}.{{ this.identifier }}_{{ suffix }}
+{%- endmacro %}
+
+{% macro touches_side_relation(suffix) -%}
+    {{ return(adapter.get_relation(
+        database=this.database, schema=this.schema, identifier=this.identifier ~ '_' ~ suffix
+    )) }}
+{%- endmacro %}
+
 {% macro touches_recomputed_relation() -%}
     {{ this.identifier }}_recomputed
 {%- endmacro %}
@@ -24,14 +36,10 @@
     {%- if not is_incremental() -%}
         drop table if exists {{ touches_recomputed_relation() }}
     {%- else -%}
-        {%- set state_table = this.schema ~ '.' ~ this.identifier ~ '_state' -%}
-        {%- set deals_table = this.schema ~ '.' ~ this.identifier ~ '_deals' -%}
-        {%- set has_state = adapter.get_relation(
-            database=this.database, schema=this.schema, identifier=this.identifier ~ '_state'
-        ) is not none -%}
-        {%- set has_deals = has_state and adapter.get_relation(
-            database=this.database, schema=this.schema, identifier=this.identifier ~ '_deals'
-        ) is not none %}
+        {%- set state_table = touches_side_table('state') -%}
+        {%- set deals_table = touches_side_table('deals') -%}
+        {%- set has_state = touches_side_relation('state') is not none -%}
+        {%- set has_deals = has_state and touches_side_relation('deals') is not none %}
 create or replace temp table {{ touches_recomputed_relation() }} as
 with opportunities as (
     {{ touches_live_deals() }}
@@ -152,10 +160,8 @@ new_versions as (
     that int_opportunity_follow_up's full build, which reads every touch, has consumed it
     without reading this table. -#}
 {% macro touches_deals_table() -%}
-    {%- set deals_table = this.schema ~ '.' ~ this.identifier ~ '_deals' -%}
-    {%- set existing = adapter.get_relation(
-        database=this.database, schema=this.schema, identifier=this.identifier ~ '_deals'
-    ) -%}
+    {%- set deals_table = touches_side_table('deals') -%}
+    {%- set existing = touches_side_relation('deals') -%}
     {%- set numbered = existing is not none and 'recomputed_in' in (
         adapter.get_columns_in_relation(existing) | map(attribute='name') | list
     ) -%}
