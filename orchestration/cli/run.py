@@ -22,6 +22,7 @@ from orchestration.cli.options import (
     engine_unavailable,
     iso_date,
     oppwh_command,
+    set_aside_imported_objects,
 )
 from orchestration.crash import CRASH_STEPS
 from quality import gx_worker
@@ -92,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The job's Definitions (Dagster, dagster-dbt: ~2 s) load only for the commands that run it.
     from orchestration.launch import run_daily_job, run_failed
 
+    set_aside_imported_objects()
     # A landing folder of the user's own (--landing) is copied to the archive, not emptied.
     archive_mode = args.archive or ("copy" if landing else "move")
     try:
@@ -165,6 +167,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 1
     from orchestration.launch import run_daily_job, run_failed
 
+    set_aside_imported_objects()
     data_dir = Path(args.data_dir).resolve()
     for day in days:
         print(f"Replaying {day.name} / 重放 {day.name}")
