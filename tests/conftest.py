@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import subprocess
 import sys
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -204,4 +206,30 @@ def odd_typed_columns(db: Path) -> list[tuple]:
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = 'marts' AND data_type IN (SELECT unnest(?))",
         [list(ODD_TYPES)],
+    )
+
+
+DBT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def run_dbt(args: list[str], warehouse: Path) -> subprocess.CompletedProcess:
+    """dbt by hand on `warehouse`, its artifacts beside it: the project's own target folder
+    holds the parse every daily run starts from, and other vars would overwrite it."""
+    target = warehouse.parent / "dbt_target"
+    return subprocess.run(
+        [
+            DBT,
+            *args,
+            "--profiles-dir",
+            str(DBT_DIR),
+            "--target-path",
+            str(target),
+            "--vars",
+            json.dumps({"warehouse_path": str(warehouse)}),
+        ],
+        cwd=DBT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(target)},
     )

@@ -5,37 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-DBT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT = str(Path(sys.executable).parent / "dbt")
-
-
-def run_dbt(args: list[str], warehouse: Path) -> subprocess.CompletedProcess:
-    """dbt by hand on `warehouse`, its artifacts beside it: the project's own target folder
-    holds the parse every daily run starts from, and other vars would overwrite it."""
-    target = warehouse.parent / "dbt_target"
-    return subprocess.run(
-        [
-            DBT,
-            *args,
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(target),
-            "--vars",
-            json.dumps({"warehouse_path": str(warehouse)}),
-        ],
-        cwd=DBT_DIR,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(target)},
-    )
+from tests.conftest import DBT_DIR, run_dbt
 
 
 @pytest.mark.e2e

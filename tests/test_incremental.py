@@ -11,7 +11,7 @@ import pytest
 
 from ingestion.schema import TABLES
 from orchestration.cli import main
-from tests.conftest import marts_fingerprint, query
+from tests.conftest import marts_fingerprint, query, run_dbt
 from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
 from tests.next_day import AS_OF
 
@@ -365,25 +365,43 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(built_warehouse
     assert after == before == len({uid for uid in built_ids | kept_ids if uid[:5] == "test."})
 
 
-def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(
-    next_day_warehouse, sample_data, tmp_path
-):
-    """The next day as it usually comes (a day of new activities, as of one day later): the
-    follow-up marts and everything measured against the day are built again; the deals'
-    own description and the marts of closed deals (cycle time, loss reasons, the funnel)
-    read no activity and no figure of the day, and are kept. The build equals a full one."""
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def activities_day(next_day_warehouse, sample_data, tmp_path_factory):
+    """The next day as it usually comes (a day of new activities, as of one day later), run
+    on a copy of the next-day warehouse, and that folder again with --full-refresh:
+    (incremental folder, refreshed folder)."""
+    root = tmp_path_factory.mktemp("activities_day")
+    data = root / "data"
     shutil.copytree(next_day_warehouse, data, ignore=shutil.ignore_patterns("*.lock", "logs"))
     rows, _ = next_day_export(sample_data)
-    landing = tmp_path / "landing"
+    landing = root / "landing"
     write_csv(landing / "activities_2025-07-02.csv", ACTIVITY_HEADER, rows)
     assert (
         main(["run", "--data-dir", str(data), "--landing", str(landing), "--as-of", "2025-07-02"])
         == 0
     )
+    refreshed = root / "refreshed"
+    shutil.copytree(data, refreshed, ignore=shutil.ignore_patterns("*.lock"))
+    assert (
+        main(["run", "--data-dir", str(refreshed), "--as-of", "2025-07-02", "--full-refresh"]) == 0
+    )
+    return data, refreshed
+
+
+def newest_results(data, name: str = "run_results.json") -> list[dict]:
+    """The results (or kept results) of the newest dbt build in a data folder."""
     newest = max((data / "dbt").iterdir(), key=lambda p: p.stat().st_mtime)
-    built = {r["unique_id"].split(".")[2] for r in read_json(newest / "run_results.json")}
-    kept = {r["unique_id"].split(".")[2] for r in read_json(newest / "kept_results.json")}
+    return read_json(newest / name)
+
+
+def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(activities_day):
+    """The follow-up marts and everything measured against the day are built again; the
+    deals' own description and the marts of closed deals (cycle time, loss reasons, the
+    funnel) read no activity and no figure of the day, and are kept. The build equals a
+    full one."""
+    data, refreshed = activities_day
+    built = {r["unique_id"].split(".")[2] for r in newest_results(data)}
+    kept = {r["unique_id"].split(".")[2] for r in newest_results(data, "kept_results.json")}
     assert {"int_activities_latest", "follow_up_frequency", "opportunities"} <= built
     assert {
         "int_opportunities_described",
@@ -392,12 +410,52 @@ def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(
         "loss_reasons",
         "funnel_cohorts",
     } <= kept
-    refreshed = tmp_path / "refreshed"
-    shutil.copytree(data, refreshed, ignore=shutil.ignore_patterns("*.lock"))
-    assert (
-        main(["run", "--data-dir", str(refreshed), "--as-of", "2025-07-02", "--full-refresh"]) == 0
-    )
     assert_same_build(refreshed, data)
+
+
+def activities_grain_test(data) -> dict:
+    """The newest build's result of int_activities_latest's grain test."""
+    (result,) = [
+        r
+        for r in newest_results(data)
+        if r["unique_id"].startswith("test.opportunity_warehouse.unique_combination_int_activities")
+    ]
+    return result
+
+
+def test_the_activities_grain_test_reads_only_what_the_build_rewrote(activities_day, tmp_path):
+    """After a day of new activities the grain test of int_activities_latest checks the
+    activities that day's loads brought (tens of millions at scale are not read again), and
+    a duplicate among them fails it; after a full refresh it checks every activity."""
+    data, refreshed = activities_day
+    warehouse = data / "warehouse.duckdb"
+    newest_load = query(warehouse, "SELECT max(_load_id) FROM intermediate.int_activities_latest")
+    held_before = query(
+        warehouse, "SELECT after_load_id FROM intermediate.int_activities_latest_rebuilt"
+    )
+    assert held_before[0][0] is not None and held_before[0][0] < newest_load[0][0]
+    scoped = activities_grain_test(data)
+    assert scoped["status"] == "pass"
+    assert f"_load_id > {held_before[0][0]}" in scoped["compiled_code"]
+    whole = activities_grain_test(refreshed)
+    assert whole["status"] == "pass" and "_load_id >" not in whole["compiled_code"]
+    assert query(
+        refreshed / "warehouse.duckdb",
+        "SELECT after_load_id FROM intermediate.int_activities_latest_rebuilt",
+    ) == [(None,)]
+
+    # A duplicate of an activity the last build rewrote: the scoped test finds it.
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "INSERT INTO intermediate.int_activities_latest SELECT * FROM "
+            "intermediate.int_activities_latest WHERE _load_id = ? LIMIT 1",
+            [newest_load[0][0]],
+        )
+    result = run_dbt(["test", "--select", "int_activities_latest"], copy)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "FAIL 1 unique_combination_int_activities_latest" in result.stdout
 
 
 def test_the_ledger_rows_measured_are_the_ones_the_models_read(next_day_warehouse):

@@ -2,7 +2,9 @@
 -- that deletes an activity must replace the version before it). Incremental: a daily
 -- run re-ranks only the activities that appear in loads newer than any it has seen, so
 -- its cost follows the new export, not the tens of millions of activities before it.
--- `oppwh run --full-refresh` rebuilds it from every load and gives the same rows.
+-- `oppwh run --full-refresh` rebuilds it from every load and gives the same rows. Its
+-- pre-hook keeps the newest load it held before the build (macros/rebuilt.sql), so its
+-- grain test reads only the activities the build rewrote.
 -- On Spark it is a plain table, rebuilt each run: dbt-spark has no delete+insert for
 -- Parquet tables, and a cluster has the cores to re-rank every activity.
 {{
@@ -11,6 +13,7 @@
         incremental_strategy='delete+insert',
         unique_key=['source_system', 'activity_id'],
         on_schema_change='fail',
+        pre_hook=([] if target.type == 'spark' else ["{{ record_rebuilt_after() }}"]),
     )
 }}
 
