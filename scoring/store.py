@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.validation import SIGNAL_COLUMNS, VALIDATION_COLUMNS
-from warehouse.database import transaction
+from warehouse.database import table_exists, transaction
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
@@ -46,6 +46,64 @@ def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarr
     )
 
 
+# Each deal's newest row of the grade history, kept beside it: the next day's previous grades
+# are a read of the deals, not a pass over every day ever scored (a year of a million
+# deals' daily grades is 150 million rows). Written in the transaction that writes the
+# history, so the two agree.
+LATEST_GRADES = "state.latest_grades"
+PREVIOUS_FROM_HISTORY = """
+SELECT source_system, opportunity_id,
+    arg_max(score, scored_on) AS previous_score,
+    arg_max(grade, scored_on) AS previous_grade
+FROM marts.opportunity_priority_history
+WHERE scored_on < ?
+GROUP BY 1, 2
+"""
+
+
+def latest_is_current(con: duckdb.DuckDBPyConnection, as_of: date) -> bool:
+    """Whether LATEST_GRADES holds each deal's last grade before `as_of`: it was written with
+    the newest day of the history, and that day is before `as_of` (the usual next day; a
+    rerun for a day already scored, or the first run after an upgrade, reads the history)."""
+    newest = con.execute("SELECT max(scored_on) FROM marts.opportunity_priority_history")
+    newest = newest.fetchone()[0]
+    if newest is None or newest >= as_of or not table_exists(con, LATEST_GRADES):
+        return False
+    return con.execute(f"SELECT max(scored_on) FROM {LATEST_GRADES}").fetchone()[0] == newest
+
+
+def previous_grades(con: duckdb.DuckDBPyConnection, as_of: date, fast: bool) -> pd.DataFrame:
+    """Each deal's score and grade on the last day it was scored before `as_of`."""
+    if fast:
+        return con.execute(
+            "SELECT source_system, opportunity_id, score AS previous_score, "
+            f"grade AS previous_grade FROM {LATEST_GRADES}"
+        ).df()
+    return con.execute(PREVIOUS_FROM_HISTORY, [as_of]).df()
+
+
+def keep_latest_grades(con: duckdb.DuckDBPyConnection, fast: bool) -> None:
+    """LATEST_GRADES after today's rows (today_df) went into the history: today's deals
+    replaced in it, or (`fast` False) it made again from the whole history."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS state")
+    if not fast:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {LATEST_GRADES} AS SELECT source_system, opportunity_id, "
+            "max(scored_on) AS scored_on, arg_max(score, scored_on) AS score, "
+            "arg_max(grade, scored_on) AS grade FROM marts.opportunity_priority_history "
+            "GROUP BY 1, 2"
+        )
+        return
+    con.execute(
+        f"DELETE FROM {LATEST_GRADES} WHERE (source_system, opportunity_id) IN "
+        "(SELECT source_system, opportunity_id FROM today_df)"
+    )
+    con.execute(
+        f"INSERT INTO {LATEST_GRADES} SELECT source_system, opportunity_id, "
+        "CAST(scored_on AS DATE), score, grade FROM today_df"
+    )
+
+
 # Every run's validation rows, under the day they were scored (columns as the latest table).
 VALIDATION_HISTORY_DDL = (
     "CREATE TABLE IF NOT EXISTS marts.scoring_validation_history (scored_on DATE, "
@@ -70,17 +128,8 @@ def save_priority(
     grade, for the write-back delta)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(HISTORY_DDL)
-    previous = con.execute(
-        """
-        SELECT source_system, opportunity_id,
-            arg_max(score, scored_on) AS previous_score,
-            arg_max(grade, scored_on) AS previous_grade
-        FROM marts.opportunity_priority_history
-        WHERE scored_on < ?
-        GROUP BY 1, 2
-        """,
-        [as_of],
-    ).df()
+    fast = latest_is_current(con, as_of)
+    previous = previous_grades(con, as_of, fast)
     today = scored.merge(previous, on=["source_system", "opportunity_id"], how="left")
     today["trend"] = trends(today["score"], today["previous_score"], trend_threshold)
     today["scored_on"] = pd.Timestamp(as_of).date()
@@ -100,6 +149,7 @@ def save_priority(
                 "INSERT INTO marts.opportunity_priority_history SELECT source_system, opportunity_id, "
                 "scored_on, score, grade, reasons, model_version, scored_at FROM today_df"
             )
+            keep_latest_grades(con, fast)
             con.execute(
                 """
                 CREATE OR REPLACE TABLE marts.opportunity_priority AS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -121,6 +121,59 @@ def test_history_keeps_one_row_per_day_and_trend_compares_with_the_day_before(wa
         "SELECT scored_on, count(*) FROM marts.opportunity_priority_history GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert [n for _, n in days] == [len(scored), len(scored)]
+
+
+def test_previous_grade_is_each_deals_last_grade_before_the_day_on_any_day_order(warehouse_copy):
+    """The previous grade (trend, write-back delta) is a deal's last grade before the day,
+    on the usual next day (read from the kept latest grades), for a deal missing from the
+    last day (closed, then open again), and on a rerun for a past day (read from the
+    history). Expected figures from the history rows alone, in pandas."""
+    config = load_config()
+    scorer = build_scorer(warehouse_copy, config)
+    scored = score_open_deals(warehouse_copy, scorer, AS_OF_END)
+    calibration = calibration_table(calibrate(warehouse_copy, scorer), scorer.model_version)
+    gone = scored["opportunity_id"].iloc[0]
+
+    def day(n: int, shift: float, without: str | None = None) -> pd.DataFrame:
+        frame = scored[scored["opportunity_id"] != without].copy()
+        frame["score"] = (frame["score"] + shift * (frame.index % 3 - 1)).clip(0, 100)
+        return frame.reset_index(drop=True)
+
+    def expected(as_of: date) -> dict:
+        history = warehouse_copy.execute(
+            "SELECT opportunity_id, scored_on, score, grade FROM marts.opportunity_priority_history"
+        ).df()
+        before = history[history["scored_on"] < pd.Timestamp(as_of)]
+        last = before.sort_values("scored_on").groupby("opportunity_id").tail(1)
+        return {r.opportunity_id: (r.score, r.grade) for r in last.itertuples()}
+
+    first = SAMPLE_AS_OF + timedelta(days=1)  # the days after the sample's own run
+    runs = [
+        (first, day(1, 0)),
+        (first + timedelta(days=1), day(2, 7, without=gone)),  # the deal is not open that day
+        (first + timedelta(days=2), day(3, 4)),  # open again: its previous grade is the first's
+        (first + timedelta(days=1), day(4, 9, without=gone)),  # a rerun for a past day
+        (first + timedelta(days=3), day(5, 2)),
+    ]
+    for as_of, frame in runs:
+        want = expected(as_of)
+        today = save_priority(warehouse_copy, frame, calibration, as_of, "v", 5)
+        got = {
+            r.opportunity_id: (r.previous_score, r.previous_grade)
+            for r in today.itertuples()
+            if isinstance(r.previous_grade, str)
+        }
+        assert got == {k: v for k, v in want.items() if k in set(frame["opportunity_id"])}
+    assert len(got) == len(scored)
+    # after the last run the kept grades agree with the history, row for row
+    kept = warehouse_copy.execute(
+        "SELECT opportunity_id, scored_on, score, grade FROM state.latest_grades ORDER BY 1"
+    ).fetchall()
+    newest = warehouse_copy.execute(
+        "SELECT opportunity_id, max(scored_on), arg_max(score, scored_on), "
+        "arg_max(grade, scored_on) FROM marts.opportunity_priority_history GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert kept == newest
 
 
 def test_learned_mode_falls_back_to_rules_with_a_clear_message(warehouse_copy, tmp_path):
