@@ -121,14 +121,45 @@ def _part_key(column: str | None) -> str:
     return f"coalesce(CAST(\"{column}\" AS VARCHAR), '<null>')" if column else f"'{WHOLE}'"
 
 
-def part_fingerprints(con: duckdb.DuckDBPyConnection, table: str, shape: str) -> dict[str, str]:
+def part_fingerprints(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    shape: str,
+    as_of: str | None = None,
+    before: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Per part of a warehouse mart (a day, or the whole mart): its `shape` (_shape), row
-    count and the sum of its rows' hashes."""
-    rows = con.execute(
-        f"SELECT {_part_key(PUBLISHED_BY_DAY.get(table))} AS part, count(*), sum(hash(m)) "
-        f'FROM warehouse.marts."{table}" AS m GROUP BY 1'
-    ).fetchall()
-    return {part: f"{shape}:{n}:{total}" for part, n, total in rows} or {WHOLE: f"{shape}:0:"}
+    count and the sum of its rows' hashes. Of a mart published by day, only the `as_of`
+    day's rows are hashed: a run writes the history of its own as-of day alone
+    (scoring.store), and hashing every day ever scored would cost more each day (a year of
+    a million deals' grades is 150 million rows). Another day keeps its fingerprint from
+    `before` (the copy's) while its row count is the same."""
+    column = PUBLISHED_BY_DAY.get(table)
+    key = _part_key(column)
+    if column is None or as_of is None:
+        rows = con.execute(
+            f'SELECT {key} AS part, count(*), sum(hash(m)) FROM warehouse.marts."{table}" AS m '
+            "GROUP BY 1"
+        ).fetchall()
+        return {part: f"{shape}:{n}:{total}" for part, n, total in rows} or {WHOLE: f"{shape}:0:"}
+    hashed = dict(
+        con.execute(
+            f'SELECT {key}, sum(hash(m)) FROM warehouse.marts."{table}" AS m '
+            f"WHERE {key} = CAST(? AS VARCHAR) GROUP BY 1",
+            [as_of],
+        ).fetchall()
+    )
+    fingerprints = {}
+    for part, n in con.execute(
+        f'SELECT {key} AS part, count(*) FROM warehouse.marts."{table}" GROUP BY 1'
+    ).fetchall():
+        counted = f"{shape}:{n}:"
+        kept = (before or {}).get(part, "")
+        if part in hashed:
+            fingerprints[part] = f"{counted}{hashed[part]}"
+        else:
+            fingerprints[part] = kept if kept.startswith(counted) else f"{counted}counted"
+    return fingerprints or {WHOLE: f"{shape}:0:"}
 
 
 def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
@@ -223,8 +254,9 @@ def publish_serving_copy(
         for table in tables:
             columns = mart_columns(con, table)
             select = published_select(table, columns)
-            fingerprints[table] = part_fingerprints(con, table, _shape(select, columns))
             before = stored.get(table, {}) if table in held else {}
+            shape = _shape(select, columns)
+            fingerprints[table] = part_fingerprints(con, table, shape, as_of, before)
             publish_mart(con, table, select, fingerprints[table], before)
             counts[table] = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()[0]
         con.execute(

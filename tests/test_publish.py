@@ -101,6 +101,20 @@ def test_a_daily_publish_writes_only_what_changed_and_equals_a_fresh_one(tmp_pat
         )
     assert marts_fingerprint(serving) == marts_fingerprint(fresh)
 
+    # A rerun for the day regrades it, the same deals: that day is written again (a day
+    # other than the run's own is known by its row count: only scoring writes the history,
+    # the day it scores).
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE marts.opportunity_priority_history SET grade = 'B' WHERE scored_on = '2025-06-04'"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-04")
+    assert query(
+        serving,
+        "SELECT grade, count(*) FROM marts.opportunity_priority_history "
+        "WHERE scored_on = '2025-06-04' GROUP BY 1",
+    ) == [("B", 25)]
+
     # A mart dropped from the warehouse and a column's type changed: the copy follows.
     with duckdb.connect(str(warehouse)) as con:
         con.execute("DROP TABLE marts.loss_reasons")
