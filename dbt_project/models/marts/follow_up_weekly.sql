@@ -98,16 +98,34 @@ touches as (
     from {{ ref('int_opportunity_touches') }}
 ),
 
+-- each type's counts and all types' together in one pass over the touches (tens of
+-- millions at scale): grouping sets, not two aggregations of the same rows
+counted as (
+    select
+        source_system,
+        owner_id,
+        week_start,
+        case when grouping(activity_type) = 1 then 'all' else activity_type end as counted_type,
+        grouping(activity_type) = 1 as is_all_types,
+        count(*) as touches,
+        count(distinct opportunity_id) as deals_touched
+    from touches
+    group by grouping sets (
+        (source_system, owner_id, week_start, activity_type),  -- noqa: AM06
+        (source_system, owner_id, week_start)
+    )
+),
+
 by_type as (
     select
         source_system,
         owner_id,
         week_start,
-        activity_type,
-        count(*) as touches,
-        count(distinct opportunity_id) as deals_touched
-    from touches
-    group by 1, 2, 3, 4
+        counted_type as activity_type,
+        touches,
+        deals_touched
+    from counted
+    where not is_all_types
 ),
 
 all_types as (
@@ -115,11 +133,11 @@ all_types as (
         source_system,
         owner_id,
         week_start,
-        'all' as activity_type,
-        count(*) as touches,
-        count(distinct opportunity_id) as deals_touched
-    from touches
-    group by 1, 2, 3
+        counted_type as activity_type,
+        touches,
+        deals_touched
+    from counted
+    where is_all_types
 ),
 
 week_owner as (
