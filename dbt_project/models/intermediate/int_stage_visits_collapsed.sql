@@ -171,6 +171,11 @@ select
     ) as previous_stage_order,
     lag(v.stage) over (
         partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
-    ) as previous_stage
+    ) as previous_stage,
+    -- the deal's current visit (the lifecycle mart's is_current): known here, where the
+    -- visits are numbered, so the mart rebuilt each day needs no window over every visit
+    lead(true) over (
+        partition by v.source_system, v.opportunity_id order by v.entered_at nulls last, v.is_closing, v.stage
+    ) is null as is_last_visit
 from visits as v
 left join stages as s on v.source_system = s.source_system and v.stage = s.stage

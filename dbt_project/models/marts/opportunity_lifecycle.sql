@@ -10,13 +10,6 @@ opportunities as (
         opportunity_id,
         status
     from {{ ref('int_opportunities_deduplicated') }}
-),
-
-numbered as (
-    select
-        v.*,
-        max(v.visit_number) over (partition by v.source_system, v.opportunity_id) as last_visit_number
-    from visits as v
 )
 
 select
@@ -33,7 +26,7 @@ select
         else
             {{ round_half_up(days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')'), 2) }}
     end as days_in_stage,
-    n.visit_number = n.last_visit_number as is_current,
+    n.is_last_visit as is_current,
     n.is_closing as is_closing_stage,
     coalesce(
         not n.is_closing and n.stage_order < n.previous_stage_order, false
@@ -44,6 +37,6 @@ select
         else 0
     end as stages_skipped,
     o.status as opportunity_status
-from numbered as n
+from visits as n
 inner join opportunities as o
     on {{ same_deal('n', 'o') }}
