@@ -171,6 +171,15 @@ def assert_same_build(refreshed, incremental) -> None:
         assert query(refreshed / "warehouse.duckdb", sql) == query(
             incremental / "warehouse.duckdb", sql
         ), table
+    # the live deals and what the touches carry of them (the build numbers differ: a full
+    # build numbers every deal 0)
+    sql = (
+        "SELECT source_system, opportunity_id, carried_hash "
+        "FROM intermediate.int_opportunity_touches_deals ORDER BY 1, 2"
+    )
+    assert query(refreshed / "warehouse.duckdb", sql) == query(
+        incremental / "warehouse.duckdb", sql
+    )
 
 
 def test_full_refresh_is_a_run_option(capsys):

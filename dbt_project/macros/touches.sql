@@ -154,11 +154,12 @@ new_versions as (
     {{ touches.incorporate(path={"identifier": touches.identifier ~ "_deals"}) }}
 {%- endmacro %}
 
-{#- Post-hook of int_opportunity_touches: the deals table written anew. On an incremental
-    build a deal it recomputed gets the next build number (one above the highest in the
-    table) and the others keep theirs; a full build (or the first) numbers every deal 0, so
-    that int_opportunity_follow_up's full build, which reads every touch, has consumed it
-    without reading this table. -#}
+{#- Post-hook of int_opportunity_touches: the deals table brought up to date. A build that
+    recomputed only some deals replaces their rows (a deal gone is deleted, a new one
+    added) with the next build number (one above the highest in the table, read before any
+    row is deleted), and the million others stay as they are; a full build (or the first)
+    writes it anew and numbers every deal 0, so that int_opportunity_follow_up's full
+    build, which reads every touch, has consumed it without reading this table. -#}
 {% macro touches_deals_table() -%}
     {%- set deals_table = touches_side_table('deals') -%}
     {%- set existing = touches_side_relation('deals') -%}
@@ -171,25 +172,32 @@ new_versions as (
         "select count(*) from duckdb_tables() where temporary and table_name = '"
         ~ touches_recomputed_relation() ~ "'"
     ).columns[0].values()[0] > 0 %}
-create or replace table {{ deals_table }} as
+{% if partial -%}
+    {%- set next_build = run_query(
+        "select coalesce(max(recomputed_in), 0) + 1 from " ~ deals_table
+    ).columns[0].values()[0] -%}
+delete from {{ deals_table }}
+where (source_system, opportunity_id) in (
+    select r.source_system, r.opportunity_id from {{ touches_recomputed_relation() }} as r
+);
+insert into {{ deals_table }}
 select
     o.source_system,
     o.opportunity_id,
     {{ deal_carried_hash('o') }} as carried_hash,
-    {% if partial -%}
-        case
-            when r.opportunity_id is null and p.recomputed_in is not null then p.recomputed_in
-            else (select coalesce(max(numbered.recomputed_in), 0) + 1 from {{ deals_table }} as numbered)
-        end
-    {%- else -%}
-        cast(0 as bigint)
-    {%- endif %} as recomputed_in
+    cast({{ next_build }} as bigint) as recomputed_in
 from {{ ref('int_opportunities_deduplicated') }} as o
-{% if partial -%}
-    left join {{ touches_recomputed_relation() }} as r
-        on {{ same_deal('o', 'r') }}
-    left join {{ deals_table }} as p
-        on {{ same_deal('o', 'p') }}
-{% endif -%}
+inner join {{ touches_recomputed_relation() }} as r
+    on {{ same_deal('o', 'r') }}
 where not o.is_deleted
+{%- else -%}
+create or replace table {{ deals_table }} as
+select
+    source_system,
+    opportunity_id,
+    {{ deal_carried_hash() }} as carried_hash,
+    cast(0 as bigint) as recomputed_in
+from {{ ref('int_opportunities_deduplicated') }}
+where not is_deleted
+{%- endif %}
 {%- endmacro %}
