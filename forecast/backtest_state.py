@@ -22,9 +22,8 @@ import duckdb
 
 from scoring.config import ScoringConfig
 from scoring.history import FEATURE_FIGURES, HISTORY, code_digest, history_buckets, whole_figures
-from warehouse.database import table_exists
+from warehouse.database import STATE_SCHEMA, ensure_state_schema, table_exists
 
-STATE_SCHEMA = "state"
 STATE_TABLE = f"{STATE_SCHEMA}.forecast_backtest"
 # The code a backtest row is computed by: any change to it recomputes every month.
 CODE_FOLDERS = ("forecast", "scoring")
@@ -83,7 +82,7 @@ def stored_fingerprints(con: duckdb.DuckDBPyConnection) -> dict[date, str]:
 def store_fingerprints(con: duckdb.DuckDBPyConnection, fingerprints: dict[date, str]) -> None:
     """Keep this run's fingerprints with the rows it wrote (inside the forecast's
     transaction, so rows and fingerprints never disagree)."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    ensure_state_schema(con)
     con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} (month DATE, fingerprint VARCHAR)")
     if fingerprints:
         con.executemany(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", list(fingerprints.items()))

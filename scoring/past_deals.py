@@ -22,9 +22,8 @@ import pandas as pd
 
 from scoring.config import SIGNALS, ScoringConfig
 from scoring.history import FEATURE_FIGURES, code_digest, history_before, whole_figures
-from warehouse.database import table_exists, transaction
+from warehouse.database import STATE_SCHEMA, ensure_state_schema, table_exists, transaction
 
-STATE_SCHEMA = "state"
 DEALS_TABLE = f"{STATE_SCHEMA}.scoring_closed_deals"
 FINGERPRINT_TABLE = f"{STATE_SCHEMA}.scoring_closed_deals_fingerprint"
 # The code the closed deals' signals are computed by.
@@ -105,7 +104,7 @@ def store(
         + [f'CAST(k."{s}" AS BOOLEAN) AS "{KNOWN_PREFIX}{s}"' for s in SIGNALS]
         + [f'CAST(g."{s}" AS DOUBLE) AS "{SIGNAL_PREFIX}{s}"' for s in SIGNALS]
     )
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    ensure_state_schema(con)
     for name, frame in frames.items():
         con.register(name, frame)
     try:

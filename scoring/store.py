@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.validation import SIGNAL_COLUMNS, VALIDATION_COLUMNS
-from warehouse.database import table_exists, transaction
+from warehouse.database import STATE_SCHEMA, ensure_state_schema, table_exists, transaction
 
 HISTORY_DDL = """
 CREATE TABLE IF NOT EXISTS marts.opportunity_priority_history (
@@ -50,7 +50,7 @@ def trends(scores: pd.Series, previous: pd.Series, threshold: float) -> np.ndarr
 # are a read of the deals, not a pass over every day ever scored (a year of a million
 # deals' daily grades is 150 million rows). Written in the transaction that writes the
 # history, so the two agree.
-LATEST_GRADES = "state.latest_grades"
+LATEST_GRADES = f"{STATE_SCHEMA}.latest_grades"
 PREVIOUS_FROM_HISTORY = """
 SELECT source_system, opportunity_id,
     arg_max(score, scored_on) AS previous_score,
@@ -85,7 +85,7 @@ def previous_grades(con: duckdb.DuckDBPyConnection, as_of: date, fast: bool) -> 
 def keep_latest_grades(con: duckdb.DuckDBPyConnection, fast: bool) -> None:
     """LATEST_GRADES after today's rows (today_df) went into the history: today's deals
     replaced in it, or (`fast` False) it made again from the whole history."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS state")
+    ensure_state_schema(con)
     if not fast:
         con.execute(
             f"CREATE OR REPLACE TABLE {LATEST_GRADES} AS SELECT source_system, opportunity_id, "

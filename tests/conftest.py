@@ -29,6 +29,7 @@ import duckdb  # noqa: E402
 import pytest  # noqa: E402
 
 from ingestion.sample import generate_sample, write_sample  # noqa: E402
+from warehouse.dbt_cli import DBT_PROJECT_DIR  # noqa: E402
 
 # The next day's export and the crash chain's fixtures (base, reference, crashes).
 pytest_plugins = ("tests.next_day",)
@@ -209,7 +210,7 @@ def odd_typed_columns(db: Path) -> list[tuple]:
     )
 
 
-DBT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT_DIR = DBT_PROJECT_DIR
 DBT = str(Path(sys.executable).parent / "dbt")
 
 

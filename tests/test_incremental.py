@@ -331,9 +331,8 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(built_warehouse
     out = capsys.readouterr().out
     assert "kept, inputs unchanged" in out, out
 
-    newest = max((data / "dbt").iterdir(), key=lambda p: p.stat().st_mtime)
-    built_ids = {r["unique_id"] for r in read_json(newest / "run_results.json")}
-    kept_ids = {r["unique_id"] for r in read_json(newest / "kept_results.json")}
+    built_ids = {r["unique_id"] for r in newest_results(data)}
+    kept_ids = {r["unique_id"] for r in newest_results(data, "kept_results.json")}
     built, kept = ({uid.split(".")[2] for uid in ids} for ids in (built_ids, kept_ids))
     assert {"stg_raw__activities", "int_activities_latest", "stg_raw__accounts"} <= kept
     assert "not_null_stg_raw__activities_activity_id" in kept

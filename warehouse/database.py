@@ -22,6 +22,16 @@ MEMORY_LIMIT_ENV = "OPPWH_MEMORY_LIMIT"
 SPILL_FOLDER_ENV = "OPPWH_TEMP_DIRECTORY"
 
 
+# The schema where steps keep what they carry from one run to the next (fingerprints, kept
+# results, each deal's newest grade): the warehouse's bookkeeping, not for analysts and not
+# published.
+STATE_SCHEMA = "state"
+
+
+def ensure_state_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+
+
 def memory_limit_from_env() -> str:
     return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
 

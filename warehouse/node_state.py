@@ -39,9 +39,15 @@ from datetime import date, datetime
 from pathlib import Path
 
 from warehouse.build_state import KEPT_RESULTS_FILE, digest, project_digest
-from warehouse.database import Database, table_exists, used_params
+from warehouse.database import (
+    STATE_SCHEMA,
+    Database,
+    ensure_state_schema,
+    table_exists,
+    used_params,
+)
 
-STATE_TABLE = "state.dbt_nodes"
+STATE_TABLE = f"{STATE_SCHEMA}.dbt_nodes"
 # Node kinds a build can keep (snapshots and operations always run).
 KEPT_TYPES = ("model", "seed", "test")
 # The results of a finished build whose node dbt built (a failed or skipped node runs again).
@@ -239,7 +245,7 @@ def as_of_part(uid: str, reads_as_of: bool, as_of, cutoffs: Mapping) -> object:
 
 
 def ensure_state(con) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_TABLE.split('.')[0]}")
+    ensure_state_schema(con)
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (unique_id VARCHAR PRIMARY KEY, "
         "fingerprint VARCHAR NOT NULL, result JSON NOT NULL, built_in VARCHAR NOT NULL)"

@@ -1,15 +1,13 @@
 {#- What the last build of an incremental model built from loads (delete+insert on its key)
     rewrote, for its tests. The model's pre-hook keeps the newest load it held before the
-    build in `<model>_rebuilt` (NULL after a full build: every row written). The keys of
-    the versions loaded after it are the keys that build rewrote; the other rows are as the
-    build before left them, and were tested then (tests/generic/unique_combination.sql). -#}
-{% macro rebuilt_relation(relation) -%}
-    {{ return(relation.incorporate(path={"identifier": relation.identifier ~ "_rebuilt"})) }}
-{%- endmacro %}
+    build in the side table `<model>_rebuilt` (NULL after a full build: every row written).
+    The keys of the versions loaded after it are the keys that build rewrote; the other rows
+    are as the build before left them, and were tested then
+    (tests/generic/unique_combination.sql). -#}
 
 {#- The pre-hook: the newest load the model holds now, before this build changes it. -#}
 {% macro record_rebuilt_after() -%}
-create or replace table {{ rebuilt_relation(this) }} as
+create or replace table {{ side_table(this, 'rebuilt') }} as
 select
     {% if is_incremental() -%}
         (select coalesce(max(held._load_id), -1) from {{ this }} as held)
@@ -19,18 +17,10 @@ select
 {%- endmacro %}
 
 {#- The newest load `relation` held before its last build; none when that build wrote every
-    row, or the model was built before this was kept. -#}
+    row, or the model was built before this was kept (or on Spark, which keeps none). -#}
 {% macro rebuilt_after(relation) -%}
-    {%- if not execute -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set side = rebuilt_relation(relation) -%}
-    {%- set found = run_query(
-        "select count(*) from information_schema.tables where table_catalog = '"
-        ~ side.database ~ "' and table_schema = '" ~ side.schema
-        ~ "' and table_name = '" ~ side.identifier ~ "'"
-    ).columns[0].values()[0] -%}
-    {%- if found == 0 -%}
+    {%- set side = existing_side_table(relation, 'rebuilt') if execute else none -%}
+    {%- if side is none -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(run_query("select after_load_id from " ~ side).columns[0].values()[0]) }}

@@ -16,18 +16,6 @@
     where not is_deleted
 {%- endmacro %}
 
-{#- The tables int_opportunity_touches keeps beside itself (`state`, `deals`), by name in
-    the model's own hooks, and as the relation when it is there (else none). -#}
-{% macro touches_side_table(suffix) -%}
-    {{ this.schema }}.{{ this.identifier }}_{{ suffix }}
-{%- endmacro %}
-
-{% macro touches_side_relation(suffix) -%}
-    {{ return(adapter.get_relation(
-        database=this.database, schema=this.schema, identifier=this.identifier ~ '_' ~ suffix
-    )) }}
-{%- endmacro %}
-
 {% macro touches_recomputed_relation() -%}
     {{ this.identifier }}_recomputed
 {%- endmacro %}
@@ -36,10 +24,10 @@
     {%- if not is_incremental() -%}
         drop table if exists {{ touches_recomputed_relation() }}
     {%- else -%}
-        {%- set state_table = touches_side_table('state') -%}
-        {%- set deals_table = touches_side_table('deals') -%}
-        {%- set has_state = touches_side_relation('state') is not none -%}
-        {%- set has_deals = has_state and touches_side_relation('deals') is not none %}
+        {%- set state_table = side_table(this, 'state') -%}
+        {%- set deals_table = side_table(this, 'deals') -%}
+        {%- set has_state = existing_side_table(this, 'state') is not none -%}
+        {%- set has_deals = has_state and existing_side_table(this, 'deals') is not none %}
 create or replace temp table {{ touches_recomputed_relation() }} as
 with opportunities as (
     {{ touches_live_deals() }}
@@ -150,8 +138,7 @@ new_versions as (
     deals whose number is above the highest it has consumed, so a build it missed (it
     failed, or was not selected) is caught up by the next. -#}
 {% macro touches_deals_relation() -%}
-    {%- set touches = ref('int_opportunity_touches') -%}
-    {{ touches.incorporate(path={"identifier": touches.identifier ~ "_deals"}) }}
+    {{ return(side_table(ref('int_opportunity_touches'), 'deals')) }}
 {%- endmacro %}
 
 {#- Post-hook of int_opportunity_touches: the deals table brought up to date. A build that
@@ -161,8 +148,8 @@ new_versions as (
     writes it anew and numbers every deal 0, so that int_opportunity_follow_up's full
     build, which reads every touch, has consumed it without reading this table. -#}
 {% macro touches_deals_table() -%}
-    {%- set deals_table = touches_side_table('deals') -%}
-    {%- set existing = touches_side_relation('deals') -%}
+    {%- set deals_table = side_table(this, 'deals') -%}
+    {%- set existing = existing_side_table(this, 'deals') -%}
     {%- set numbered = existing is not none and 'recomputed_in' in (
         adapter.get_columns_in_relation(existing) | map(attribute='name') | list
     ) -%}

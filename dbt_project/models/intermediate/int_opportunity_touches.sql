@@ -25,7 +25,7 @@
         post_hook=([] if target.type == 'spark' else [
             "delete from {{ this }} where activity_id is null",
             "{{ touches_deals_table() }}",
-            "create or replace table {{ touches_side_table('state') }} as select "
+            "create or replace table {{ side_table(this, 'state') }} as select "
             ~ "{{ as_of_end() }} as as_of_end, "
             ~ "(select max(_load_id) from {{ ref('int_activities_latest') }}) as max_load_id, "
             ~ "{{ touches_settings() }} as settings",

@@ -93,51 +93,27 @@ touches as (
         source_system,
         owner_id,
         week_start,
-        activity_type,
+        activity_type as touch_type,
         opportunity_id
     from {{ ref('int_opportunity_touches') }}
 ),
 
--- each type's counts and all types' together in one pass over the touches (tens of
--- millions at scale): grouping sets, not two aggregations of the same rows
+-- each type's counts and all types' (activity_type 'all') together, in one pass over the
+-- touches (tens of millions at scale): grouping sets, not two aggregations of the same rows
 counted as (
     select
         source_system,
         owner_id,
         week_start,
-        case when grouping(activity_type) = 1 then 'all' else activity_type end as counted_type,
-        grouping(activity_type) = 1 as is_all_types,
+        case when grouping(touch_type) = 1 then 'all' else touch_type end as activity_type,
+        grouping(touch_type) = 1 as is_all_types,
         count(*) as touches,
         count(distinct opportunity_id) as deals_touched
     from touches
     group by grouping sets (
-        (source_system, owner_id, week_start, activity_type),  -- noqa: AM06
+        (source_system, owner_id, week_start, touch_type),  -- noqa: AM06
         (source_system, owner_id, week_start)
     )
-),
-
-by_type as (
-    select
-        source_system,
-        owner_id,
-        week_start,
-        counted_type as activity_type,
-        touches,
-        deals_touched
-    from counted
-    where not is_all_types
-),
-
-all_types as (
-    select
-        source_system,
-        owner_id,
-        week_start,
-        counted_type as activity_type,
-        touches,
-        deals_touched
-    from counted
-    where is_all_types
 ),
 
 week_owner as (
@@ -151,7 +127,8 @@ week_owner as (
         source_system,
         owner_id,
         week_start
-    from all_types
+    from counted
+    where is_all_types
 )
 
 select
@@ -165,9 +142,10 @@ select
     coalesce(a.deals_touched, 0) as deals_touched,
     coalesce(d.deals_owned, 0) as deals_owned
 from week_owner as k
-left join all_types as a
+left join counted as a
     on
-        k.source_system = a.source_system and a.owner_id is not distinct from k.owner_id
+        a.is_all_types
+        and k.source_system = a.source_system and a.owner_id is not distinct from k.owner_id
         and k.week_start = a.week_start
 left join owned as d
     on
@@ -186,10 +164,11 @@ select
     t.touches,
     t.deals_touched,
     coalesce(d.deals_owned, 0) as deals_owned
-from by_type as t
+from counted as t
 left join owned as d
     on
         t.source_system = d.source_system and d.owner_id is not distinct from t.owner_id
         and t.week_start = d.week_start
 left join {{ ref('int_owners_deduplicated') }} as w
     on t.source_system = w.source_system and t.owner_id = w.owner_id
+where not t.is_all_types

@@ -5,8 +5,7 @@
     millions before them); after a full build, every row. -#}
 {% test unique_combination(model, columns, rebuilt_from=none) %}
     {% set key = columns | join(', ') %}
-    {% set scoped = rebuilt_from is not none and target.type != 'spark' %}
-    {% set after = rebuilt_after(model) if scoped else none %}
+    {% set after = rebuilt_after(model) if rebuilt_from is not none else none %}
 select {{ key }}, count(*) as n
 from {{ model }}
 {% if after is not none %}
