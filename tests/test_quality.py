@@ -335,6 +335,19 @@ def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
             evaluate=gx_worker.evaluator(evaluate_with_gx),
         )
         assert again == here
+        # A worker stopped after its work exits by itself (quit_at_once), not killed.
+        worker = gx_worker.start_worker()
+        answered = validate_load(
+            con,
+            "opportunities",
+            1,
+            "opportunities.csv",
+            end,
+            evaluate=gx_worker.evaluator(not_here),
+        )
+        assert answered == here
+        gx_worker.stop()
+        assert worker.process.returncode == 0
     finally:
         gx_worker.stop()
     # GX's own failure, raised in the worker, reaches the run as the same error.
