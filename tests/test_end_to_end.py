@@ -459,6 +459,19 @@ def test_follow_up_weekly_and_by_outcome(built_warehouse, sample_data):
         "SELECT sum(touches) FROM marts.follow_up_weekly WHERE activity_type = 'visit'",
     )
     assert visits == sum(a["activity_type"] == "拜访" for a in linked)
+    # Deals touched per owner and week (Monday start), over all types and of visits alone.
+    touched: dict[tuple, set] = {}
+    for a in linked:
+        day = datetime.strptime(a["occurred_at"][:10], "%Y-%m-%d").date()
+        owner, week = live[a["opportunity_id"]]["owner_id"], day - timedelta(days=day.weekday())
+        for kind in ("all", "visit") if a["activity_type"] == "拜访" else ("all",):
+            touched.setdefault((owner, week, kind), set()).add(a["opportunity_id"])
+    rows = query(
+        serving(built_warehouse),
+        "SELECT owner_id, week_start, activity_type, deals_touched FROM marts.follow_up_weekly "
+        "WHERE activity_type IN ('all', 'visit') AND touches > 0",
+    )
+    assert {(o, w, t): n for o, w, t, n in rows} == {k: len(v) for k, v in touched.items()}
     got = keyed(
         serving(built_warehouse),
         "SELECT outcome, closed_deals, avg_touches_before_close FROM marts.follow_up_by_outcome",

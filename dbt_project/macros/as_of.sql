@@ -25,9 +25,12 @@
 {%- endmacro %}
 
 {#- What int_opportunity_touches' rows depend on besides the data: the business time zone
-    (weeks, gaps), whether it has daylight saving, and the activity type map. A change
-    makes its next incremental build recompute every deal. -#}
+    (weeks, gaps), whether it has daylight saving, the activity type map, and the columns
+    the rows carry (the leading number, raised with each column added: the first build
+    after an upgrade fills the new column of every deal instead of leaving it NULL in the
+    rows it did not recompute). A change makes its next incremental build recompute
+    every deal. -#}
 {% macro touches_settings() -%}
-    ('{{ var("business_timezone") }}|{{ var("timezone_has_dst", true) }}|'
+    ('2|{{ var("business_timezone") }}|{{ var("timezone_has_dst", true) }}|'
         || cast((select sum(hash(m.source_word, m.activity_type)) from {{ ref('activity_type_map') }} as m) as varchar))
 {%- endmacro %}

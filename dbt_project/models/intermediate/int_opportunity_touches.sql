@@ -70,7 +70,8 @@ touches as (
         o.owner_id,
         a.activity_type,
         a.occurred_at,
-        o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close
+        o.status in ('won', 'lost') and a.occurred_at <= o.closed_at as is_before_close,
+        {{ week_start(local_date('a.occurred_at')) }} as week_start
     from activities as a
     inner join opportunities as o
         on {{ same_deal('a', 'o') }}
@@ -84,12 +85,21 @@ select
     activity_type,
     occurred_at,
     is_before_close,
-    {{ week_start(local_date('occurred_at')) }} as week_start,
+    week_start,
     {{ days_between(
         'lag(occurred_at) over (partition by source_system, opportunity_id order by occurred_at, activity_id)',
         'occurred_at'
     ) }} as gap_days,
-    activity_id
+    activity_id,
+    -- the deal's first touch of its week, and first of its type that week (weeks follow
+    -- the touches' order): follow_up_weekly counts the deals touched as a sum of these
+    -- flags, not a count(distinct) over tens of millions of touches
+    coalesce(lag(week_start) over (
+        partition by source_system, opportunity_id order by occurred_at, activity_id
+    ) != week_start, true) as is_first_of_week,
+    coalesce(lag(week_start) over (
+        partition by source_system, opportunity_id, activity_type order by occurred_at, activity_id
+    ) != week_start, true) as is_first_of_type_in_week
 from touches
 {% if is_incremental() %}
     union all
@@ -104,6 +114,8 @@ from touches
         cast(null as boolean) as is_before_close,
         cast(null as date) as week_start,
         cast(null as double) as gap_days,
-        cast(null as varchar) as activity_id
+        cast(null as varchar) as activity_id,
+        cast(null as boolean) as is_first_of_week,
+        cast(null as boolean) as is_first_of_type_in_week
     from recomputed_deals
 {% endif %}

@@ -94,12 +94,16 @@ touches as (
         owner_id,
         week_start,
         activity_type as touch_type,
-        opportunity_id
+        is_first_of_week,
+        is_first_of_type_in_week
     from {{ ref('int_opportunity_touches') }}
 ),
 
 -- each type's counts and all types' (activity_type 'all') together, in one pass over the
--- touches (tens of millions at scale): grouping sets, not two aggregations of the same rows
+-- touches (tens of millions at scale): grouping sets, not two aggregations of the same
+-- rows. A deal is touched in a week by its first touch there (of the type, for a type's
+-- row): counting those flags costs a sum, where count(distinct) of the deals took ten
+-- times as long at a million deals.
 counted as (
     select
         source_system,
@@ -108,7 +112,8 @@ counted as (
         case when grouping(touch_type) = 1 then 'all' else touch_type end as activity_type,
         grouping(touch_type) = 1 as is_all_types,
         count(*) as touches,
-        count(distinct opportunity_id) as deals_touched
+        count(case when is_first_of_week then 1 end) as deals_touched_all_types,
+        count(case when is_first_of_type_in_week then 1 end) as deals_touched_of_type
     from touches
     group by grouping sets (
         (source_system, owner_id, week_start, touch_type),  -- noqa: AM06
@@ -139,7 +144,7 @@ select
     k.week_start,
     'all' as activity_type,
     coalesce(a.touches, 0) as touches,
-    coalesce(a.deals_touched, 0) as deals_touched,
+    coalesce(a.deals_touched_all_types, 0) as deals_touched,
     coalesce(d.deals_owned, 0) as deals_owned
 from week_owner as k
 left join counted as a
@@ -162,7 +167,7 @@ select
     t.week_start,
     t.activity_type,
     t.touches,
-    t.deals_touched,
+    t.deals_touched_of_type as deals_touched,
     coalesce(d.deals_owned, 0) as deals_owned
 from counted as t
 left join owned as d
