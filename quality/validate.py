@@ -194,19 +194,34 @@ KINDS: dict[str, Kind] = {
 
 def failing_rows_sql(check: Check, table: str) -> str:
     """SELECT of the failing rows' ids of one load (bound: load id, as-of end, ...)."""
-    col, where = check.column, "_load_id = $load_id"
+    where = "_load_id = $load_id"
     if check.kind == "unique_after_exact_duplicates":
-        values = ", ".join(TABLES[check.table].column_names)
-        key = ", ".join((col, *check.params.get("with", ())))
-        return (
-            f"SELECT CAST({col} AS VARCHAR) FROM (SELECT DISTINCT {values} FROM raw.{table} "
-            f"WHERE {where}) GROUP BY {key} HAVING count(*) > 1"
-        )
+        return duplicated_keys_sql(check, table, where)
     predicate = KINDS[check.kind].sql(check)
     id_expr = (
         f"CAST({check.id_column} AS VARCHAR)" if check.id_column else "CAST(_row_number AS VARCHAR)"
     )
     return f"SELECT {id_expr} FROM raw.{table} WHERE {where} AND ({predicate})"
+
+
+def duplicated_keys_sql(check: Check, table: str, where: str) -> str:
+    """The keys of one load held by two rows that differ (rows repeated exactly are one).
+
+    The rows of repeated keys only are compared whole: a key held by one row cannot fail,
+    and comparing every row whole (a DISTINCT over all columns, notes and subjects
+    included) took 9 s of a 12-million-activity load, finding the few repeated keys 0.5 s.
+    Keys are matched NULL-safe, as GROUP BY groups them."""
+    values = ", ".join(TABLES[check.table].column_names)
+    keys = (check.column, *check.params.get("with", ()))
+    key = ", ".join(keys)
+    same_key = " AND ".join(f"r.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
+    return (
+        f"WITH repeated AS (SELECT {key} FROM raw.{table} WHERE {where} GROUP BY {key} "
+        "HAVING count(*) > 1) "
+        f"SELECT CAST({check.column} AS VARCHAR) FROM (SELECT DISTINCT {values} "
+        f"FROM raw.{table} AS r WHERE {where} AND EXISTS "
+        f"(SELECT 1 FROM repeated AS d WHERE {same_key})) GROUP BY {key} HAVING count(*) > 1"
+    )
 
 
 def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -> CheckResult:

@@ -299,6 +299,30 @@ def test_sql_path_finds_what_great_expectations_finds(tmp_path):
     assert (closed_early.failing_rows, closed_early.sample_ids) == (1, ("W-1",))
 
 
+def test_sql_path_finds_the_same_repeated_ids_as_great_expectations(tmp_path):
+    """A load too big for GX checks its ids in SQL: an id repeated exactly is one deal, an
+    id held by two different rows fails, in both paths alike."""
+    conflicting = ["Q-5", "Other name", *EXACT_COPY[2:]]
+    rows = [*CLEAN, EXACT_COPY, EXACT_COPY, ["Q-5", *EXACT_COPY[1:]], conflicting]
+    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, rows)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    load_landing(
+        con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
+    )
+    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def unique_check(**kwargs):
+        results = validate_load(con, "opportunities", 1, "opportunities.csv", end, **kwargs)
+        [result] = [r for r in results if r.check.kind == "unique_after_exact_duplicates"]
+        return result
+
+    gx, sql = unique_check(), unique_check(gx_max_rows=0)
+    assert (gx.engine, sql.engine) == ("great_expectations", "sql")
+    assert (gx.failing_rows, gx.sample_ids) == (1, ("Q-5",))
+    assert (sql.failing_rows, sql.sample_ids) == (1, ("Q-5",))
+
+
 def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
     """`oppwh run` validates small exports in a second process (quality.gx_worker): the
     same findings as GX in this process; a worker that dies is replaced by this process."""
