@@ -405,8 +405,8 @@ def newest_results(data, name: str = "run_results.json") -> list[dict]:
 def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(activities_day):
     """The follow-up marts and everything measured against the day are built again; the
     deals' own description and the marts of closed deals (cycle time, loss reasons, the
-    funnel) read no activity and no figure of the day, and are kept. The build equals a
-    full one."""
+    funnel) read no activity and no figure of the day, and are kept, as is the weekly
+    pipeline (July 2nd is in the week of July 1st). The build equals a full one."""
     data, refreshed = activities_day
     built = {r["unique_id"].split(".")[2] for r in newest_results(data)}
     kept = {r["unique_id"].split(".")[2] for r in newest_results(data, "kept_results.json")}
@@ -417,6 +417,7 @@ def test_a_next_day_of_new_activities_alone_keeps_what_reads_no_activity(activit
         "cycle_time_summary",
         "loss_reasons",
         "funnel_cohorts",
+        "pipeline_weekly",
     } <= kept
     assert_same_build(refreshed, data)
 

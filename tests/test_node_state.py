@@ -250,3 +250,30 @@ def test_a_model_reading_no_figure_counted_from_the_as_of_day_is_kept_beside_a_r
     kept = kept_nodes(con, m, next_day)
     assert {"model.p.closed_summary", "test.p.summary_unique"} <= set(kept)
     assert "model.p.mart" not in kept
+
+
+def test_a_weekly_mart_is_kept_through_its_week_and_built_again_when_a_week_starts():
+    """A mart of one row per week up to the as-of week (pipeline_weekly) declares it reads
+    the day only as its week: kept from Tuesday to Sunday while its data stays, built again
+    on Monday, on a rerun for a day of another week, and when its data changes."""
+    m = manifest()
+    weekly = node("model.p.weekly", ["model.p.mart"], ["macro.p.as_of_end"], "marts")
+    weekly["config"] = {"meta": {"as_of_week": True, "as_of_independent": True}}
+    m["nodes"][weekly["unique_id"]] = weekly
+    days = {
+        day: node_fingerprints(m, RAW, SHARED, day)
+        for day in ("2025-06-27", "2025-06-30", "2025-07-01", "2025-07-06", "2025-07-07")
+    }
+    daily = {"mart", "mart_currency_in_rates"}
+    assert changed(days["2025-06-30"], days["2025-07-01"]) == daily  # Monday to Tuesday
+    assert changed(days["2025-07-01"], days["2025-07-06"]) == daily  # to Sunday
+    assert changed(days["2025-07-06"], days["2025-07-07"]) == daily | {"weekly"}  # Monday
+    assert changed(days["2025-07-01"], days["2025-06-27"]) == daily | {"weekly"}  # back
+    new_deals = node_fingerprints(m, {**RAW, "deals": [4, "999"]}, SHARED, "2025-07-01")
+    assert "weekly" in changed(days["2025-07-01"], new_deals)
+    # without the declaration the mart reads the day itself
+    weekly["config"] = {}
+    assert "weekly" in changed(
+        node_fingerprints(m, RAW, SHARED, "2025-07-01"),
+        node_fingerprints(m, RAW, SHARED, "2025-07-02"),
+    )

@@ -16,6 +16,9 @@ A node's fingerprint covers:
   (relation, column, optional where), instead how many of those dates fall within the day:
   its rows are the same for every as-of day no such date falls between, so a next day on
   which no date of the data falls keeps it (with what reads only it);
+- for a node that reads the as-of day only as the week it falls in (one row per week up to
+  the as-of week, each counted from its data), declared `meta.as_of_week`, the week
+  instead of the day: kept through the week while its data stays the same;
 - the fingerprints of the nodes it reads; for a node declared `meta.as_of_independent`
   (it reads none of its inputs' figures counted from the as-of day: ages, days since, open
   stages' days so far), their fingerprints without those figures' day, so it is kept on a
@@ -35,7 +38,7 @@ from __future__ import annotations
 import graphlib
 import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from warehouse.build_state import KEPT_RESULTS_FILE, digest, project_digest
@@ -64,6 +67,8 @@ RAW_SCHEMA = "raw"
 CUTOFFS_META = "as_of_cutoffs"
 # A node's config meta saying it reads no figure counted from the as-of day.
 INDEPENDENT_META = "as_of_independent"
+# A node's config meta saying it reads the as-of day only as the week it falls in.
+WEEK_META = "as_of_week"
 
 
 def shared_digest(project_dir: Path) -> str:
@@ -127,6 +132,18 @@ def declared_cutoffs(node: Mapping) -> list[dict]:
 def is_as_of_independent(node: Mapping) -> bool:
     """Whether a node declares it reads no figure counted from the as-of day."""
     return bool(node_meta(node).get(INDEPENDENT_META))
+
+
+def reads_only_the_week(node: Mapping) -> bool:
+    """Whether a node declares it reads the as-of day only as its week (`meta.as_of_week`:
+    one row per week up to the as-of week, each counted from the data, not from the day)."""
+    return bool(node_meta(node).get(WEEK_META))
+
+
+def week_of(as_of) -> str:
+    """The Monday of the as-of day's week (weeks start on Monday, as the models' weeks)."""
+    day = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    return (day - timedelta(days=day.weekday())).isoformat()
 
 
 def cutoff_filter(column: str, data_type: str, where: str | None) -> str:
@@ -220,11 +237,12 @@ def node_fingerprints(
             "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
         }
         read = steady if is_as_of_independent(node) else prints
-        part = as_of_part(uid, reads, as_of, cutoffs)
+        weekly = reads and reads_only_the_week(node)
+        part = {"week": week_of(as_of)} if weekly else as_of_part(uid, reads, as_of, cutoffs)
         prints[uid] = digest(
             {**inputs, "parents": {p: read[p] for p in parents if p in nodes}, "as_of": part}
         )
-        steady_part = part if not reads or uid in cutoffs else None
+        steady_part = part if not reads or weekly or uid in cutoffs else None
         steady[uid] = digest(
             {
                 **inputs,

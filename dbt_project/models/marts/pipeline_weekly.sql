@@ -6,7 +6,10 @@
 -- end of the week. Built from events (+ when a deal opens or enters a stage, - when it
 -- closes or leaves), so its cost follows the number of changes, not deals x weeks.
 with deals as (
-    select * from {{ ref('opportunities') }}
+    -- the deals' own description, not the opportunities mart: that holds figures counted
+    -- to the as-of day (ages, days since), so it is built again every day, and this mart
+    -- would be with it
+    select * from {{ ref('int_opportunities_described') }}
 ),
 
 weeks as (
