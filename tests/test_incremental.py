@@ -182,6 +182,39 @@ def assert_same_build(refreshed, incremental) -> None:
     )
 
 
+def test_a_touch_exported_ahead_of_its_day_counts_from_that_day(tmp_path):
+    """An activity exported before its date (a visit booked for tomorrow) is no touch until
+    its day. The next day, with no new export, the touches are built again for it (their
+    as-of cutoff counts it) instead of kept, and equal a full refresh."""
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "opportunities.csv",
+        NATIVE_OPPORTUNITY_HEADER,
+        [["D-1", "Deal one", "U1", "初步接触", "进行中", "1000", "2025-06-01 10:00", "", "", "A1"]],
+    )
+    write_csv(
+        landing / "activities.csv",
+        ACTIVITY_HEADER,
+        [
+            ["T-1", "D-1", "A1", "U1", "电话", "2025-06-25 10:00:00", "30", "跟进", "false"],
+            ["T-2", "D-1", "A1", "U1", "拜访", "2025-07-01 10:00:00", "60", "拜访", "false"],
+        ],
+    )
+    data = tmp_path / "data"
+    args = ["run", "--data-dir", str(data), "--as-of"]
+    assert main([*args, "2025-06-30", "--landing", str(landing)]) == 0
+    touches = "SELECT activity_id FROM intermediate.int_opportunity_touches ORDER BY 1"
+    assert query(data / "warehouse.duckdb", touches) == [("T-1",)]
+    assert main([*args, NEXT_DAY]) == 0
+    built = {r["unique_id"].split(".")[2] for r in newest_results(data)}
+    assert {"int_opportunity_touches", "int_opportunity_follow_up", "follow_up_weekly"} <= built
+    assert query(data / "warehouse.duckdb", touches) == [("T-1",), ("T-2",)]
+    refreshed = tmp_path / "refreshed"
+    shutil.copytree(data, refreshed, ignore=shutil.ignore_patterns("*.lock"))
+    assert main(["run", "--data-dir", str(refreshed), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
+    assert_same_build(refreshed, data)
+
+
 def test_full_refresh_is_a_run_option(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
@@ -347,6 +380,14 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(built_warehouse
     # Closed deals' figures read none of the ages that move with the day: kept beside the
     # opportunities and lifecycle marts they read, which are built again.
     assert {"cycle_time", "cycle_time_summary", "loss_reasons", "funnel_conversion"} <= kept
+    # No touch falls on July 1 (a Tuesday, the week of June 30): the touches, the follow-up
+    # history and the weekly marts stay as they are.
+    assert {
+        "int_opportunity_touches",
+        "int_opportunity_follow_up",
+        "follow_up_weekly",
+        "pipeline_weekly",
+    } <= kept
     assert {"stg_raw__owners", "opportunities", "follow_up_frequency"} <= built
     # the seed stays; the test reading it beside the rebuilt opportunities runs all the same
     assert "currency_rates" in kept
