@@ -271,10 +271,10 @@ def test_a_corrected_file_is_all_the_user_has_to_drop(data_dir, capsys):
     assert not passed and "8 days" in description
 
 
-def loaded_with_warnings(tmp_path):
-    """An export of clean rows and rows that break the warning contracts, loaded into a
-    warehouse of its own (as load id 1); the connection and the as-of day's end."""
-    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, CLEAN + WARNINGS)
+def loaded_with_warnings(tmp_path, rows=CLEAN + WARNINGS):
+    """An export of clean rows and rows that break the warning contracts (or `rows`), loaded
+    into a warehouse of its own (as load id 1); the connection and the as-of day's end."""
+    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, rows)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("SET TimeZone = 'Asia/Shanghai'")
     load_landing(
@@ -304,13 +304,7 @@ def test_sql_path_finds_the_same_repeated_ids_as_great_expectations(tmp_path):
     id held by two different rows fails, in both paths alike."""
     conflicting = ["Q-5", "Other name", *EXACT_COPY[2:]]
     rows = [*CLEAN, EXACT_COPY, EXACT_COPY, ["Q-5", *EXACT_COPY[1:]], conflicting]
-    write_csv(tmp_path / "landing" / "opportunities.csv", OPP_HEADER, rows)
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
-    load_landing(
-        con, tmp_path / "landing", load_settings(tmp_path, date(2025, 6, 30), "Asia/Shanghai")
-    )
-    end = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    con, end = loaded_with_warnings(tmp_path, rows)
 
     def unique_check(**kwargs):
         results = validate_load(con, "opportunities", 1, "opportunities.csv", end, **kwargs)

@@ -237,12 +237,12 @@ def node_fingerprints(
             "raw": {p: raw[sources[p]["identifier"]] for p in parents if p in sources},
         }
         read = steady if is_as_of_independent(node) else prints
-        weekly = reads and reads_only_the_week(node)
-        part = {"week": week_of(as_of)} if weekly else as_of_part(uid, reads, as_of, cutoffs)
+        part = as_of_part(node, reads, as_of, cutoffs)
         prints[uid] = digest(
             {**inputs, "parents": {p: read[p] for p in parents if p in nodes}, "as_of": part}
         )
-        steady_part = part if not reads or weekly or uid in cutoffs else None
+        # what the node counts from its data stays; the day itself is left out
+        steady_part = part if not reads or reads_only_the_week(node) or uid in cutoffs else None
         steady[uid] = digest(
             {
                 **inputs,
@@ -253,12 +253,15 @@ def node_fingerprints(
     return prints
 
 
-def as_of_part(uid: str, reads_as_of: bool, as_of, cutoffs: Mapping) -> object:
+def as_of_part(node: Mapping, reads_as_of: bool, as_of, cutoffs: Mapping) -> object:
     """What of the as-of day a node's fingerprint holds: nothing when it does not read it,
-    its cutoff key when it declares one that could be measured, else the day."""
+    its week when it declares it reads only that, its cutoff key when it declares one that
+    could be measured, else the day."""
     if not reads_as_of:
         return None
-    key = cutoffs.get(uid)
+    if reads_only_the_week(node):
+        return {"week": week_of(as_of)}
+    key = cutoffs.get(node["unique_id"])
     return {"cutoffs": key} if key is not None else str(as_of)
 
 
