@@ -27,6 +27,13 @@ STATUS_WORDS = (
     "closed lost",
 )
 LOST_WORDS = ("lost", "输单", "丢单", "closed lost")
+# The status words of a closed deal (won or lost), as dbt's normalise_status reads them.
+CLOSED_WORDS = ("won", "赢单", "成交", "closed won", *LOST_WORDS)
+# The params of a check on a closed deal's close date, which looks at closed deals only:
+# Salesforce's CloseDate and HubSpot's closedate hold an open deal's expected close (in the
+# future by design). A deal is closed by its status word, else (no status word the
+# warehouse knows) by its stage, as in dbt (quality.validate.closed_deal_sql).
+CLOSED_DEALS_ONLY = {"closed_words": CLOSED_WORDS, "status_words": STATUS_WORDS}
 MAX_PLAUSIBLE_AMOUNT = 10_000_000_000  # 100亿: beyond this an amount is a typo
 
 
@@ -60,16 +67,18 @@ def _duplicate_ids(table: str, key: str, label: str) -> Check:
     )
 
 
-def _not_after_as_of(table: str, column: str, id_column: str) -> Check:
+def _not_after_as_of(table: str, column: str, id_column: str, params: dict | None = None) -> Check:
+    closed = " (closed deals)" if params == CLOSED_DEALS_ONLY else ""
     return Check(
         f"{table}_{column}_not_after_as_of",
         table,
         WARN,
         "not_after_as_of",
         column,
-        f"{column} 晚于统计日 / {column} after the as-of day",
+        f"{column} 晚于统计日 / {column} after the as-of day{closed}",
         "检查日期是否录错（年份、月日颠倒）/ "
         "check the date for typos (year, day and month swapped)",
+        params or {},
         id_column=id_column,
     )
 
@@ -143,11 +152,11 @@ CHECKS: tuple[Check, ...] = (
         "closed_at",
         "结单早于创建 / closed before created",
         "修正结单日期或创建日期 / correct the close or the creation date",
-        {"other": "created_at"},
+        {"other": "created_at", **CLOSED_DEALS_ONLY},
         "opportunity_id",
     ),
     _not_after_as_of("opportunities", "created_at", "opportunity_id"),
-    _not_after_as_of("opportunities", "closed_at", "opportunity_id"),
+    _not_after_as_of("opportunities", "closed_at", "opportunity_id", CLOSED_DEALS_ONLY),
     Check(
         "opportunities_lost_has_reason",
         "opportunities",

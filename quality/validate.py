@@ -67,6 +67,25 @@ def seed_activity_words() -> frozenset[str]:
     return frozenset(_seed_column("activity_type_map", "source_word"))
 
 
+@cache
+def seed_closed_stages() -> frozenset[str]:
+    with (SEEDS_DIR / "stages.csv").open(encoding="utf-8") as handle:
+        return frozenset(
+            row["stage"].strip().lower()
+            for row in csv.DictReader(handle)
+            if row["is_closed"].strip().lower() == "true"
+        )
+
+
+def closed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The stages that close a deal (the stages seed's and a source's own definitions'):
+    where the status says nothing, the stage tells a closed deal from an open one."""
+    own = con.execute(
+        "SELECT DISTINCT lower(stage) FROM raw.stage_definitions WHERE is_closed"
+    ).fetchall()
+    return set(seed_closed_stages()) | {r[0] for r in own}
+
+
 def known_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The stages seed plus stages a source defined itself (Salesforce OpportunityStage)."""
     own = con.execute("SELECT DISTINCT lower(stage) FROM raw.stage_definitions").fetchall()
@@ -78,6 +97,8 @@ def _value_set(check: Check, con) -> list[str]:
         return sorted(known_stages(con))
     if check.kind == "known_activity_type":
         return sorted(seed_activity_words())
+    if closed_only(check):
+        return sorted(closed_stages(con))
     return [v.lower() for v in check.params.get("values", ())]
 
 
@@ -133,14 +154,16 @@ def _gx_a_not_before_b(check: Check, frame: pd.DataFrame, value_sets, as_of_end)
     and which pandas deprecates for time-zone-aware columns."""
     first, second = frame[check.column], frame[check.params["other"]]
     before = (first.notna() & second.notna() & (first < second)).astype(bool)
-    return _gx_flag("_before", check, frame, before)
+    return _gx_flag("_before", check, frame, before, value_sets)
 
 
-def _gx_flag(prefix: str, check: Check, frame: pd.DataFrame, flags: pd.Series):
+def _gx_flag(prefix: str, check: Check, frame: pd.DataFrame, flags: pd.Series, value_sets=None):
     """The failing rows computed here, as a column of the check's own (`<prefix>__<check>`)
-    that GX expects to be all False."""
+    that GX expects to be all False (of closed deals only, for a check that says so)."""
     import great_expectations.expectations as gxe
 
+    if closed_only(check):
+        flags = (flags.fillna(False) & _closed_deals(check, frame, value_sets)).astype(bool)
     column = f"{prefix}__{check.name}"
     expectation = gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[False])
     return expectation, frame.assign(**{column: flags})
@@ -148,7 +171,32 @@ def _gx_flag(prefix: str, check: Check, frame: pd.DataFrame, flags: pd.Series):
 
 def _gx_not_after_as_of(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
     after = frame[check.column] >= pd.Timestamp(as_of_end)
-    return _gx_flag("_after", check, frame, after)
+    return _gx_flag("_after", check, frame, after, value_sets)
+
+
+def closed_deal_sql() -> str:
+    """A deal known closed: by its status word, or (no status word the warehouse knows) by
+    its stage (as dbt's normalise_status and int_stages_resolved tell)."""
+    status = "lower(trim(status))"
+    return (
+        f"({status} IN (SELECT unnest($closed_words)) "
+        f"OR (coalesce({status} NOT IN (SELECT unnest($status_words)), true) "
+        "AND lower(trim(stage)) IN (SELECT unnest($values))))"
+    )
+
+
+def _closed_deals(check: Check, frame: pd.DataFrame, value_sets) -> pd.Series:
+    """closed_deal_sql over a pandas batch."""
+    status = frame["status"].astype("string").str.strip().str.lower()
+    stage = frame["stage"].astype("string").str.strip().str.lower()
+    by_status = status.isin(check.params["closed_words"])
+    by_stage = ~status.isin(check.params["status_words"]) & stage.isin(value_sets[check.name])
+    return by_status | by_stage
+
+
+def closed_only(check: Check) -> bool:
+    """Whether the check looks at closed deals only (quality.contracts.CLOSED_DEALS_ONLY)."""
+    return "closed_words" in check.params
 
 
 def _gx_not_null_when_lost(check: Check, frame: pd.DataFrame, value_sets, as_of_end):
@@ -198,6 +246,8 @@ def failing_rows_sql(check: Check, table: str) -> str:
     if check.kind == "unique_after_exact_duplicates":
         return duplicated_keys_sql(check, table, where)
     predicate = KINDS[check.kind].sql(check)
+    if closed_only(check):
+        predicate = f"({predicate}) AND {closed_deal_sql()}"
     id_expr = (
         f"CAST({check.id_column} AS VARCHAR)" if check.id_column else "CAST(_row_number AS VARCHAR)"
     )
@@ -232,6 +282,8 @@ def check_with_sql(con, check: Check, load_id: int, file_name: str, as_of_end) -
         "max": check.params.get("max_value"),
         "as_of_end": as_of_end,
         "lost": list(LOST_WORDS),
+        "closed_words": list(check.params.get("closed_words", ())),
+        "status_words": list(check.params.get("status_words", ())),
         "values": _value_set(check, con),
     }
     failing = [r[0] for r in con.execute(sql, used_params(sql, params)).fetchall()]
@@ -298,7 +350,9 @@ VALUE_SET_KINDS = frozenset(name for name, kind in KINDS.items() if kind.gx is _
 def value_sets_of(checks: list[Check], con) -> dict[str, list[str]]:
     """Each value-set check's allowed values, by check name (read here, where the warehouse
     is open, so that the GX part needs no connection and can run in the GX worker)."""
-    return {c.name: _value_set(c, con) for c in checks if c.kind in VALUE_SET_KINDS}
+    return {
+        c.name: _value_set(c, con) for c in checks if c.kind in VALUE_SET_KINDS or closed_only(c)
+    }
 
 
 def evaluate_with_gx(

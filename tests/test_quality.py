@@ -317,6 +317,50 @@ def test_sql_path_finds_the_same_repeated_ids_as_great_expectations(tmp_path):
     assert (sql.failing_rows, sql.sample_ids) == (1, ("Q-5",))
 
 
+def test_only_a_closed_deal_s_close_date_is_checked(tmp_path):
+    """Salesforce's CloseDate and HubSpot's closedate are an open deal's expected close (in
+    the future by design, or even before the deal was created in a migrated CRM): the close
+    date's warnings are for closed deals only, told by the status word, else (no status, or
+    a word the warehouse does not know) by the stage. In both paths."""
+
+    def deal(deal_id, stage, status, closed_at):
+        return [deal_id, "Deal", "U1", stage, status, "1000", "2025-05-01 10:00", closed_at, "x"]
+
+    future, past, before_created = "2025-08-15 00:00", "2025-06-10 00:00", "2025-04-01 00:00"
+    rows = [
+        deal("F-1", "方案报价", "进行中", future),  # open: an expected close
+        deal("F-2", "Qualification", "", future),  # no status, an open stage
+        deal("F-3", "Closed Won", "", future),  # no status, a closed stage
+        deal("F-4", "赢单", "赢单", future),
+        deal("F-5", "Closed Lost", " Closed Lost ", future),
+        deal("F-6", "赢单", "赢单", past),
+        deal("F-7", "输单", "", past),
+        deal("F-8", "输单", "Pending", future),  # a word not known: the stage decides
+        deal("F-9", "closedwon", "Open", future),  # the status word decides
+        deal("B-1", "Qualification", "", before_created),
+        deal("B-2", "方案报价", "进行中", before_created),
+        deal("B-3", "closedlost", "", before_created),
+        deal("B-4", "赢单", "赢单", before_created),
+    ]
+    con, end = loaded_with_warnings(tmp_path, [[*r, "A1"] for r in rows])
+
+    def findings(**kwargs):
+        results = validate_load(con, "opportunities", 1, "opportunities.csv", end, **kwargs)
+        return {
+            r.check.name: (r.failing_rows, r.sample_ids)
+            for r in results
+            if r.check.name
+            in ("opportunities_closed_at_not_after_as_of", "opportunities_closed_after_created")
+        }
+
+    expected = {
+        "opportunities_closed_at_not_after_as_of": (4, ("F-3", "F-4", "F-5", "F-8")),
+        "opportunities_closed_after_created": (2, ("B-3", "B-4")),
+    }
+    assert findings() == expected
+    assert findings(gx_max_rows=0) == expected
+
+
 def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
     """`oppwh run` validates small exports in a second process (quality.gx_worker): the
     same findings as GX in this process; a worker that dies is replaced by this process."""
