@@ -290,7 +290,7 @@ def row_counts(data_dir: Path) -> dict[str, int]:
     with connect(DataFolder.at(data_dir).warehouse, read_only=True) as con:
         tables = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('raw', 'marts') AND table_type = 'BASE TABLE' ORDER BY 1"
+            "WHERE table_schema IN ('raw', 'marts') ORDER BY 1"
         ).fetchall()
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for (t,) in tables}
 

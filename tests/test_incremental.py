@@ -380,6 +380,14 @@ def test_a_next_day_with_no_new_export_keeps_what_did_not_change(built_warehouse
     # Closed deals' figures read none of the ages that move with the day: kept beside the
     # opportunities and lifecycle marts they read, which are built again.
     assert {"cycle_time", "cycle_time_summary", "loss_reasons", "funnel_conversion"} <= kept
+    # The lifecycle's visits stay, and so do its tests (they read none of the days in the
+    # stage); the mart, a view adding those days, is made again.
+    assert {
+        "int_opportunity_lifecycle",
+        "unique_combination_opportunity_lifecycle_source_system__opportunity_id__visit_number",
+        "not_null_opportunity_lifecycle_visit_number",
+    } <= kept
+    assert "opportunity_lifecycle" in built
     # No touch falls on July 1 (a Tuesday, the week of June 30): the touches, the follow-up
     # history and the weekly marts stay as they are.
     assert {

@@ -1,42 +1,27 @@
 -- One row per opportunity x stage visit. The open visit of an open deal runs to the
 -- end of the as-of day; the closing visit (won/lost) has no duration.
-with visits as (
-    select * from {{ ref('int_stage_visits_collapsed') }}
-),
-
-opportunities as (
-    select
-        source_system,
-        opportunity_id,
-        status
-    from {{ ref('int_opportunities_deduplicated') }}
-)
+--
+-- On DuckDB a view: everything but the open visit's days is int_opportunity_lifecycle,
+-- kept from day to day; only that arithmetic against the as-of day (raw.run_context) is
+-- worked out here, when the mart is read. On Spark a table (its marts are Parquet files).
+{{ config(materialized=('table' if target.type == 'spark' else 'view')) }}
 
 select
-    n.opportunity_id,
-    n.source_system,
-    n.stage,
-    n.stage_order,
-    n.previous_stage,
-    n.visit_number,
-    n.entered_at,
-    n.exited_at,
+    opportunity_id,
+    source_system,
+    stage,
+    stage_order,
+    previous_stage,
+    visit_number,
+    entered_at,
+    exited_at,
     case
-        when n.is_closing then null
-        else
-            {{ round_half_up(days_between('n.entered_at', 'coalesce(n.exited_at, ' ~ as_of_end() ~ ')'), 2) }}
+        when exited_at is not null or is_closing_stage then days_in_stage
+        else {{ round_half_up(days_between('entered_at', as_of_end()), 2) }}
     end as days_in_stage,
-    n.is_last_visit as is_current,
-    n.is_closing as is_closing_stage,
-    coalesce(
-        not n.is_closing and n.stage_order < n.previous_stage_order, false
-    ) as is_regression,
-    case
-        when not n.is_closing and n.stage_order > n.previous_stage_order + 1
-            then n.stage_order - n.previous_stage_order - 1
-        else 0
-    end as stages_skipped,
-    o.status as opportunity_status
-from visits as n
-inner join opportunities as o
-    on {{ same_deal('n', 'o') }}
+    is_current,
+    is_closing_stage,
+    is_regression,
+    stages_skipped,
+    opportunity_status
+from {{ ref('int_opportunity_lifecycle') }}
