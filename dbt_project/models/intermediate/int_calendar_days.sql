@@ -1,11 +1,13 @@
--- One row per calendar day from the earliest deal to the as-of day, with whether it is a
--- working day (Monday-Friday, corrected by the holiday_calendar seed: public holidays off,
--- 调休 make-up days on) and a running count of working days, so "business days between
--- two dates" is one subtraction instead of a scan per deal.
+-- One row per calendar day from 1990 (or the earliest deal, when earlier) to the end of
+-- 2100, with whether it is a working day (Monday-Friday, corrected by the holiday_calendar
+-- seed: public holidays off, 调休 make-up days on) and a running count of working days, so
+-- "business days between two dates" is one subtraction instead of a scan per deal. It
+-- does not follow the as-of day (its readers cut at it), so a next day keeps it: some
+-- 40,000 rows, built again only when the deals' exports or the holidays change.
 with bounds as (
     select
-        least(min({{ local_date('created_at') }}), {{ as_of_date() }} - 400) as first_day,
-        {{ as_of_date() }} + 1 as last_day
+        least(min({{ local_date('created_at') }}), date '1990-01-01') as first_day,
+        date '2100-12-31' as last_day
     from {{ ref('stg_raw__opportunities') }}
 ),
 
