@@ -146,3 +146,54 @@ def test_a_copy_that_is_mostly_free_space_is_written_anew(tmp_path):
     publish_serving_copy(warehouse, serving, "2025-06-05")  # mostly free: written anew
     assert serving.stat().st_size < full_size / 4
     assert query(serving, "SELECT count(*) FROM marts.opportunities") == [(50,)]
+
+
+def test_the_lifecycle_s_open_visits_are_published_apart_from_the_visits_that_stay(tmp_path):
+    """The lifecycle's open visits run to the end of the as-of day, so they change every
+    day; the visits the deals have left (most of them) are written again only when they
+    change."""
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    make_warehouse(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "CREATE TABLE marts.opportunity_lifecycle AS SELECT 'D' || i AS opportunity_id, "
+            "v AS visit_number, "
+            "CASE WHEN v < 3 THEN TIMESTAMP '2025-05-01' + INTERVAL (v) DAY END AS exited_at, "
+            "v = 3 AND i % 2 = 0 AS is_closing_stage, "
+            "CASE WHEN v = 3 AND i % 2 = 0 THEN NULL ELSE 10.0 * v END AS days_in_stage "
+            "FROM range(10) a(i), range(1, 4) b(v)"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-03")
+    with duckdb.connect(str(serving)) as con:  # a sentinel in a visit left and in an open one
+        con.execute(
+            "UPDATE marts.opportunity_lifecycle SET days_in_stage = -1 "
+            "WHERE opportunity_id IN ('D2', 'D1') AND visit_number IN (1, 3)"
+        )
+
+    # The next day: the open visits (deals D1, D3, ...: visit 3, not closing) run a day more.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE marts.opportunity_lifecycle SET days_in_stage = days_in_stage + 1 "
+            "WHERE exited_at IS NULL AND NOT is_closing_stage"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-04")
+    lifecycle = (
+        "SELECT opportunity_id, visit_number, days_in_stage FROM marts.opportunity_lifecycle"
+    )
+    got = dict(((d, v), days) for d, v, days in query(serving, lifecycle))
+    assert got[("D2", 1)] == got[("D1", 1)] == -1  # left alone
+    assert got[("D2", 3)] == -1  # closing: not open, left alone
+    assert got[("D1", 3)] == got[("D3", 3)] == 31  # open: written again
+    assert len(got) == 30
+
+    # A visit left changes (a stage re-dated): the part that stays is written again.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE marts.opportunity_lifecycle SET days_in_stage = 12 "
+            "WHERE opportunity_id = 'D5' AND visit_number = 1"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-05")
+    assert query(serving, f"{lifecycle} WHERE days_in_stage = -1") == []
+    fresh = tmp_path / "fresh.duckdb"
+    publish_serving_copy(warehouse, fresh, "2025-06-05", reuse=False)
+    assert marts_fingerprint(serving) == marts_fingerprint(fresh)
