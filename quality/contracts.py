@@ -67,18 +67,18 @@ def _duplicate_ids(table: str, key: str, label: str) -> Check:
     )
 
 
-def _not_after_as_of(table: str, column: str, id_column: str, params: dict | None = None) -> Check:
-    closed = " (closed deals)" if params == CLOSED_DEALS_ONLY else ""
+def _not_after_as_of(table: str, column: str, id_column: str, closed_only: bool = False) -> Check:
     return Check(
         f"{table}_{column}_not_after_as_of",
         table,
         WARN,
         "not_after_as_of",
         column,
-        f"{column} 晚于统计日 / {column} after the as-of day{closed}",
+        f"{column} 晚于统计日{'（已结单商机）' if closed_only else ''} / "
+        f"{column} after the as-of day{' (closed deals)' if closed_only else ''}",
         "检查日期是否录错（年份、月日颠倒）/ "
         "check the date for typos (year, day and month swapped)",
-        params or {},
+        CLOSED_DEALS_ONLY if closed_only else {},
         id_column=id_column,
     )
 
@@ -156,7 +156,7 @@ CHECKS: tuple[Check, ...] = (
         "opportunity_id",
     ),
     _not_after_as_of("opportunities", "created_at", "opportunity_id"),
-    _not_after_as_of("opportunities", "closed_at", "opportunity_id", CLOSED_DEALS_ONLY),
+    _not_after_as_of("opportunities", "closed_at", "opportunity_id", closed_only=True),
     Check(
         "opportunities_lost_has_reason",
         "opportunities",

@@ -52,9 +52,14 @@ class CheckResult:
         return not self.passed and self.check.severity == BLOCK
 
 
-def _seed_column(name: str, column: str) -> set[str]:
+def _seed_column(name: str, column: str, flag: str | None = None) -> set[str]:
+    """A seed's values of `column`, lower case (only the rows whose `flag` is true)."""
     with (SEEDS_DIR / f"{name}.csv").open(encoding="utf-8") as handle:
-        return {row[column].strip().lower() for row in csv.DictReader(handle)}
+        return {
+            row[column].strip().lower()
+            for row in csv.DictReader(handle)
+            if flag is None or row[flag].strip().lower() == "true"
+        }
 
 
 @cache
@@ -69,12 +74,7 @@ def seed_activity_words() -> frozenset[str]:
 
 @cache
 def seed_closed_stages() -> frozenset[str]:
-    with (SEEDS_DIR / "stages.csv").open(encoding="utf-8") as handle:
-        return frozenset(
-            row["stage"].strip().lower()
-            for row in csv.DictReader(handle)
-            if row["is_closed"].strip().lower() == "true"
-        )
+    return frozenset(_seed_column("stages", "stage", flag="is_closed"))
 
 
 def closed_stages(con: duckdb.DuckDBPyConnection) -> set[str]:
