@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from scoring.config import ScoringConfig
@@ -19,6 +20,8 @@ from scoring.model import (
     Scorer,
     _masked,
     calibrate,
+    chunked_scores,
+    fit_calibrations,
     learns,
     score_features,
     sources_with_activities,
@@ -66,12 +69,25 @@ def scorer_known_at(
     uses: list[SignalUse],
     activities: set[str],
     cutoff: datetime,
+    rule_scores: np.ndarray | None = None,
 ) -> Scorer:
     """The scorer as it would have stood at `cutoff`: fitted (learned mode, when today's
-    closed deals support a model) and calibrated only on the deals closed before it."""
+    closed deals support a model) and calibrated only on the deals closed before it.
+
+    `rule_scores` (rule_scores_of the training set): a closed deal's rules score does not
+    depend on the cutoff, so in rules mode each cutoff's calibration is fitted on those
+    scores of the deals closed before it instead of scoring them again (six month-starts
+    scored half a million closed deals six times: 2.7 s at a million deals)."""
     learned_today = learns(config, training_set)
     closed_at = pd.to_datetime(training_set.deals["closed_at"], utc=True)
-    closed = training_set.where((closed_at < pd.Timestamp(cutoff)).to_numpy())
+    before = (closed_at < pd.Timestamp(cutoff)).to_numpy()
+    if not learned_today and rule_scores is not None:
+        then = Scorer(config, uses=uses, sources_with_activities=activities)
+        then.calibrations = fit_calibrations(
+            config, training_set.sources[before], rule_scores[before], training_set.won[before]
+        )
+        return then
+    closed = training_set.where(before)
     then = Scorer(config, training_set=closed, uses=uses, sources_with_activities=activities)
     if learned_today and learns(config, closed):
         x = _masked(closed.signals, then.used_of(closed.sources, closed.known))
@@ -79,6 +95,15 @@ def scorer_known_at(
     calibrate(con, then)
     then.training_set = None  # calibrated: the copy of the closed deals is not needed again
     return then
+
+
+def rule_scores_of(
+    config: ScoringConfig, training_set: DealSet, uses: list[SignalUse], activities: set[str]
+) -> np.ndarray:
+    """Each closed deal's rules score (what calibrate gives it when no model is fitted)."""
+    rules = Scorer(config, uses=uses, sources_with_activities=activities)
+    used = rules.used_of(training_set.sources, training_set.known)
+    return chunked_scores(rules, training_set.signals, used)
 
 
 # Deal rows one features query reads at most. At the sizes most teams have every cutoff's
@@ -137,9 +162,16 @@ def probabilities_at(
     uses = stored_signal_uses(con)
     activities = sources_with_activities(con)
     training_set = closed_deals(con, config, activities, reuse)
+    # learned mode fits a model per cutoff, whose scores differ from one cutoff to the next
+    rule_scores = (
+        None
+        if learns(config, training_set)
+        else rule_scores_of(config, training_set, uses, activities)
+    )
     for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
         scorers = {
-            c: scorer_known_at(con, config, training_set, uses, activities, c) for c in batch
+            c: scorer_known_at(con, config, training_set, uses, activities, c, rule_scores)
+            for c in batch
         }
         deals = pd.concat([open_deals_at(con, cutoff) for cutoff in batch], ignore_index=True)
         # One features query for the batch's cutoffs (each deal row carries its own), read

@@ -311,20 +311,27 @@ def calibrate(con: duckdb.DuckDBPyConnection, scorer: Scorer) -> pd.DataFrame:
     closed_at = pd.to_datetime(closed.deals["closed_at"], utc=True)
     out["period"] = closed_at.dt.year.astype(str) + "-Q" + closed_at.dt.quarter.astype(str)
     out = out[keep].reset_index(drop=True)
-    scorer.calibrations = {
-        source: calibration
-        for source, group in out.groupby("source_system")
-        if (
-            calibration := fit_calibration(
-                group["score"].to_numpy(), group["won"].to_numpy(), scorer.config.grade_cutoffs
-            )
-        )
-        is not None
-    }
+    scorer.calibrations = fit_calibrations(
+        scorer.config, out["source_system"], out["score"].to_numpy(), out["won"].to_numpy()
+    )
     out["win_probability"], out["grade"] = calibrated_grades(
         scorer, out["source_system"], out["score"].to_numpy()
     )
     return out[[*columns, "win_probability"]]
+
+
+def fit_calibrations(
+    config: ScoringConfig, sources: pd.Series, scores: np.ndarray, won: np.ndarray
+) -> dict[str, Calibration]:
+    """Per source: scores -> win probability, fitted on its past deals' scores and outcomes
+    (a source with too few past deals gets none)."""
+    codes, names = pd.factorize(sources, sort=True)
+    scores, won = np.asarray(scores), np.asarray(won)
+    fitted = {
+        source: fit_calibration(scores[codes == i], won[codes == i], config.grade_cutoffs)
+        for i, source in enumerate(names)
+    }
+    return {source: c for source, c in fitted.items() if c is not None}
 
 
 def chunked_scores(

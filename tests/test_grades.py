@@ -229,3 +229,47 @@ def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up
     assert all(len(together[c]) > 50 for c in cutoffs)
     for cutoff in cutoffs:
         pd.testing.assert_frame_equal(apart[cutoff], together[cutoff])
+
+
+def test_the_backtest_calibrates_each_month_on_the_rules_scores_of_the_deals_closed_before_it(
+    follow_up_warehouse,
+):
+    """In rules mode a closed deal's score is the same at every cutoff, so the backtest
+    scores the closed deals once and fits each month's calibration on the deals closed
+    before the month: the same calibration as scoring that month's deals again (and a
+    different one from the deals closed later on)."""
+    import numpy as np
+    import pandas as pd
+
+    from scoring.as_of import rule_scores_of, scorer_known_at, stored_signal_uses
+    from scoring.config import load_config
+    from scoring.deal_sets import closed_deals
+    from scoring.model import sources_with_activities
+
+    config = load_config()
+    assert config.mode == "rules"
+    grid = np.linspace(0, 100, 401)
+    with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        uses, activities = stored_signal_uses(con), sources_with_activities(con)
+        training = closed_deals(con, config, activities)
+        scores = rule_scores_of(config, training, uses, activities)
+        closed_at = pd.to_datetime(training.deals["closed_at"], utc=True)
+        seen = []
+        for month in (3, 4, 5, 6):
+            cutoff = datetime(2025, month, 1, tzinfo=TZ)
+            again = scorer_known_at(con, config, training, uses, activities, cutoff)
+            once = scorer_known_at(con, config, training, uses, activities, cutoff, scores)
+            assert again.calibrations and set(once.calibrations) == set(again.calibrations)
+            for source, calibration in again.calibrations.items():
+                kept = once.calibrations[source]
+                np.testing.assert_array_equal(kept.probability(grid), calibration.probability(grid))
+                assert kept.cutoffs == calibration.cutoffs
+                assert kept.base_rate == calibration.base_rate
+                # the base rate is the win rate of that source's deals closed before the cutoff
+                before = (closed_at < pd.Timestamp(cutoff)).to_numpy() & (
+                    training.sources.astype(str).to_numpy() == source
+                )
+                assert kept.base_rate == pytest.approx(training.won[before].mean())
+            seen.append(next(iter(once.calibrations.values())).base_rate)
+    assert len(set(seen)) > 1, "each month is calibrated on its own deals"
