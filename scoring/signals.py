@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoring.config import SIGNALS, ScoringConfig
 
@@ -111,20 +113,21 @@ def _num_text(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.astype("Int64").astype("string").fillna("?")
 
 
-def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One signal's reason for (▲) and against (▼) each deal of `f`, built column-wise (a
-    few string operations per signal, not a Python call per deal). top_reasons asks only
-    for the deals whose top reasons name the signal: at a million deals, building every
-    signal's text for every deal was most of the scoring step."""
+def reason_texts(f: pd.DataFrame, name: str) -> tuple[pa.Array, pa.Array]:
+    """One signal's reason for (▲) and against (▼) each deal of `f`, built column-wise as
+    Arrow strings (a few string operations per signal, not a Python call per deal, nor a
+    Python string per deal). top_reasons asks only for the deals whose top reasons name the
+    signal: at a million deals, building every signal's text for every deal was most of the
+    scoring step."""
     n = len(f)
 
-    def same(text: str) -> np.ndarray:
-        return np.full(n, text, dtype=object)
+    def same(text: str) -> pa.Array:
+        return pa.repeat(pa.scalar(text, pa.string()), n)
 
-    def pair(for_: pd.Series, against: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        return for_.to_numpy(dtype=object), against.to_numpy(dtype=object)
+    def pair(for_: pd.Series, against: pd.Series) -> tuple[pa.Array, pa.Array]:
+        return _arrow(for_), _arrow(against)
 
-    def both(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    def both(text: pd.Series) -> tuple[pa.Array, pa.Array]:
         return pair(text, text)
 
     if name in ("recency", "frequency"):
@@ -135,38 +138,32 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
         stage = f["stage"].astype("string").fillna("?")
     match name:
         case "recency":
+            never = pa.array(since.isna().to_numpy(dtype=bool))
+            today = pa.array((since < 1).fillna(False).to_numpy(dtype=bool))
             return (
-                np.where(
-                    since.isna(),
+                pc.if_else(
+                    never,
                     "新商机 / new deal",
-                    np.where(
-                        since < 1,
+                    pc.if_else(
+                        today,
                         "今天有跟进 / followed up today",
-                        (days + "天前有跟进 / followed up " + days + " days ago").to_numpy(
-                            dtype=object
-                        ),
+                        _arrow(days + "天前有跟进 / followed up " + days + " days ago"),
                     ),
                 ),
-                np.where(
-                    since.isna(),
+                pc.if_else(
+                    never,
                     "从未跟进 / never followed up",
-                    ("近" + days + "天无跟进 / no follow-up in " + days + " days").to_numpy(
-                        dtype=object
-                    ),
+                    _arrow("近" + days + "天无跟进 / no follow-up in " + days + " days"),
                 ),
             )
         case "frequency":
-            return (
-                (
-                    "近30天跟进" + touches + "次 / " + touches + " touches in the last 30 days"
-                ).to_numpy(dtype=object),
-                (
-                    "跟进稀少（近30天"
-                    + touches
-                    + "次）/ little follow-up ("
-                    + touches
-                    + " touches in 30 days)"
-                ).to_numpy(dtype=object),
+            return pair(
+                "近30天跟进" + touches + "次 / " + touches + " touches in the last 30 days",
+                "跟进稀少（近30天"
+                + touches
+                + "次）/ little follow-up ("
+                + touches
+                + " touches in 30 days)",
             )
         case "engagement_trend":
             return same("跟进在增加 / follow-up increasing"), same(
@@ -218,7 +215,7 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
             stay = _num_text(f, "days_in_stage")
             return (
                 same("推进节奏正常 / moving at the usual pace"),
-                (
+                _arrow(
                     "在"
                     + stage
                     + "停留"
@@ -228,7 +225,7 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
                     + " days in "
                     + stage
                     + ", longer than usual"
-                ).to_numpy(dtype=object),
+                ),
             )
         case "regressions":
             regressions = _num_text(f, "regressions")
@@ -261,12 +258,15 @@ def top_reasons(
     names = list(contributions.columns)
     frame = features.reset_index(drop=True)
     n = len(values)
+    if not n or not names:
+        return pd.Series(NO_REASON, index=features.index, dtype="str")
     ok = np.ones_like(values, dtype=bool) if allowed is None else allowed.to_numpy(dtype=bool)
     priority = np.where(ok, np.abs(values), -1.0)
     width = min(top, len(names))
     order = np.argsort(-priority, axis=1, kind="stable")[:, :width]
     rows = np.arange(n)
-    parts = [np.empty(n, dtype=object) for _ in range(width)]
+    # per rank: the deals each signal is that rank's reason of, and their texts
+    pieces: list[list[tuple[np.ndarray, pa.Array]]] = [[] for _ in range(width)]
     for k, name in enumerate(names):
         picked = order == k
         named = np.flatnonzero(picked.any(axis=1))  # the deals whose top reasons name it
@@ -275,29 +275,46 @@ def top_reasons(
         positive, negative = reason_texts(frame.iloc[named], name)
         for rank in range(width):
             at = np.flatnonzero(picked[named, rank])
+            if not len(at):
+                continue
             deals = named[at]
-            parts[rank][deals] = np.where(
-                values[deals, k] >= 0, "▲ " + positive[at], "▼ " + negative[at]
+            taken = pa.array(at)
+            pieces[rank].append(
+                (
+                    deals,
+                    pc.if_else(
+                        pa.array(values[deals, k] >= 0),
+                        pc.binary_join_element_wise("▲ ", positive.take(taken), ""),
+                        pc.binary_join_element_wise("▼ ", negative.take(taken), ""),
+                    ),
+                )
             )
-    for rank, chosen in enumerate(parts):
+    parts = []
+    for rank in range(width):
+        # each deal has exactly one signal at each rank: the pieces are a permutation of them
+        deals = np.concatenate([d for d, _ in pieces[rank]])
+        texts = pa.concat_arrays([t for _, t in pieces[rank]])
+        chosen = texts.take(pa.array(np.argsort(deals, kind="stable")))
         j = order[:, rank]
+        dropped = ~ok[rows, j]
         if rank > 0:
-            chosen[np.abs(values[rows, j]) < min_points] = None
-        chosen[~ok[rows, j]] = None
+            dropped |= np.abs(values[rows, j]) < min_points
+        parts.append(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), chosen))
     return joined(parts, "; ", NO_REASON).set_axis(features.index)
 
 
-def joined(parts: list[np.ndarray], separator: str, empty: str) -> pd.Series:
-    """Row by row, the parts that are not None joined by `separator` (`empty` when none
-    is), as whole-array concatenations rather than a join per row. An object Series: put
-    into a frame as a list, pandas turns the texts into its Arrow strings one by one (a
-    second per million deals)."""
-    out = np.full(len(parts[0]) if parts else 0, None, dtype=object)
-    for chosen in parts:
-        has = pd.notna(chosen)
-        start = has & pd.isna(out)
-        more = has & ~start
-        out[start] = chosen[start]
-        out[more] = out[more] + separator + chosen[more]
-    out[pd.isna(out)] = empty
-    return pd.Series(out, dtype=object)
+def joined(parts: list[pa.Array], separator: str, empty: str) -> pd.Series:
+    """Row by row, the parts that are not null joined by `separator` (`empty` when none
+    is), as whole-array Arrow operations rather than a join per row, into a Series of
+    pandas' Arrow-backed strings (no Python string per deal)."""
+    out = parts[0] if parts else pa.array([], pa.string())
+    for chosen in parts[1:]:
+        both = pc.binary_join_element_wise(out, chosen, separator)
+        out = pc.if_else(pc.is_null(chosen), out, pc.if_else(pc.is_null(out), chosen, both))
+    return pd.Series(pc.fill_null(out, empty).to_pandas())
+
+
+def _arrow(text: pd.Series) -> pa.Array:
+    """A text Series as an Arrow string array (no copy of pandas' Arrow-backed strings)."""
+    array = pa.array(text, type=pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array

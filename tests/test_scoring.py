@@ -308,10 +308,16 @@ def test_reasons_name_each_deals_strongest_signals_it_has_data_for():
     allowed = pd.DataFrame(
         [[True, True, True, True], [False] * 4, [True, True, True, False]], columns=signals
     )
-    assert top_reasons(features, contributions, allowed=allowed).tolist() == [
+    reasons = top_reasons(features, contributions, allowed=allowed)
+    assert reasons.tolist() == [
         "▲ 3天前有跟进 / followed up 3 days ago; "
         "▼ 跟进稀少（近30天1次）/ little follow-up (1 touches in 30 days)",
         NO_REASON,
         "▼ 近40天无跟进 / no follow-up in 40 days; "
         "▼ 仍在早期阶段（Qualify）/ still early (Qualify)",
     ]
+    assert reasons.index.tolist() == [10, 11, 12], "each reason stays with its deal"
+    # without the mask, a deal with nothing above a point still hears its first signal
+    assert top_reasons(features, contributions).tolist()[1] == "▲ 新商机 / new deal"
+    # a chunk with no deals has no reasons
+    assert top_reasons(features.iloc[:0], contributions.iloc[:0]).tolist() == []
