@@ -90,12 +90,12 @@ class Scorer:
             .pivot(index="source_system", columns="signal", values="used")
             .reindex(columns=list(SIGNALS))
         )
-        mask = (
-            per_source.reindex(sources.astype(str).to_numpy())
-            .fillna(True)
-            .astype(bool)
-            .set_axis(known.index)
-        )
+        # one row of the table per distinct source, then picked per deal by its source's
+        # code (reindexing the table by every deal's source name cost 40 ms per 100,000)
+        codes, names = pd.factorize(sources)
+        rows = per_source.reindex([str(n) for n in names]).fillna(True).astype(bool).to_numpy()
+        rows = np.vstack([rows, np.ones((1, rows.shape[1]), dtype=bool)])  # code -1: no source
+        mask = pd.DataFrame(rows[codes], columns=per_source.columns, index=known.index)
         return mask & known
 
     def score(

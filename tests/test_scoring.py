@@ -321,3 +321,27 @@ def test_reasons_name_each_deals_strongest_signals_it_has_data_for():
     assert top_reasons(features, contributions).tolist()[1] == "▲ 新商机 / new deal"
     # a chunk with no deals has no reasons
     assert top_reasons(features.iloc[:0], contributions.iloc[:0]).tolist() == []
+
+
+def test_a_deal_uses_the_signals_its_own_source_uses_and_has_data_for():
+    """Which signals score a deal: those its source uses (scoring_signals) that the deal has
+    the data for; a source with no decision yet (or a deal without one) uses every signal."""
+    from scoring.config import SIGNALS
+    from scoring.model import Scorer
+    from scoring.validation import SignalUse
+
+    left_out = {"crm_a": {"recency", "frequency"}, "crm_b": {"deal_amount"}}
+    uses = [
+        SignalUse(source, signal, 1.0, 1.0, signal not in out, 1.0, "")
+        for source, out in left_out.items()
+        for signal in SIGNALS
+    ]
+    sources = pd.Series(["crm_b", "crm_a", None, "crm_new", "crm_a", "crm_b"], dtype="str")
+    known = pd.DataFrame(True, index=range(40, 46), columns=list(SIGNALS))
+    known.loc[44, "industry_trend"] = False  # this deal lacks the data
+    used = Scorer(DEFAULT_CONFIG, uses=uses).used_of(sources, known)
+    assert list(used.columns) == list(SIGNALS) and used.index.tolist() == list(range(40, 46))
+    for (row, flags), source in zip(used.iterrows(), sources, strict=True):
+        out = left_out.get(source, set()) if isinstance(source, str) else set()
+        lacking = {"industry_trend"} if row == 44 else set()
+        assert {s for s in SIGNALS if not flags[s]} == out | lacking, (row, source)
