@@ -279,39 +279,40 @@ def top_reasons(
                 continue
             deals = named[at]
             taken = pa.array(at)
-            pieces[rank].append(
-                (
-                    deals,
-                    pc.if_else(
-                        pa.array(values[deals, k] >= 0),
-                        pc.binary_join_element_wise("▲ ", positive.take(taken), ""),
-                        pc.binary_join_element_wise("▼ ", negative.take(taken), ""),
-                    ),
-                )
+            marked = pa.concat_arrays(
+                [
+                    pc.binary_join_element_wise("▲ ", positive.take(taken), ""),
+                    pc.binary_join_element_wise("▼ ", negative.take(taken), ""),
+                ]
             )
-    parts = []
+            # for or against: the text of its sign, picked by position (Arrow's if_else
+            # on text was the slow part of building the reasons)
+            sign = np.where(values[deals, k] >= 0, 0, len(at)) + np.arange(len(at))
+            pieces[rank].append((deals, marked.take(pa.array(sign))))
+    parts, kept = [], np.empty((n, width), dtype=bool)
     for rank in range(width):
         # each deal has exactly one signal at each rank: the pieces are a permutation of them
         deals = np.concatenate([d for d, _ in pieces[rank]])
         texts = pa.concat_arrays([t for _, t in pieces[rank]])
-        chosen = texts.take(pa.array(np.argsort(deals, kind="stable")))
+        parts.append(texts.take(pa.array(np.argsort(deals, kind="stable"))))
         j = order[:, rank]
-        dropped = ~ok[rows, j]
-        if rank > 0:
-            dropped |= np.abs(values[rows, j]) < min_points
-        parts.append(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), chosen))
-    return joined(parts, "; ", NO_REASON).set_axis(features.index)
+        kept[:, rank] = ok[rows, j] & (rank == 0 or np.abs(values[rows, j]) >= min_points)
+    return joined(parts, kept, "; ", NO_REASON).set_axis(features.index)
 
 
-def joined(parts: list[pa.Array], separator: str, empty: str) -> pd.Series:
-    """Row by row, the parts that are not null joined by `separator` (`empty` when none
-    is), as whole-array Arrow operations rather than a join per row, into a Series of
-    pandas' Arrow-backed strings (no Python string per deal)."""
-    out = parts[0] if parts else pa.array([], pa.string())
-    for chosen in parts[1:]:
-        both = pc.binary_join_element_wise(out, chosen, separator)
-        out = pc.if_else(pc.is_null(chosen), out, pc.if_else(pc.is_null(out), chosen, both))
-    return pd.Series(pc.fill_null(out, empty).to_pandas())
+def joined(parts: list[pa.Array], kept: np.ndarray, separator: str, empty: str) -> pd.Series:
+    """Row by row, the parts that are kept (`kept`: row x part) joined by `separator`
+    (`empty` when none is), into a Series of pandas' Arrow-backed strings: every row's kept
+    parts gathered into one Arrow list, joined in one call (no Python string per row)."""
+    n, width = kept.shape
+    values = pa.concat_arrays([*parts, pa.array([empty], pa.string())])
+    # row-major: row i's parts at i, n + i, ...; the `empty` text last, for rows with none
+    at = np.arange(width)[None, :] * n + np.arange(n)[:, None]
+    at = np.hstack([at, np.full((n, 1), width * n)])
+    keep = np.hstack([kept, ~kept.any(axis=1, keepdims=True)])
+    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(at[keep])))
+    return pd.Series(pc.binary_join(lists, separator).to_pandas())
 
 
 def _arrow(text: pd.Series) -> pa.Array:
