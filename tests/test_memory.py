@@ -51,3 +51,25 @@ def test_sizes_read_as_duckdb_reads_them():
     assert size_bytes("3.5GiB") == int(3.5 * 1024**3)
     assert size_bytes("512MB") == 512 * 1000**2
     assert size_bytes("80%") is None  # a share of the machine: left as it is
+
+
+def test_a_step_s_text_columns_are_allocated_by_glibc_unless_the_user_chose(tmp_path, monkeypatch):
+    """Arrow (pandas' text) allocates from the system's malloc once a step connects, where
+    give_back_freed_memory returns it; a pool the user named in ARROW_DEFAULT_MEMORY_POOL
+    is left as it is."""
+    import pyarrow as pa
+
+    from warehouse.database import ARROW_POOL_ENV, Database
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        monkeypatch.setenv(ARROW_POOL_ENV, "mimalloc")
+        Database(tmp_path / "w.duckdb").connect().close()
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        monkeypatch.delenv(ARROW_POOL_ENV)
+        Database(tmp_path / "w.duckdb").connect().close()
+        assert pa.default_memory_pool().backend_name == "system"
+        assert pa.array(["商机"] * 3).to_pylist() == ["商机"] * 3
+    finally:
+        pa.set_memory_pool(before)
