@@ -139,7 +139,7 @@ def reason_texts(f: pd.DataFrame, name: str) -> tuple[pa.Array, pa.Array]:
     match name:
         case "recency":
             never = pa.array(since.isna().to_numpy(dtype=bool))
-            today = pa.array((since < 1).fillna(False).to_numpy(dtype=bool))
+            today = pa.array((since < 1).to_numpy(dtype=bool))
             return (
                 pc.if_else(
                     never,
