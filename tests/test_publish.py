@@ -197,3 +197,74 @@ def test_the_lifecycle_s_open_visits_are_published_apart_from_the_visits_that_st
     fresh = tmp_path / "fresh.duckdb"
     publish_serving_copy(warehouse, fresh, "2025-06-05", reuse=False)
     assert marts_fingerprint(serving) == marts_fingerprint(fresh)
+
+
+def test_a_mart_of_one_row_per_deal_is_brought_up_to_date_column_by_column(tmp_path):
+    """opportunities' as-of figures move every row each day: while its deals are the same,
+    the copy sets only the columns that changed and leaves the others as they were; when
+    deals come or go (or a row has no key) it is written whole. Either way the copy equals
+    one written from scratch."""
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    make_warehouse(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.opportunities AS SELECT "
+            "CASE WHEN i < 3 THEN 'hubspot' ELSE 'salesforce' END AS source_system, "
+            "'D' || (i % 3) AS opportunity_id, 'Deal ' || i || ' call 13812345678' "
+            "AS opportunity_name, i * 1000 AS amount, 10.0 + i AS age_days FROM range(6) t(i)"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-03")
+
+    def sentinel(path: Path) -> None:  # in a column that will not change
+        with duckdb.connect(str(path)) as con:
+            con.execute("UPDATE marts.opportunities SET amount = -1 WHERE opportunity_id = 'D1'")
+
+    def fresh_copy(day: str) -> Path:
+        fresh = tmp_path / f"fresh-{day}.duckdb"
+        publish_serving_copy(warehouse, fresh, day, reuse=False)
+        return fresh
+
+    sentinel(serving)
+    # The next day: every deal a day older, (hubspot, D2) one more touch in its name.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE marts.opportunities SET age_days = age_days + 1")
+        con.execute(
+            "UPDATE marts.opportunities SET opportunity_name = 'Deal 2 mail a@b.cn' "
+            "WHERE source_system = 'hubspot' AND opportunity_id = 'D2'"
+        )
+    publish_serving_copy(warehouse, serving, "2025-06-04")
+    rows = query(
+        serving,
+        "SELECT source_system, opportunity_id, opportunity_name, amount, age_days "
+        "FROM marts.opportunities ORDER BY 1, 2",
+    )
+    assert rows == [
+        ("hubspot", "D0", "Deal 0 call 138****5678", 0, 11.0),
+        ("hubspot", "D1", "Deal 1 call 138****5678", -1, 12.0),  # amount left alone
+        ("hubspot", "D2", "Deal 2 mail ***@b.cn", 2000, 13.0),  # masked as ever
+        ("salesforce", "D0", "Deal 3 call 138****5678", 3000, 14.0),
+        ("salesforce", "D1", "Deal 4 call 138****5678", -1, 15.0),
+        ("salesforce", "D2", "Deal 5 call 138****5678", 5000, 16.0),
+    ]
+    fresh = fresh_copy("2025-06-04")
+    sentinel(fresh)
+    assert marts_fingerprint(serving) == marts_fingerprint(fresh)
+
+    # A deal gone and a new one: written whole (the sentinel gone), equal to a fresh copy.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "DELETE FROM marts.opportunities "
+            "WHERE source_system = 'salesforce' AND opportunity_id = 'D2'"
+        )
+        con.execute("INSERT INTO marts.opportunities VALUES ('hubspot', 'D7', 'Deal 7', 7, 1.0)")
+    publish_serving_copy(warehouse, serving, "2025-06-05")
+    assert marts_fingerprint(serving) == marts_fingerprint(fresh_copy("2025-06-05"))
+
+    # A day on which the deals stay but a row has no key: rows cannot be matched, written
+    # whole.
+    sentinel(serving)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE marts.opportunities SET opportunity_id = NULL WHERE amount = 7")
+    publish_serving_copy(warehouse, serving, "2025-06-06")
+    assert query(serving, "SELECT count(*) FROM marts.opportunities WHERE amount = -1") == [(0,)]
+    assert marts_fingerprint(serving) == marts_fingerprint(fresh_copy("2025-06-06"))
