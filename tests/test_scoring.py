@@ -104,6 +104,38 @@ def test_changing_a_weight_changes_model_version_and_scores(warehouse_copy, tmp_
     assert (first["score"].to_numpy() != second["score"].to_numpy()).any()
 
 
+def test_the_calibration_table_counts_each_grade_by_source_and_quarter():
+    """Deals and wins per source, quarter (and 'all') and grade, counted here by hand; a
+    past deal without a grade is in no count, a grade no deal got reads as no deals."""
+    graded = pd.DataFrame(
+        {
+            "source_system": pd.array(["hubspot"] * 5 + ["native"] * 2, dtype="str"),
+            "opportunity_id": [f"D{i}" for i in range(7)],
+            "score": [90.0, 80.0, 70.0, 20.0, 50.0, 60.0, 40.0],
+            "grade": ["A", "A", "B", "D", None, "A", "C"],
+            "won": [True, False, True, False, True, True, False],
+            "period": pd.array(
+                ["2025-Q1", "2025-Q2", "2025-Q2", "2025-Q2", "2025-Q1", "2025-Q1", "2025-Q1"],
+                dtype="str",
+            ),
+        }
+    )
+    table = calibration_table(graded, "v1")
+    rows = {
+        (r.source_system, r.period, r.grade): (r.closed_deals, r.won_deals, r.win_rate, r.lift)
+        for r in table.itertuples()
+    }
+    # hubspot over all its graded deals: A 2 (1 won), B 1 (1), D 1 (0): base 2 of 4
+    assert rows[("hubspot", "all", "A")] == (2, 1, 0.5, 1.0)
+    assert rows[("hubspot", "all", "B")] == (1, 1, 1.0, 2.0)
+    assert rows[("hubspot", "all", "C")][:2] == (0, 0)
+    assert rows[("hubspot", "2025-Q2", "A")] == (1, 0, 0.0, 0.0)  # Q2: base 1 of 3
+    assert rows[("hubspot", "2025-Q1", "A")] == (1, 1, 1.0, 1.0)  # Q1: only D0 graded
+    assert rows[("native", "all", "C")] == (1, 0, 0.0, 0.0)
+    assert len(table) == 4 * (3 + 2)  # hubspot all/Q1/Q2, native all/Q1; four grades each
+    assert list(table["period"][:4]) == ["all"] * 4  # each source's 'all' first
+
+
 def test_history_keeps_one_row_per_day_and_trend_compares_with_the_day_before(warehouse_copy):
     config = load_config()
     scorer = build_scorer(warehouse_copy, config)
