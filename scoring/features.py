@@ -32,25 +32,29 @@ AMOUNTS_SQL = """
 
 FEATURES_SQL = f"""
 WITH deal AS (
-    SELECT c.source_system, c.opportunity_id, c.cutoff,
+    -- deal_key: one number per (deal, cutoff) row, what the per-deal aggregates group and
+    -- join on (three keys, two of them text, over tens of millions of joined touches cost
+    -- seconds); the touch windows' starts worked out once per row, not once per touch
+    SELECT c.deal_key, c.source_system, c.opportunity_id, c.cutoff,
+        c.cutoff - INTERVAL 30 DAY AS since_30d, c.cutoff - INTERVAL 60 DAY AS since_60d,
         o.account_id, o.industry, o.employees, o.amount_reporting, o.created_at, o.status
     FROM cutoffs AS c
     JOIN marts.opportunities AS o USING (source_system, opportunity_id)
 ),
 touch AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff,
+    SELECT d.deal_key,
         max(a.occurred_at) AS last_touch_at,
-        count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 30 DAY) AS touches_30d,
-        count(*) FILTER (WHERE a.occurred_at >= d.cutoff - INTERVAL 60 DAY
-                           AND a.occurred_at < d.cutoff - INTERVAL 30 DAY) AS touches_prev_30d
+        count(*) FILTER (WHERE a.occurred_at >= d.since_30d) AS touches_30d,
+        count(*) FILTER (WHERE a.occurred_at >= d.since_60d
+                           AND a.occurred_at < d.since_30d) AS touches_prev_30d
     FROM deal AS d
     JOIN intermediate.int_opportunity_touches AS a
       ON a.source_system = d.source_system AND a.opportunity_id = d.opportunity_id
      AND a.occurred_at < d.cutoff
-    GROUP BY 1, 2, 3
+    GROUP BY 1
 ),
 visit AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff,
+    SELECT d.deal_key,
         first(l.stage ORDER BY l.visit_number DESC) AS stage,
         first(l.stage_order ORDER BY l.visit_number DESC) AS stage_order,
         max(l.entered_at) AS stage_entered_at,
@@ -59,12 +63,12 @@ visit AS (
     JOIN marts.opportunity_lifecycle AS l
       ON l.source_system = d.source_system AND l.opportunity_id = d.opportunity_id
      AND l.entered_at < d.cutoff AND NOT l.is_closing_stage
-    GROUP BY 1, 2, 3
+    GROUP BY 1
 ),
 norms AS ({NORMS_SQL}),
 span AS ({SPAN_SQL}),
 account AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff,
+    SELECT d.deal_key,
         count(*) FILTER (WHERE p.status = 'won') AS account_wins,
         count(*) FILTER (WHERE p.status = 'lost') AS account_losses,
         coalesce(sum(p.amount_reporting) FILTER (WHERE p.status = 'won'), 0) AS account_won_value
@@ -73,7 +77,7 @@ account AS (
       ON p.source_system = d.source_system AND p.account_id = d.account_id
      AND p.opportunity_id <> d.opportunity_id AND p.status IN ('won', 'lost')
      AND p.closed_at < d.cutoff
-    GROUP BY 1, 2, 3
+    GROUP BY 1
 ),
 industry_month AS (
     SELECT source_system, industry, date_trunc('month', closed_at) AS month,
@@ -99,7 +103,7 @@ industry AS (
     GROUP BY 1, 2, 3
 ),
 pushes AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff, count(*) AS close_date_pushes
+    SELECT d.deal_key, count(*) AS close_date_pushes
     FROM deal AS d
     JOIN (
         SELECT source_system, opportunity_id, snapshot_date, expected_close_date,
@@ -111,15 +115,15 @@ pushes AS (
       ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
      AND s.snapshot_date < CAST(d.cutoff AS DATE)
      AND s.expected_close_date > s.previous_close_date
-    GROUP BY 1, 2, 3
+    GROUP BY 1
 ),
 close_history AS (
-    SELECT d.source_system, d.opportunity_id, d.cutoff, count(*) >= 2 AS has_close_date_history
+    SELECT d.deal_key, count(*) >= 2 AS has_close_date_history
     FROM deal AS d
     JOIN staging.stg_raw__opportunity_snapshots AS s
       ON s.source_system = d.source_system AND s.opportunity_id = d.opportunity_id
      AND s.snapshot_date < CAST(d.cutoff AS DATE) AND s.expected_close_date IS NOT NULL
-    GROUP BY 1, 2, 3
+    GROUP BY 1
 ),
 amounts AS ({AMOUNTS_SQL})
 SELECT
@@ -141,26 +145,27 @@ SELECT
     coalesce(p.close_date_pushes, 0) AS close_date_pushes,
     coalesce(ch.has_close_date_history, false) AS has_close_date_history
 FROM deal AS d
-LEFT JOIN touch AS t USING (source_system, opportunity_id, cutoff)
-LEFT JOIN visit AS v USING (source_system, opportunity_id, cutoff)
+LEFT JOIN touch AS t USING (deal_key)
+LEFT JOIN visit AS v USING (deal_key)
 LEFT JOIN norms AS n ON n.source_system = d.source_system AND n.stage = v.stage
 LEFT JOIN span AS sp ON sp.source_system = d.source_system
-LEFT JOIN account AS a USING (source_system, opportunity_id, cutoff)
+LEFT JOIN account AS a USING (deal_key)
 LEFT JOIN industry AS i
     ON i.source_system = d.source_system AND i.industry = d.industry AND i.cutoff = d.cutoff
-LEFT JOIN pushes AS p USING (source_system, opportunity_id, cutoff)
-LEFT JOIN close_history AS ch USING (source_system, opportunity_id, cutoff)
+LEFT JOIN pushes AS p USING (deal_key)
+LEFT JOIN close_history AS ch USING (deal_key)
 LEFT JOIN amounts AS am ON am.source_system = d.source_system
 ORDER BY d.source_system, d.opportunity_id, d.cutoff
 """
 
 
 def _load_cutoffs(con: duckdb.DuckDBPyConnection, cutoffs: pd.DataFrame) -> None:
-    """The (source_system, opportunity_id, cutoff) rows FEATURES_SQL reads, as a temp table."""
+    """The (source_system, opportunity_id, cutoff) rows FEATURES_SQL reads, as a temp table,
+    each numbered (deal_key)."""
     con.register("cutoffs_df", cutoffs)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT source_system, opportunity_id, "
-        "CAST(cutoff AS TIMESTAMPTZ) AS cutoff FROM cutoffs_df"
+        "CREATE OR REPLACE TEMP TABLE cutoffs AS SELECT row_number() OVER () AS deal_key, "
+        "source_system, opportunity_id, CAST(cutoff AS TIMESTAMPTZ) AS cutoff FROM cutoffs_df"
     )
     con.unregister("cutoffs_df")
 

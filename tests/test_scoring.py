@@ -89,6 +89,62 @@ def test_calibration_uses_only_what_was_known_before_the_close(warehouse_copy):
     assert (merged["days_since_touch"].dropna() > 0).all()
 
 
+def test_a_deal_s_touch_and_stage_features_at_each_of_its_cutoffs_match_a_count_by_hand(
+    warehouse_copy,
+):
+    """The same deals at three cutoffs each (as the backtest asks): each (deal, cutoff) row
+    gets its own last touch, touches in the 30 days before the cutoff and in the 30 before
+    those, and its stage then, counted here in pandas from the touches and visits."""
+    from scoring.features import features_at
+
+    touches = warehouse_copy.execute(
+        "SELECT source_system, opportunity_id, occurred_at "
+        "FROM intermediate.int_opportunity_touches"
+    ).df()
+    visits = warehouse_copy.execute(
+        "SELECT source_system, opportunity_id, visit_number, stage, entered_at "
+        "FROM marts.opportunity_lifecycle WHERE NOT is_closing_stage"
+    ).df()
+    busiest = touches.groupby(["source_system", "opportunity_id"]).size().nlargest(25).index
+    tz = ZoneInfo("Asia/Shanghai")
+    days = [datetime(2025, 3, 1, tzinfo=tz), datetime(2025, 5, 15, tzinfo=tz), AS_OF_END]
+    cutoffs = pd.DataFrame(
+        [(source, deal, day) for source, deal in busiest for day in days],
+        columns=["source_system", "opportunity_id", "cutoff"],
+    )
+    got = features_at(warehouse_copy, cutoffs)
+    assert len(got) == len(cutoffs)
+    checked = 0
+    for row in got.itertuples():
+        cutoff = pd.Timestamp(row.cutoff).tz_convert(tz)
+        mine = touches[
+            (touches["source_system"] == row.source_system)
+            & (touches["opportunity_id"] == row.opportunity_id)
+        ]["occurred_at"].dt.tz_convert(tz)
+        before = mine[mine < cutoff]
+        last_30 = (before >= cutoff - pd.Timedelta(days=30)).sum()
+        prev_30 = (
+            (before >= cutoff - pd.Timedelta(days=60)) & (before < cutoff - pd.Timedelta(days=30))
+        ).sum()
+        assert (row.touches_30d, row.touches_prev_30d) == (last_30, prev_30), row
+        if len(before):
+            since = (cutoff - before.max()).total_seconds() / 86400
+            assert abs(row.days_since_touch - since) < 1e-6
+            checked += 1
+        else:
+            assert pd.isna(row.days_since_touch)
+        stages = visits[
+            (visits["source_system"] == row.source_system)
+            & (visits["opportunity_id"] == row.opportunity_id)
+            & (visits["entered_at"].dt.tz_convert(tz) < cutoff)
+        ].sort_values("visit_number")
+        if len(stages):
+            assert row.stage == stages["stage"].iloc[-1], row
+        else:  # no stage entered by then
+            assert pd.isna(row.stage), row
+    assert checked > 25  # most rows had touches before their cutoff
+
+
 def query_count(con, sql):
     return con.execute(sql).fetchone()[0]
 
