@@ -238,18 +238,22 @@ def publish_mart(
 
 
 def keyed_fingerprints(
-    con: duckdb.DuckDBPyConnection, table: str, shape: str, key: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    shape: str,
+    columns: list[tuple[str, str]],
+    key: tuple[str, ...],
 ) -> dict[str, str]:
-    """Per column of a keyed warehouse mart (PUBLISHED_BY_KEY), the sum of the hashes of
-    each row's key with its value, and of the keys alone (part KEYS): a column whose
-    fingerprint is the copy's holds the same value for every key. A mart without its key
-    columns, or with a row without its key, gets the whole-mart fingerprint (written
-    whole: its rows cannot be matched)."""
-    mart = f'warehouse.marts."{table}"'
-    names = [r[0] for r in con.execute(f"SELECT * FROM {mart} LIMIT 0").description]
-    values = [n for n in names if n not in key]
+    """Per column of a keyed warehouse mart (PUBLISHED_BY_KEY; `columns`: mart_columns),
+    the sum of the hashes of each row's key with its value, and of the keys alone (part
+    KEYS): a column whose fingerprint is the copy's holds the same value for every key. A
+    mart without its key columns, or with a row without its key, gets the whole-mart
+    fingerprint (written whole: its rows cannot be matched)."""
+    names = [name for name, _ in columns]
     if not set(key) <= set(names):
         return part_fingerprints(con, table, shape)
+    values = [n for n in names if n not in key]
+    mart = f'warehouse.marts."{table}"'
     keys = ", ".join(f'"{k}"' for k in key)
     missing = " OR ".join(f'"{k}" IS NULL' for k in key)
     sums = ", ".join(f'sum(hash({keys}, "{c}"))' for c in values)
@@ -332,7 +336,7 @@ def publish_serving_copy(
             before = stored.get(table, {}) if table in held else {}
             shape = _shape(select, columns)
             fingerprints[table] = (
-                keyed_fingerprints(con, table, shape, PUBLISHED_BY_KEY[table])
+                keyed_fingerprints(con, table, shape, columns, PUBLISHED_BY_KEY[table])
                 if table in PUBLISHED_BY_KEY
                 else part_fingerprints(con, table, shape, as_of, before)
             )
