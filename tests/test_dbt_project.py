@@ -19,12 +19,13 @@ def test_dbt_unit_tests_pass(built_warehouse, tmp_path):
     shutil.copy(built_warehouse / "warehouse.duckdb", warehouse)
     result = run_dbt(["test", "--select", "test_type:unit"], warehouse)
     assert result.returncode == 0, result.stdout[-4000:]
-    assert "PASS=11" in result.stdout
+    assert "PASS=12" in result.stdout
     for name in (
         "visits_collapse_repeats_and_end_with_the_close",
         "lifecycle_flags_regressions_skips_and_the_current_visit",
         "lifecycle_runs_the_open_visit_to_the_end_of_the_as_of_day",
         "amounts_convert_to_the_reporting_currency",
+        "amounts_in_a_reporting_currency_the_seed_does_not_list",
         "stale_counts_business_days_over_a_holiday",
         "a_rerun_for_a_past_day_sees_that_days_state",
         "touches_carry_the_gap_since_the_previous_one_and_stop_at_the_as_of_day",

@@ -332,6 +332,36 @@ def test_missing_currency_rate_fails_the_run_instead_of_counting_as_one(tmp_path
     assert not (tmp_path / "serving.duckdb").exists(), "nothing published from a failed build"
 
 
+def test_an_installation_in_a_currency_without_a_rate_keeps_its_own_amounts(tmp_path, capsys):
+    """Real Brazilian reals (BRL, not in the rates seed) as the installation's currency: its
+    own amounts (given or defaulted, the code in any case) need no rate and count as they
+    are. A deal in dollars there cannot be converted without BRL's rate: the run fails
+    instead of leaving it out of the totals."""
+
+    def folder(name: str, rows: str) -> Path:
+        data = tmp_path / name
+        (data / "landing").mkdir(parents=True)
+        (data / "oppwh.yml").write_text("timezone: America/Sao_Paulo\ncurrency: BRL\n")
+        (data / "landing" / "deals.csv").write_text(
+            "opportunity_id,created_at,amount,currency\n" + rows, encoding="utf-8"
+        )
+        return data
+
+    data = folder("brl", "B1,2025-01-01,1234.56,\nB2,2025-01-02,1000,brl\n")
+    run_ok("--data-dir", str(data), "--as-of", "2025-06-30")
+    assert query(
+        data / "serving.duckdb",
+        "SELECT opportunity_id, CAST(amount AS DOUBLE), CAST(amount_reporting AS DOUBLE), "
+        "reporting_currency "
+        "FROM marts.opportunities ORDER BY 1",
+    ) == [("B1", 1234.56, 1234.56, "BRL"), ("B2", 1000, 1000, "BRL")]
+
+    mixed = folder("mixed", "B1,2025-01-01,1234.56,\nU1,2025-01-02,1000,USD\n")
+    assert main(["run", "--data-dir", str(mixed), "--as-of", "2025-06-30"]) == 1
+    assert "amount_reporting" in capsys.readouterr().err
+    assert not (mixed / "serving.duckdb").exists(), "nothing published from a failed build"
+
+
 def test_failed_run_names_the_step_and_exits_non_zero(tmp_path, capsys):
     (tmp_path / "warehouse.duckdb").mkdir()  # a folder where the database file should be
     (tmp_path / "landing").mkdir()

@@ -13,8 +13,9 @@
 --     the surviving account, so it is counted once;
 --   * is_no_longer_exported: missing from its source's latest full current-state export;
 --   * a deal merged into another (HubSpot merged deal ids) is left out: counted once;
---   * amount_reporting: the amount in the reporting currency (currency_rates seed); NULL
---     when the rate is missing (and the currency test fails), never a silent 1.
+--   * amount_reporting: the amount in the reporting currency (currency_rates seed; an
+--     amount already in it needs no rate); NULL when a rate is missing (and the mart's
+--     tests fail), never a silent 1.
 with ranked as (
     select
         *,
@@ -82,17 +83,7 @@ merged_deals as (
     where trim(merged_id) <> ''
 ),
 
-rates as (
-    select
-        upper(currency) as currency,
-        rate_to_cny
-    from {{ ref('currency_rates') }}
-),
-
-reporting_rate as (
-    select rate_to_cny from rates
-    where currency = upper('{{ var("reporting_currency") }}')
-),
+{{ reporting_rate_ctes() }},
 
 owner_changes as (
     select
@@ -188,7 +179,7 @@ select
     case when not r.is_closed_after_as_of then r.probability end as probability,
     -- a decimal, so that sums over millions of deals are exact and reruns identical
     cast(
-        {{ round_half_up('r.amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate)', 2) }}
+        {{ amount_in_reporting_currency('r.amount', 'r.currency', 'fx.rate_to_cny') }}
         as decimal(18, 2)
     ) as amount_reporting,
     s.default_probability as stage_probability,

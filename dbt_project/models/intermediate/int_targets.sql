@@ -11,17 +11,7 @@ with ranked as (
     where owner_id is not null or team is not null
 ),
 
-rates as (
-    select
-        upper(currency) as currency,
-        rate_to_cny
-    from {{ ref('currency_rates') }}
-),
-
-reporting_rate as (
-    select rate_to_cny from rates
-    where currency = upper('{{ var("reporting_currency") }}')
-)
+{{ reporting_rate_ctes() }}
 
 select
     case when r.owner_id is not null then 'owner' else 'team' end as target_level,
@@ -30,7 +20,7 @@ select
     r.month,
     r.target_amount,
     r.currency,
-    {{ round_half_up('r.target_amount * fx.rate_to_cny / (select rate_to_cny from reporting_rate)', 2) }}
+    {{ amount_in_reporting_currency('r.target_amount', 'r.currency', 'fx.rate_to_cny') }}
         as target_amount_reporting,
     r._load_id
 from ranked as r
