@@ -4,7 +4,8 @@ won) and target_attainment (targets against won, pipeline and forecast).
 
 One path serves today and the past: `deals_at` takes the deals open at a cutoff with their
 win probability as computed then, and reads their stage, age and expected close date as
-they stood at the cutoff; the timing comes from deals won before it (forecast.timing).
+they stood at the cutoff; the timing comes from how long the deals closed before it took
+(forecast.timing), on a history read once a run for every cutoff (forecast.closing_history).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from forecast.closing_history import ClosingHistory, epoch_of
+from forecast.frames import coded_frame
 from forecast.intervals import SEED, interval, standard_deviation
 from forecast.timing import close_month_shares
 from warehouse.database import READING_MEMORY_LIMIT, memory_lowered, used_params
@@ -83,40 +85,6 @@ LEFT JOIN first_win AS fw ON fw.source_system = d.source_system AND fw.account_i
 ORDER BY d.source_system, d.opportunity_id
 """
 
-# Every deal created before the cutoff: days from creation to its close, or to the cutoff
-# while it was still open then (censored); closed says which.
-KNOWN_BEFORE_SQL = """
-WITH known AS (
-    SELECT source_system, opportunity_id, account_id, status, created_at,
-        CASE WHEN status IN ('won', 'lost') AND closed_at < $cutoff THEN closed_at END
-            AS closed_at
-    FROM marts.opportunities
-    WHERE created_at < $cutoff AND (status = 'open' OR closed_at IS NOT NULL)
-),
-first_win AS (
-    SELECT source_system, account_id, min(closed_at) AS first_won_at
-    FROM known WHERE status = 'won' AND closed_at IS NOT NULL AND account_id IS NOT NULL
-    GROUP BY 1, 2
-)
-SELECT k.source_system, k.opportunity_id, k.closed_at,
-    CASE WHEN fw.first_won_at < k.created_at THEN 'existing' ELSE 'new' END AS customer_type,
-    (epoch(coalesce(k.closed_at, $cutoff)) - epoch(k.created_at)) / 86400.0 AS days,
-    k.closed_at IS NOT NULL AS closed
-FROM known AS k
-LEFT JOIN first_win AS fw ON fw.source_system = k.source_system AND fw.account_id = k.account_id
-"""
-
-# Every visit to a stage before the cutoff: days from entering it to the deal's close, or
-# to the cutoff.
-STAGE_HISTORY_SQL = """
-SELECT k.source_system, k.customer_type, l.stage,
-    (epoch(coalesce(k.closed_at, $cutoff)) - epoch(l.entered_at)) / 86400.0 AS days,
-    k.closed
-FROM known_before AS k
-JOIN marts.opportunity_lifecycle AS l USING (source_system, opportunity_id)
-WHERE NOT l.is_closing_stage AND l.entered_at < coalesce(k.closed_at, $cutoff)
-"""
-
 
 @dataclass(frozen=True)
 class Months:
@@ -160,44 +128,6 @@ def next_month(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-# Rows of a history frame read from DuckDB at a time (each batch's text encoded before the
-# next is read: at ten million deals the stage history is some 30 million rows).
-CODED_BATCH_ROWS = 1_000_000
-
-
-def coded_frame(
-    con: duckdb.DuckDBPyConnection,
-    sql: str,
-    params: dict | None = None,
-    categories: bool = True,
-):
-    """A query's rows with its text columns as categories: the history frames hold millions
-    of rows with a handful of distinct sources, stages and customer types, and strings
-    made them three times slower to read and to group. Read a batch at a time, so the
-    text of all rows is never held at once.
-
-    `categories` False: text columns as plain object columns (they group and sort as text),
-    each distinct value still one Python string that its rows share."""
-    reader = con.sql(sql, params=params).to_arrow_reader(CODED_BATCH_ROWS)
-    batches = [_encoded(batch) for batch in reader]
-    if not batches:  # no rows: the same columns, empty
-        batches = [_encoded(pa.RecordBatch.from_pylist([], schema=reader.schema))]
-    frame = pa.Table.from_batches(batches).unify_dictionaries().to_pandas()
-    if not categories:
-        for name in frame.columns[frame.dtypes == "category"]:
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-    return frame
-
-
-def _encoded(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with its text columns dictionary-encoded."""
-    columns = [
-        column.dictionary_encode() if pa.types.is_string(column.type) else column
-        for column in batch.columns
-    ]
-    return pa.record_batch(columns, names=batch.schema.names)
-
-
 def deals_at(
     con: duckdb.DuckDBPyConnection,
     probabilities_sql: str,
@@ -205,12 +135,14 @@ def deals_at(
     months: Months,
     ahead_from: date,
     current: bool,
+    history: ClosingHistory,
     memory_limit: str | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The deals `probabilities_sql` selects (source_system, opportunity_id, win_probability;
     it may read $cutoff) as they stood at `cutoff`, with the probability the forecast uses
-    (the calibrated one, else the stage's default), and their shares of each month.
-    `memory_limit`, the connection's: DuckDB holds less while the frames are read and the
+    (the calibrated one, else the stage's default), and their shares of each month, timed
+    on what `history` knew at the cutoff.
+    `memory_limit`, the connection's: DuckDB holds less while the frame is read and the
     shares worked out in pandas (warehouse.database.memory_lowered)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {OPEN_DEALS_TABLE} AS SELECT source_system, "
@@ -219,28 +151,18 @@ def deals_at(
         used_params(probabilities_sql, {"cutoff": cutoff}),
     )
     params = {"cutoff": cutoff, "current": current}
-    # The frames grow in pandas while DuckDB's queries feed them: DuckDB holds less then
-    # (its joins spill), or at ten million deals the two together passed the run's budget.
+    # The frame grows in pandas while DuckDB's query feeds it: DuckDB holds less then (its
+    # joins spill), or at ten million deals the two together passed the run's budget.
     with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
         deals = coded_frame(con, DEALS_AT_SQL, params, categories=False)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE known_before AS {KNOWN_BEFORE_SQL}", {"cutoff": cutoff}
-        )
-        cycles = coded_frame(con, "SELECT source_system, days, closed FROM known_before")
-        stages = coded_frame(con, STAGE_HISTORY_SQL, {"cutoff": cutoff})
-        # A stage unknown then (no stage history): the source's win rate so far stands in.
-        base_rate = con.execute(
-            "SELECT source_system, avg(CASE WHEN o.status = 'won' THEN 1.0 ELSE 0.0 END) "
-            "FROM known_before AS k "
-            "JOIN marts.opportunities AS o USING (source_system, opportunity_id) "
-            "WHERE k.closed GROUP BY 1"
-        ).fetchall()
+    then = history.at(epoch_of(con, cutoff))
     deals["close_window"] = months.windows_of(deals["expected_close_date"], ahead_from)
-    fallback = deals["source_system"].map(dict(base_rate)).astype(float)
+    # A stage unknown then (no stage history): the source's win rate so far stands in.
+    fallback = deals["source_system"].map(then.base_rates).astype(float)
     deals["stage_probability"] = deals["stage_probability"].fillna(fallback).fillna(0.0)
     deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)
     with memory_lowered(con, memory_limit):
-        shares = close_month_shares(deals, stages, cycles, months.windows(cutoff))
+        shares = close_month_shares(deals, then.stages, then.cycles, months.windows(cutoff))
     return deals, shares
 
 

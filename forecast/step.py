@@ -22,6 +22,7 @@ from forecast.build import (
     next_month,
     revenue_forecast,
 )
+from forecast.closing_history import ClosingHistory
 from forecast.intervals import SEED
 from scoring.as_of import probabilities_at, probabilities_sql
 from scoring.config import ScoringConfig
@@ -97,6 +98,19 @@ def month_rng(month: date) -> np.random.Generator:
 
 
 @dataclass(frozen=True)
+class BacktestPlan:
+    """Which past months the backtest computes this run (`todo`, each made at its `starts`),
+    which keep their rows from the last run (`kept`), every month's fingerprint
+    (forecast.backtest_state), and the temp table of the computed months' probabilities."""
+
+    todo: list[date]
+    kept: list[date]
+    starts: dict[date, datetime]
+    fingerprints: dict[date, str]
+    probabilities: str | None
+
+
+@dataclass(frozen=True)
 class Backtest:
     """forecast_accuracy's rows for the months computed this run, which months' rows are
     kept from the last run, and every month's fingerprint (forecast.backtest_state)."""
@@ -106,7 +120,7 @@ class Backtest:
     fingerprints: dict[date, str]
 
 
-def backtest(
+def plan_backtest(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
     as_of: date,
@@ -114,11 +128,12 @@ def backtest(
     timezone: str,
     reuse: bool = True,
     memory_limit: str | None = None,
-) -> Backtest:
-    """forecast_accuracy: each past month's forecast, made at its start from what was known;
-    a month whose inputs are unchanged since the last run (`reuse`) keeps its rows.
-    `memory_limit`, the connection's: DuckDB holds less while the figures are worked out in
-    pandas (warehouse.database.memory_lowered)."""
+) -> BacktestPlan:
+    """The months of forecast_accuracy to compute, and the win probabilities of the deals
+    open at each one's start, scored with what was known then; a month whose inputs are
+    unchanged since the last run (`reuse`) keeps its rows. `memory_limit`, the
+    connection's: DuckDB holds less while the deals are scored in pandas
+    (warehouse.database.memory_lowered)."""
     firsts = past_months(as_of, months_back)
     starts = {m: Months([m], timezone).start(m) for m in firsts}
     ends = [Months([m], timezone).start(next_month(m)) for m in firsts]
@@ -132,31 +147,44 @@ def backtest(
         # pandas while DuckDB builds their features: it holds less meanwhile.
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
             probabilities = probabilities_at(con, config, [starts[m] for m in todo], reuse=reuse)
+    return BacktestPlan(todo, kept, starts, fingerprints, probabilities)
+
+
+def backtest(
+    con: duckdb.DuckDBPyConnection,
+    plan: BacktestPlan,
+    history: ClosingHistory,
+    timezone: str,
+    memory_limit: str | None = None,
+) -> Backtest:
+    """forecast_accuracy's rows of the plan's months: each past month's forecast, made at
+    its start from what was known then, next to what was won during it."""
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"
         ).fetchall()
     )
     rows = []
-    for month in todo:
-        cutoff = starts[month]
+    for month in plan.todo:
+        cutoff = plan.starts[month]
         sources = sorted(s for s, first in first_deals.items() if first < cutoff)
         if not sources:
             continue
         window = Months([month], timezone)
         deals, shares = deals_at(
             con,
-            probabilities_sql(probabilities),
+            probabilities_sql(plan.probabilities),
             cutoff,
             window,
             ahead_from=month,
             current=False,
+            history=history,
             memory_limit=memory_limit,
         )
         actual = actual_won(con, cutoff, window.start(next_month(month)))
         with memory_lowered(con, memory_limit):
             rows += accuracy_rows(month, deals, shares, actual, sources, month_rng(month))
-    return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), kept, fingerprints)
+    return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), plan.kept, plan.fingerprints)
 
 
 def _casts(types: dict) -> str:
@@ -206,16 +234,22 @@ def refresh_forecast(
     months = Months.starting(as_of.replace(day=1), FORECAST_MONTHS, timezone)
     memory_limit = db.limits.memory_limit if db.limits else None
     with db.connect() as con:
+        plan = plan_backtest(con, config, as_of, months_back, timezone, reuse, memory_limit)
+        # read after the backtest's scoring (which holds the closed deals in pandas), once
+        # for today and every month computed
+        with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
+            history = ClosingHistory.read(con, as_of_end)
         today = (
             "SELECT source_system, opportunity_id, win_probability FROM marts.opportunity_priority"
         )
         deals, shares = deals_at(
-            con, today, as_of_end, months, as_of, current=True, memory_limit=memory_limit
+            con, today, as_of_end, months, as_of, True, history, memory_limit=memory_limit
         )
         with memory_lowered(con, memory_limit):
             forecast = revenue_forecast(deals, shares, months)
         del deals, shares
-        accuracy = backtest(con, config, as_of, months_back, timezone, reuse, memory_limit)
+        accuracy = backtest(con, plan, history, timezone, memory_limit)
+        del history
         with transaction(con):
             _replace(con, "revenue_forecast", forecast, FORECAST_TYPES)
             _replace_accuracy(con, accuracy)

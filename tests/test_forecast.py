@@ -37,6 +37,136 @@ def test_survival_matches_a_hand_count():
     assert not remaining_shares(np.array([10.0]), curve, [(0, 30)])[1][0]
 
 
+# Each deal of a small history: (source, id, account, status, created day, closed day), the
+# days counted from 1 Jan 2025 00:00 UTC (a half is noon). Its cases: wins before and after
+# another deal of the account is created, a win created after the cutoff but closed before
+# (an export's error), no account, won without a close date, open with one, created after.
+CLOSING_DEALS = [
+    ("crm", "A", "x", "won", 0, 10.5),
+    ("crm", "B", "x", "open", 12, None),  # x had won (A) before B: existing
+    ("crm", "C", "x", "lost", 5, 40),  # created before A's win: new; lost after day 30
+    ("crm", "J", "y", "won", 50, 2),  # closed on day 2, created on day 50
+    ("crm", "K", "y", "lost", 3, 20.5),  # new at day 30 (J unknown then), existing at 60
+    ("crm", "N", None, "won", 1, 25),
+    ("crm", "W", "x", "won", 2, None),  # won without a close date: never counted
+    ("crm", "O", "y", "open", 4, 8),  # open with a close date: still open
+    ("hub", "H1", "z", "lost", 6, 9),
+    ("hub", "H2", "z", "open", 31, None),  # created after day 30
+]
+# Stage visits: (id, stage, entered day, closing stage)
+CLOSING_VISITS = [
+    ("A", "s1", 0, False),
+    ("A", "s2", 5.25, False),
+    ("A", "Won", 10.5, True),
+    ("A", "s3", 11, False),  # entered after A closed: never counted
+    ("B", "s1", 12, False),
+    ("C", "s1", 5, False),
+    ("C", "s2", 35, False),  # entered after day 30
+    ("K", "s1", 3, False),
+    ("K", "s2", 20, False),
+    ("H1", "s1", 6, False),
+    ("H2", "s1", 31, False),
+]
+
+
+def closing_history_warehouse(path):
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA marts")
+    start = "TIMESTAMPTZ '2025-01-01 00:00:00+00'"
+    con.execute(
+        "CREATE TABLE marts.opportunities (source_system VARCHAR, opportunity_id VARCHAR, "
+        "account_id VARCHAR, status VARCHAR, created_at TIMESTAMPTZ, closed_at TIMESTAMPTZ)"
+    )
+    for source, deal, account, status, created, closed in CLOSING_DEALS:
+        con.execute(
+            f"INSERT INTO marts.opportunities VALUES (?, ?, ?, ?, {start} + to_seconds(?), "
+            f"{start} + to_seconds(?))",
+            [
+                source,
+                deal,
+                account,
+                status,
+                created * 86400,
+                None if closed is None else closed * 86400,
+            ],
+        )
+    con.execute(
+        "CREATE TABLE marts.opportunity_lifecycle (source_system VARCHAR, opportunity_id VARCHAR, "
+        "stage VARCHAR, entered_at TIMESTAMPTZ, is_closing_stage BOOLEAN)"
+    )
+    source_of = {d[1]: d[0] for d in CLOSING_DEALS}
+    for deal, stage, entered, closing in CLOSING_VISITS:
+        con.execute(
+            f"INSERT INTO marts.opportunity_lifecycle VALUES (?, ?, ?, {start} + to_seconds(?), ?)",
+            [source_of[deal], deal, stage, entered * 86400, closing],
+        )
+    return con
+
+
+def test_each_cutoff_knows_the_closes_and_visits_before_it(tmp_path):
+    """What the forecast's timing is fitted on at a cutoff, counted here by hand: deals
+    created before it, closed only if they closed before it (else days to the cutoff), visits
+    entered before the close or the cutoff, customer types from wins known then."""
+    from forecast.closing_history import ClosingHistory, epoch_of
+
+    con = closing_history_warehouse(tmp_path / "w.duckdb")
+    day = lambda d: datetime(2025, 1, 1, tzinfo=ZoneInfo("UTC")) + timedelta(days=d)  # noqa: E731
+    history = ClosingHistory.read(con, day(100))
+
+    def rows(frame):
+        out = frame.astype({c: object for c in frame.columns if frame[c].dtype == "category"})
+        return sorted(tuple(r) for r in out.itertuples(index=False))
+
+    at30 = history.at(epoch_of(con, day(30)))
+    assert rows(at30.cycles) == sorted(
+        [
+            ("crm", 10.5, True),  # A
+            ("crm", 18.0, False),  # B, open
+            ("crm", 25.0, False),  # C, lost after the cutoff
+            ("crm", 17.5, True),  # K
+            ("crm", 24.0, True),  # N
+            ("crm", 26.0, False),  # O
+            ("hub", 3.0, True),  # H1
+        ]
+    )
+    assert rows(at30.stages) == sorted(
+        [
+            ("crm", "new", "s1", 10.5, True),  # A: s1 from day 0 to its close
+            ("crm", "new", "s2", 5.25, True),
+            ("crm", "existing", "s1", 18.0, False),  # B, censored
+            ("crm", "new", "s1", 25.0, False),  # C, censored
+            ("crm", "new", "s1", 17.5, True),  # K: J's win not known yet
+            ("crm", "new", "s2", 0.5, True),
+            ("hub", "new", "s1", 3.0, True),
+        ]
+    )
+    # closed before day 30: crm A, K, N (two won), hub H1 (lost)
+    assert at30.base_rates == {"crm": 2 / 3, "hub": 0.0}
+
+    at60 = history.at(epoch_of(con, day(60)))
+    crm_cycles = [r for r in rows(at60.cycles) if r[0] == "crm"]
+    assert crm_cycles == sorted(
+        [
+            ("crm", 10.5, True),
+            ("crm", 48.0, False),
+            ("crm", 35.0, True),  # C lost on day 40
+            ("crm", -48.0, True),  # J, as exported: closed 48 days before it was created
+            ("crm", 17.5, True),
+            ("crm", 24.0, True),
+            ("crm", 56.0, False),
+        ]
+    )
+    k_visits = [r for r in rows(at60.stages) if r[3] in (17.5, 0.5)]
+    assert k_visits == sorted(
+        [("crm", "existing", "s2", 0.5, True), ("crm", "existing", "s1", 17.5, True)]
+    )
+    assert ("crm", "new", "s2", 5.0, True) in rows(at60.stages)  # C's s2, day 35 to 40
+    assert at60.base_rates == {"crm": 3 / 5, "hub": 0.0}
+
+
 def test_interval_holds_the_expected_amount_and_matches_the_binomial():
     rng = np.random.default_rng(1)
     low, high = interval(np.array([1000.0]), np.array([0.05]), rng)
