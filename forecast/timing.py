@@ -36,8 +36,17 @@ class Survival:
     @classmethod
     def fit(cls, days: np.ndarray, closed: np.ndarray) -> Survival:
         order = np.argsort(days, kind="stable")
-        t, e = np.asarray(days, dtype=float)[order], np.asarray(closed, dtype=bool)[order]
-        event_times, deaths = np.unique(t[e], return_counts=True)
+        return cls.fit_sorted(np.asarray(days, dtype=float)[order], np.asarray(closed)[order])
+
+    @classmethod
+    def fit_sorted(cls, t: np.ndarray, closed: np.ndarray) -> Survival:
+        """`fit` of days already in ascending order (close_month_shares sorts a cutoff's
+        history once for all its groups)."""
+        t, e = np.asarray(t, dtype=float), np.asarray(closed, dtype=bool)
+        ends = t[e]
+        first = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]]) if len(ends) else ends
+        event_times = ends[first.astype(int)]
+        deaths = np.diff(np.r_[first, len(ends)]).astype(int)
         at_risk = len(t) - np.searchsorted(t, event_times, side="left")
         surviving = np.cumprod(1.0 - deaths / at_risk)
         return cls(t, event_times, surviving)
@@ -94,18 +103,28 @@ def close_month_shares(
         (["source_system", "stage"], stage_history, "days_in_stage"),
         (["source_system"], cycle_history, "age_days"),
     ]
+    by_days: dict[int, pd.DataFrame] = {}
     for keys, history, age_column in levels:
         if done.all() or history.empty:
             continue
-        curves = {
-            _key(key): Survival.fit(group["days"].to_numpy(), group["closed"].to_numpy())
-            for key, group in history.groupby(keys, dropna=True, observed=True)
+        # in order of days once per history, so each group's rows come sorted
+        if id(history) not in by_days:
+            order = np.argsort(history["days"].to_numpy(), kind="stable")
+            by_days[id(history)] = history.take(order).reset_index(drop=True)
+        history = by_days[id(history)]
+        # a curve only for the groups with deals still to time (most are timed at the first
+        # level: fitting every group of every level sorted the history three times a cutoff)
+        rows_of = {
+            _key(key): rows
+            for key, rows in history.groupby(keys, dropna=True, observed=True).indices.items()
         }
+        days, closed = history["days"].to_numpy(), history["closed"].to_numpy()
         pending = deals.loc[~done, [*keys, age_column]].astype({k: "category" for k in keys})
         for key, group in pending.groupby(keys, dropna=True, observed=True):
-            curve = curves.get(_key(key))
-            if curve is None:
+            past = rows_of.get(_key(key))
+            if past is None:
                 continue
+            curve = Survival.fit_sorted(days[past], closed[past])
             rows = deals.index.get_indexer(group.index)
             got, enough = remaining_shares(group[age_column].to_numpy(dtype=float), curve, windows)
             shares[rows[enough]] = got[enough]
