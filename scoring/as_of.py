@@ -20,10 +20,12 @@ from scoring.model import (
     Scorer,
     _masked,
     calibrate,
+    calibrated_grades,
     chunked_scores,
     fit_calibrations,
     learns,
     score_features,
+    scores_of,
     sources_with_activities,
 )
 from scoring.validation import SignalUse
@@ -177,22 +179,46 @@ def probabilities_at(
         # One features query for the batch's cutoffs (each deal row carries its own), read
         # a chunk at a time; each chunk's deals scored as of their own cutoff.
         for chunk in batch_features(con, deals):
-            for cutoff in batch:
-                then = chunk[chunk["cutoff"] == pd.Timestamp(cutoff)]
-                if len(then):
-                    scored = score_features(scorers[cutoff], then, reasons=False)
-                    insert_probabilities(con, cutoff, scored[PROBABILITY_COLUMNS])
+            insert_probabilities(con, chunk_probabilities(scorers, chunk, rule_scores is not None))
         del deals
     return PROBABILITIES_TABLE
 
 
-def insert_probabilities(con: duckdb.DuckDBPyConnection, cutoff: datetime, scored) -> None:
+def chunk_probabilities(
+    scorers: dict[datetime, Scorer], chunk: pd.DataFrame, rules: bool
+) -> pd.DataFrame:
+    """The win probability of each (deal, cutoff) row of a features chunk, as its cutoff's
+    scorer gives it. `rules` (no model fitted): a row's score is the same whichever cutoff's
+    scorer computes it, only the calibration differs, so the chunk is scored once."""
+    cutoffs = chunk["cutoff"]
+    scores = scores_of(next(iter(scorers.values())), chunk)[0] if rules else None
+    parts = []
+    for cutoff, scorer in scorers.items():
+        mask = (cutoffs == pd.Timestamp(cutoff)).to_numpy()
+        if not mask.any():
+            continue
+        if rules:
+            part = chunk.loc[mask, ["cutoff", "source_system", "opportunity_id"]]
+            part["win_probability"] = calibrated_grades(
+                scorer, part["source_system"], scores[mask]
+            )[0]
+        else:
+            part = score_features(scorer, chunk[mask], reasons=False)[PROBABILITY_COLUMNS]
+            part.insert(0, "cutoff", cutoffs[mask].reset_index(drop=True))
+        parts.append(part)
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["cutoff", *PROBABILITY_COLUMNS])
+    )
+
+
+def insert_probabilities(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> None:
     con.register("scored_df", scored)
     try:
         con.execute(
-            f"INSERT INTO {PROBABILITIES_TABLE} SELECT $cutoff, source_system, opportunity_id, "
-            "CAST(win_probability AS DOUBLE) FROM scored_df",
-            {"cutoff": cutoff},
+            f"INSERT INTO {PROBABILITIES_TABLE} SELECT CAST(cutoff AS TIMESTAMPTZ), "
+            "source_system, opportunity_id, CAST(win_probability AS DOUBLE) FROM scored_df"
         )
     finally:
         con.unregister("scored_df")

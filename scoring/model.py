@@ -252,14 +252,21 @@ def score_chunks(scorer: Scorer, chunks, reasons: bool = True) -> pd.DataFrame:
 
 def score_chunk(scorer: Scorer, features: pd.DataFrame, reasons: bool) -> pd.DataFrame:
     """score_features of one chunk of deals."""
-    signals = compute_signals(features, scorer.config)
-    used = scorer.used(features)
-    scores, contributions = scorer.score(signals, used)
+    scores, contributions, used = scores_of(scorer, features)
     out = features[["source_system", "opportunity_id"]].copy()
     out["score"] = scores
     out["win_probability"], out["grade"] = calibrated_grades(scorer, out["source_system"], scores)
     out["reasons"] = top_reasons(features, contributions, allowed=used) if reasons else None
     return out[SCORED_COLUMNS]
+
+
+def scores_of(
+    scorer: Scorer, features: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Each deal's score, its signals' contributions and which signals it uses."""
+    used = scorer.used(features)
+    scores, contributions = scorer.score(compute_signals(features, scorer.config), used)
+    return scores, contributions, used
 
 
 def calibrated_grades(

@@ -273,3 +273,62 @@ def test_the_backtest_calibrates_each_month_on_the_rules_scores_of_the_deals_clo
                 assert kept.base_rate == pytest.approx(training.won[before].mean())
             seen.append(next(iter(once.calibrations.values())).base_rate)
     assert len(set(seen)) > 1, "each month is calibrated on its own deals"
+
+
+def test_a_chunk_of_the_backtest_is_scored_once_and_calibrated_per_month(follow_up_warehouse):
+    """In rules mode a (deal, month) row's score does not depend on the month's scorer, so a
+    chunk of rows from several months is scored once; each row's probability is still its
+    own month's calibration of that score: what scoring each month's rows with that month's
+    scorer gives (and, the general path, what learned mode does)."""
+    import pandas as pd
+
+    from scoring.as_of import (
+        batch_features,
+        chunk_probabilities,
+        open_deals_at,
+        rule_scores_of,
+        scorer_known_at,
+        stored_signal_uses,
+    )
+    from scoring.config import load_config
+    from scoring.deal_sets import closed_deals
+    from scoring.model import score_features, sources_with_activities
+
+    config = load_config()
+    cutoffs = [datetime(2025, month, 1, tzinfo=TZ) for month in (3, 4, 5, 6)]
+    with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        uses, activities = stored_signal_uses(con), sources_with_activities(con)
+        training = closed_deals(con, config, activities)
+        scores = rule_scores_of(config, training, uses, activities)
+        scorers = {
+            c: scorer_known_at(con, config, training, uses, activities, c, scores) for c in cutoffs
+        }
+        deals = pd.concat([open_deals_at(con, c) for c in cutoffs], ignore_index=True)
+        chunks = list(batch_features(con, deals))
+    keys = ["cutoff", "source_system", "opportunity_id"]
+    for chunk in chunks:
+        expected = []
+        for cutoff, scorer in scorers.items():
+            rows = chunk[chunk["cutoff"] == pd.Timestamp(cutoff)]
+            scored = score_features(scorer, rows, reasons=False)
+            expected += [
+                (pd.Timestamp(cutoff), s, o, p)
+                for s, o, p in scored[
+                    ["source_system", "opportunity_id", "win_probability"]
+                ].itertuples(index=False, name=None)
+            ]
+        for rules in (True, False):
+            got = chunk_probabilities(scorers, chunk, rules)
+            assert len(got) == len(chunk)
+            assert sorted(got[[*keys, "win_probability"]].itertuples(index=False, name=None)) == (
+                sorted(expected)
+            )
+    months = {t for chunk in chunks for t in chunk["cutoff"]}
+    assert len(months) == 4 and sum(len(c) for c in chunks) > 200
+    # the months' calibrations differ, so one calibration for the chunk would not pass
+    grid = [10.0, 50.0, 90.0]
+    curves = {
+        tuple(next(iter(s.calibrations.values())).probability(grid)) for s in scorers.values()
+    }
+    assert len(curves) > 1
