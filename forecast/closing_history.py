@@ -135,7 +135,7 @@ class ClosingHistory:
                 deals["first_win_created"].to_numpy(dtype=float, na_value=np.nan), float, np.nan
             ),
             stages=stage.cat.categories,
-            visit_deal=visits["deal_row"].to_numpy(dtype=np.int64),
+            visit_deal=visits["deal_row"].to_numpy(dtype=np.int32 if size < 2**31 else np.int64),
             visit_stage=stage.cat.codes.to_numpy(),
             visit_entered=visits["entered"].to_numpy(dtype=float),
         )
@@ -146,22 +146,30 @@ class ClosingHistory:
         closed = self.closed < cutoff  # NaN (not closed) compares False
         end = np.where(closed, self.closed, cutoff)
         existing = (self.first_win_created < cutoff).astype(np.int8)
+        deals = np.flatnonzero(known)
+        days = (end[deals] - self.created[deals]) / SECONDS_PER_DAY
+        # in order of days, as forecast.timing fits them (it sorts a history that is not)
+        order = np.argsort(days, kind="stable")
+        deals, days = deals[order], days[order]
         cycles = pd.DataFrame(
             {
-                "source_system": self._sources(self.source_code[known]),
-                "days": (end[known] - self.created[known]) / SECONDS_PER_DAY,
-                "closed": closed[known],
+                "source_system": self._sources(self.source_code[deals]),
+                "days": days,
+                "closed": closed[deals],
             }
         )
         deal = self.visit_deal
-        keep = known[deal] & (self.visit_entered < end[deal])
+        keep = np.flatnonzero(known[deal] & (self.visit_entered < end[deal]))
         deal = deal[keep]
+        days = (end[deal] - self.visit_entered[keep]) / SECONDS_PER_DAY
+        order = np.argsort(days, kind="stable")
+        keep, deal, days = keep[order], deal[order], days[order]
         stages = pd.DataFrame(
             {
                 "source_system": self._sources(self.source_code[deal]),
                 "customer_type": pd.Categorical.from_codes(existing[deal], CUSTOMER_TYPES),
                 "stage": pd.Categorical.from_codes(self.visit_stage[keep], self.stages),
-                "days": (end[deal] - self.visit_entered[keep]) / SECONDS_PER_DAY,
+                "days": days,
                 "closed": closed[deal],
             }
         )
