@@ -119,13 +119,13 @@ def closed_deals(
     """Closed deals with their signals as of the cutoff before the close, and outcomes:
     read back from the last run's when their inputs are unchanged (`reuse`; see
     scoring.past_deals), else computed (and kept for the next run)."""
-    cutoffs = closed_deal_cutoffs(con, config.horizon_days)
-    if cutoffs.empty:
+    print_, count = past_deals.fingerprint(con, config, activities)
+    if not count:
         return DealSet.empty(closed=True)
-    print_ = past_deals.fingerprint(con, config, activities, cutoffs)
     kept = past_deals.stored(con, print_) if reuse else None
     if kept is not None:
         return DealSet(*kept, kept=True)
+    cutoffs = closed_deal_cutoffs(con, config.horizon_days)
     outcomes = cutoffs.assign(won=cutoffs["outcome"] == "won")
     del cutoffs
     with FeatureTable(con, outcomes, "closed_deal_features", OUTCOME_COLUMNS) as table:

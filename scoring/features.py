@@ -243,20 +243,20 @@ def open_deal_cutoffs(con: duckdb.DuckDBPyConnection, as_of_end) -> pd.DataFrame
     ).df()
 
 
+# Every closed deal, as it stood $horizon days before it closed (or halfway through its
+# life when it was younger than that), with its outcome.
+CLOSED_DEAL_CUTOFFS_SQL = """
+SELECT source_system, opportunity_id, status AS outcome, closed_at,
+    CASE
+        WHEN closed_at - to_days(CAST($horizon AS INTEGER)) > created_at
+            THEN closed_at - to_days(CAST($horizon AS INTEGER))
+        ELSE created_at + (closed_at - created_at) / 2
+    END AS cutoff
+FROM marts.opportunities
+WHERE status IN ('won', 'lost') AND closed_at IS NOT NULL AND closed_at > created_at
+"""
+
+
 def closed_deal_cutoffs(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFrame:
-    """Every closed deal, as it stood `horizon_days` before it closed (or halfway through
-    its life when it was younger than that), with its outcome."""
-    return con.execute(
-        """
-        SELECT source_system, opportunity_id, status AS outcome, closed_at,
-            CASE
-                WHEN closed_at - to_days(CAST(? AS INTEGER)) > created_at
-                    THEN closed_at - to_days(CAST(? AS INTEGER))
-                ELSE created_at + (closed_at - created_at) / 2
-            END AS cutoff
-        FROM marts.opportunities
-        WHERE status IN ('won', 'lost') AND closed_at IS NOT NULL AND closed_at > created_at
-        ORDER BY 1, 2
-        """,
-        [horizon_days, horizon_days],
-    ).df()
+    """CLOSED_DEAL_CUTOFFS_SQL's deals, in the order of their ids."""
+    return con.execute(f"{CLOSED_DEAL_CUTOFFS_SQL} ORDER BY 1, 2", {"horizon": horizon_days}).df()

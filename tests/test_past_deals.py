@@ -77,6 +77,43 @@ def test_past_deals_are_computed_again_when_scoring_yml_changes(warehouse_copy, 
     assert not closed_deals(con, changed, activities).kept
 
 
+def test_past_deals_are_computed_again_when_a_deal_s_outcome_or_close_changes(
+    warehouse_copy, tmp_path
+):
+    """A re-export that turns a won deal into a lost one, or moves another's close, changes
+    which outcomes and cutoffs the scorer learns from: computed again, and equal to
+    computing from scratch (with the new outcome and cutoff)."""
+    con, config = warehouse_copy, load_config(tmp_path)
+    activities = sources_with_activities(con)
+    closed_deals(con, config, activities, reuse=False)
+    assert closed_deals(con, config, activities).kept
+    cutoffs = closed_deal_cutoffs(con, config.horizon_days)
+    won = cutoffs[cutoffs["outcome"] == "won"].iloc[0]
+    con.execute(
+        "UPDATE marts.opportunities SET status = 'lost' WHERE source_system = ? "
+        "AND opportunity_id = ?",
+        [won["source_system"], won["opportunity_id"]],
+    )
+    again = closed_deals(con, config, activities)
+    assert not again.kept
+    assert_same(again, closed_deals(con, config, activities, reuse=False))
+    row = (again.deals["opportunity_id"] == won["opportunity_id"]).to_numpy() & (
+        again.deals["source_system"] == won["source_system"]
+    ).to_numpy()
+    assert not again.won[row].any()  # learnt as lost now
+
+    assert closed_deals(con, config, activities).kept
+    other = cutoffs.iloc[-1]
+    con.execute(
+        "UPDATE marts.opportunities SET closed_at = closed_at + INTERVAL 1 DAY "
+        "WHERE source_system = ? AND opportunity_id = ?",
+        [other["source_system"], other["opportunity_id"]],
+    )
+    moved = closed_deals(con, config, activities)
+    assert not moved.kept
+    assert_same(moved, closed_deals(con, config, activities, reuse=False))
+
+
 def test_auc_interval_matches_a_bootstrap_of_the_deals_themselves():
     """The interval drawn per (score, outcome) cell equals, within the bootstrap's own
     noise, resampling the deals one by one and ranking them again."""
