@@ -43,10 +43,14 @@ class Survival:
         """`fit` of days already in ascending order (close_month_shares sorts a cutoff's
         history once for all its groups)."""
         t, e = np.asarray(t, dtype=float), np.asarray(closed, dtype=bool)
-        ends = t[e]
-        first = np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]]) if len(ends) else ends
-        event_times = ends[first.astype(int)]
-        deaths = np.diff(np.r_[first, len(ends)]).astype(int)
+        ends = t[e]  # the closes, in order: each run of equal days is one event time
+        first = (
+            np.flatnonzero(np.r_[True, ends[1:] != ends[:-1]])
+            if len(ends)
+            else np.zeros(0, dtype=int)
+        )
+        event_times = ends[first]
+        deaths = np.diff(np.r_[first, len(ends)])
         at_risk = len(t) - np.searchsorted(t, event_times, side="left")
         surviving = np.cumprod(1.0 - deaths / at_risk)
         return cls(t, event_times, surviving)
@@ -111,8 +115,8 @@ def close_month_shares(
         if id(history) not in by_days:
             by_days[id(history)] = _by_days(history)
         history = by_days[id(history)]
-        # a curve only for the groups with deals still to time (most are timed at the first
-        # level: fitting every group of every level sorted the history three times a cutoff)
+        # a curve only for the groups that have deals still to time, on their rows by index
+        # (no frame per group)
         rows_of = {
             _key(key): rows
             for key, rows in history.groupby(keys, dropna=True, observed=True).indices.items()
