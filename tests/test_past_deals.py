@@ -86,32 +86,28 @@ def test_past_deals_are_computed_again_when_a_deal_s_outcome_or_close_changes(
     con, config = warehouse_copy, load_config(tmp_path)
     activities = sources_with_activities(con)
     closed_deals(con, config, activities, reuse=False)
-    assert closed_deals(con, config, activities).kept
+
+    def after(change: str, deal: pd.Series) -> DealSet:
+        """The closed deals after `change` (SET ...) to `deal`: computed again, as from
+        scratch."""
+        assert closed_deals(con, config, activities).kept
+        con.execute(
+            f"UPDATE marts.opportunities {change} WHERE source_system = ? AND opportunity_id = ?",
+            [deal["source_system"], deal["opportunity_id"]],
+        )
+        again = closed_deals(con, config, activities)
+        assert not again.kept
+        assert_same(again, closed_deals(con, config, activities, reuse=False))
+        return again
+
     cutoffs = closed_deal_cutoffs(con, config.horizon_days)
     won = cutoffs[cutoffs["outcome"] == "won"].iloc[0]
-    con.execute(
-        "UPDATE marts.opportunities SET status = 'lost' WHERE source_system = ? "
-        "AND opportunity_id = ?",
-        [won["source_system"], won["opportunity_id"]],
-    )
-    again = closed_deals(con, config, activities)
-    assert not again.kept
-    assert_same(again, closed_deals(con, config, activities, reuse=False))
+    again = after("SET status = 'lost'", won)
     row = (again.deals["opportunity_id"] == won["opportunity_id"]).to_numpy() & (
         again.deals["source_system"] == won["source_system"]
     ).to_numpy()
     assert not again.won[row].any()  # learnt as lost now
-
-    assert closed_deals(con, config, activities).kept
-    other = cutoffs.iloc[-1]
-    con.execute(
-        "UPDATE marts.opportunities SET closed_at = closed_at + INTERVAL 1 DAY "
-        "WHERE source_system = ? AND opportunity_id = ?",
-        [other["source_system"], other["opportunity_id"]],
-    )
-    moved = closed_deals(con, config, activities)
-    assert not moved.kept
-    assert_same(moved, closed_deals(con, config, activities, reuse=False))
+    after("SET closed_at = closed_at + INTERVAL 1 DAY", cutoffs.iloc[-1])
 
 
 def test_auc_interval_matches_a_bootstrap_of_the_deals_themselves():
