@@ -268,3 +268,34 @@ def test_a_mart_of_one_row_per_deal_is_brought_up_to_date_column_by_column(tmp_p
     publish_serving_copy(warehouse, serving, "2025-06-06")
     assert query(serving, "SELECT count(*) FROM marts.opportunities WHERE amount = -1") == [(0,)]
     assert marts_fingerprint(serving) == marts_fingerprint(fresh_copy("2025-06-06"))
+
+
+def test_masking_finds_every_address_and_number_and_leaves_other_text_as_it_was():
+    """Every e-mail address and phone number is masked, wherever in the text and on
+    whatever line; text without one (ten or twelve digits, a '+' before a space, the
+    grades' own reasons) comes out as it went in."""
+    from serving.publish import masked
+
+    cases = [
+        ("call 13812345678 today", "call 138****5678 today"),
+        ("13812345678", "138****5678"),
+        (
+            "line one\nmail li.wei@example.com.cn\nline three",
+            "line one\nmail ***@example.com.cn\nline three",
+        ),
+        ("Kontakt: +49 30 1234 5678, Büro", "Kontakt: +***, Büro"),
+        ("tel +1-212-555-0199 or a@b.io", "tel +*** or ***@b.io"),
+        (
+            "后期阶段（商务谈判）/ late stage; 近30天跟进12次",
+            "后期阶段（商务谈判）/ late stage; 近30天跟进12次",
+        ),
+        ("order 1381234567 (ten digits), 2 + 3 = 5", "order 1381234567 (ten digits), 2 + 3 = 5"),
+        ("twelve 138123456789 digits", "twelve 138123456789 digits"),  # not a mobile number
+        ("", ""),
+        (None, None),
+    ]
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t (i INTEGER, note VARCHAR)")
+        con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(text for text, _ in cases)))
+        got = con.execute(f"SELECT {masked('note')} FROM t ORDER BY i").fetchall()
+    assert [g for (g,) in got] == [expected for _, expected in cases]
