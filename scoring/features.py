@@ -194,6 +194,10 @@ class FeatureTable:
     `carried`: columns of `cutoffs` (one row per deal) each chunk brings along, joined in
     DuckDB (a closed deal's outcome: joining it to each chunk in pandas, on two text keys,
     cost seconds at a million deals).
+
+    `kept_rows`: a table of at most this many deals keeps the chunks it read, and a second
+    pass over them reads those instead of querying again (today's open deals are read
+    twice: for which signals each source can use, then to be scored).
     """
 
     def __init__(
@@ -202,8 +206,10 @@ class FeatureTable:
         cutoffs: pd.DataFrame,
         name: str,
         carried: tuple[str, ...] = (),
+        kept_rows: int = 0,
     ):
         self.con, self.name, self.carried = con, name, carried
+        self.kept_rows, self._kept = kept_rows, None
         _load_cutoffs(con, cutoffs)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {FEATURES_SQL}")
         if carried:
@@ -223,13 +229,24 @@ class FeatureTable:
                 f"LEFT JOIN {self.name}_carried AS c USING (source_system, opportunity_id) "
                 "WHERE f.rowid >= ? AND f.rowid < ? ORDER BY f.rowid"
             )
+        if self._kept is not None and self._kept[0] == chunk_rows:
+            yield from self._kept[1]
+            return
+        keep = self.rows <= self.kept_rows
+        read = []
         for start in range(0, self.rows, chunk_rows):
-            yield self.con.execute(select, [start, start + chunk_rows]).df()
+            chunk = self.con.execute(select, [start, start + chunk_rows]).df()
+            if keep:
+                read.append(chunk)
+            yield chunk
+        if keep:
+            self._kept = (chunk_rows, read)
 
     def __enter__(self) -> FeatureTable:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._kept = None
         self.con.execute(f"DROP TABLE IF EXISTS {self.name}")
         self.con.execute(f"DROP TABLE IF EXISTS {self.name}_carried")
 

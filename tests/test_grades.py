@@ -203,6 +203,48 @@ def test_deals_scored_a_chunk_at_a_time_get_what_the_run_saved(follow_up_warehou
     )
 
 
+def test_open_deals_kept_from_the_first_read_are_scored_as_when_read_again(
+    follow_up_warehouse, tmp_path
+):
+    """Today's open deals are read twice (which signals each source can use, then their
+    scores): a table of few enough deals keeps what the first read gave, and the second
+    pass reads those even when the table is gone, with the scores, grades and reasons of
+    reading it again; a larger table queries again (its temp table dropped: an error)."""
+    import shutil
+
+    import pandas as pd
+
+    from scoring.config import load_config
+    from scoring.features import FeatureTable
+    from scoring.model import open_deal_cutoffs, score_and_calibrate
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(follow_up_warehouse / "warehouse.duckdb", copy)
+    as_of_end = AS_OF + timedelta(days=1)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        cutoffs = open_deal_cutoffs(con, as_of_end)
+        for kept_rows, kept in ((len(cutoffs), True), (len(cutoffs) - 1, False)):
+            with FeatureTable(con, cutoffs, "open_test", kept_rows=kept_rows) as table:
+                first = pd.concat(table.chunks(7), ignore_index=True)
+                con.execute("DROP TABLE open_test")
+                if kept:
+                    pd.testing.assert_frame_equal(
+                        pd.concat(table.chunks(7), ignore_index=True), first
+                    )
+                else:
+                    with pytest.raises(duckdb.CatalogException):
+                        next(table.chunks(7))
+        assert len(first) == len(cutoffs) > 7 * 10
+        config = load_config()
+        read_once = score_and_calibrate(con, config, as_of_end).scored
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("scoring.model.OPEN_DEALS_KEPT", 0)
+            read_twice = score_and_calibrate(con, config, as_of_end).scored
+    pd.testing.assert_frame_equal(read_once, read_twice)
+    assert read_once["reasons"].notna().all() and len(read_once) == len(cutoffs)
+
+
 def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up_warehouse):
     """The forecast's backtest reads the deals open at each month's start in batches of at
     most FEATURES_BATCH_ROWS rows (ten million deals would not fit at once): one cutoff at
