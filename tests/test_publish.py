@@ -299,3 +299,34 @@ def test_masking_finds_every_address_and_number_and_leaves_other_text_as_it_was(
         con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(text for text, _ in cases)))
         got = con.execute(f"SELECT {masked('note')} FROM t ORDER BY i").fetchall()
     assert [g for (g,) in got] == [expected for _, expected in cases]
+
+
+def test_a_copy_that_fails_leaves_the_last_copy_as_it_was(tmp_path, monkeypatch):
+    """A publish whose copy of the last serving file fails (a full disk) fails with that
+    error, and readers keep the last copy, whole; the next publish clears the half copy
+    away."""
+    import pytest
+
+    import serving.publish as publish
+
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    make_warehouse(warehouse)
+    publish_serving_copy(warehouse, serving, "2025-06-03")
+    before = marts_fingerprint(serving)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE marts.opportunities SET amount = 7 WHERE opportunity_id = 'D3'")
+
+    def full_disk(source, target):
+        Path(target).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish.shutil, "copyfile", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        publish_serving_copy(warehouse, serving, "2025-06-04")
+    assert marts_fingerprint(serving) == before
+    monkeypatch.undo()
+    publish_serving_copy(warehouse, serving, "2025-06-04")  # the half copy is cleared away
+    assert query(serving, "SELECT amount FROM marts.opportunities WHERE opportunity_id = 'D3'") == [
+        (7,)
+    ]
+    assert not list(tmp_path.glob(".serving.duckdb.*.tmp"))
