@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import date, timedelta
@@ -40,8 +41,13 @@ class TreeMemorySampler:
     """Peak resident memory of this process and all its descendants (dbt runs as a child),
     with every sample's wall-clock time, so that a run's peak can be placed in its step."""
 
-    def __init__(self, interval: float = 0.2, spill_dir: Path | None = None):
+    def __init__(
+        self, interval: float = 0.2, spill_dir: Path | None = None, root: int | None = None
+    ):
         self.interval = interval
+        # whose tree: this process's, or another's (`oppwh run` started as a user starts it,
+        # without the bench's own memory, which after its in-process runs is a GiB or more)
+        self.root = os.getpid() if root is None else root
         self.peak = 0
         self.samples: list[tuple[float, int]] = []
         # DuckDB's spill folder: its largest size shows whether (and how much) a run spilled.
@@ -69,7 +75,7 @@ class TreeMemorySampler:
         return 0
 
     def tree_rss(self) -> int:
-        total, todo, seen = 0, [os.getpid()], set()
+        total, todo, seen = 0, [self.root], set()
         while todo:
             pid = todo.pop()
             if pid in seen:
@@ -163,10 +169,15 @@ def cli_run(data_dir: Path, as_of: str, landing: Path | None = None) -> dict:
     command = [sys.executable, "-m", "orchestration.cli", "run", "--data-dir", str(data_dir)]
     command += ["--as-of", as_of] + (["--landing", str(landing)] if landing else [])
     started = time.monotonic()
-    with TreeMemorySampler() as memory:
-        done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark run failed: {(done.stdout + done.stderr)[-2000:]}")
+    with (
+        tempfile.TemporaryFile("w+") as output,
+        subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True) as run,
+    ):
+        with TreeMemorySampler(root=run.pid) as memory:
+            returncode = run.wait()
+        if returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"benchmark run failed: {output.read()[-2000:]}")
     return {"wall_seconds": round(time.monotonic() - started, 2), "peak_memory_bytes": memory.peak}
 
 

@@ -109,3 +109,28 @@ def test_report_prints_every_figure():
     # the step the peak was in, with its own peak
     assert "dbt                   6.0 s  peak 1.50 GiB" in text
     assert "publish               1.0 s\n" in text
+
+
+def test_memory_sampler_of_a_started_process_counts_its_tree_not_the_caller():
+    """`oppwh run` is timed in its own process: its peak is that process and its children
+    (here a child holding 80 MB and its own child holding 40 MB), not the bench's memory
+    (here 200 MB held by the caller)."""
+    import subprocess
+    import sys
+    import time
+
+    hold = "import sys, time; b = bytearray({mb} * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+    grandchild = hold.format(mb=40) + "time.sleep(1.5)"
+    child = hold.format(mb=80) + (
+        f"import subprocess; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    )
+    caller = bytearray(200 * 2**20)
+    caller[::4096] = b"x" * len(caller[::4096])
+    with (
+        subprocess.Popen([sys.executable, "-c", child]) as process,
+        TreeMemorySampler(interval=0.02, root=process.pid) as sampler,
+    ):
+        process.wait()
+        time.sleep(0.05)
+    assert 120 * 2**20 < sampler.peak < 200 * 2**20
+    del caller
