@@ -100,10 +100,28 @@ def test_incremental_run_gives_the_same_marts_as_a_full_refresh(
         NATIVE_OPPORTUNITY_HEADER,
         deals_moving_on(sample_data),
     )
+    # an open deal moves to 商务谈判 that day (its stage visits are recomputed, no other's)
+    moving = next(
+        o
+        for o in sample_data.opportunities[4:]
+        if o["status"] == "进行中" and o["stage"] != "商务谈判"
+    )
+    write_csv(
+        landing / "stage_history_2025-07-01.csv",
+        TABLES["stage_history"].column_names,
+        [[moving["opportunity_id"], "商务谈判", "2025-07-01 11:00:00", "false"]],
+    )
     args = ["run", "--landing", str(landing), "--as-of", NEXT_DAY]
     assert main([*args, "--data-dir", str(incremental)]) == 0
 
     warehouse = incremental / "warehouse.duckdb"
+    [(last_stage,)] = query(
+        warehouse,
+        "SELECT stage FROM intermediate.int_stage_visits_collapsed "
+        "WHERE opportunity_id = ? AND is_last_visit",
+        [moving["opportunity_id"]],
+    )
+    assert last_stage == "商务谈判"
     latest = dict(
         query(
             warehouse,
@@ -163,7 +181,13 @@ def assert_same_build(refreshed, incremental) -> None:
         incremental / "serving.duckdb"
     )
     # (which touches build a follow-up row came from is bookkeeping: a full build has one)
-    for table in ("int_activities_latest", "int_opportunity_touches", "int_opportunity_follow_up"):
+    for table in (
+        "int_activities_latest",
+        "int_opportunity_touches",
+        "int_opportunity_follow_up",
+        "int_stage_visits_collapsed",
+        "int_stage_visits_collapsed_deals",
+    ):
         sql = (
             "SELECT count(*), sum(hash(COLUMNS(lambda c: c <> 'touches_build'))) "
             f"FROM intermediate.{table}"
@@ -534,3 +558,62 @@ def test_the_ledger_rows_measured_are_the_ones_the_models_read(next_day_warehous
 def read_json(path) -> list[dict]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return data["results"] if isinstance(data, dict) else data
+
+
+def test_stage_visits_are_recomputed_only_for_the_deals_that_moved(
+    built_warehouse, sample_data, tmp_path
+):
+    """A day on which one deal enters a stage and another is won rewrites the visits of
+    those two deals alone: a mark left on another deal's visit stays through the build (it
+    was not recomputed), and goes with a full refresh."""
+    data = tmp_path / "data"
+    shutil.copytree(built_warehouse, data, ignore=shutil.ignore_patterns("*.lock"))
+    open_deals = [o for o in sample_data.opportunities if o["status"] == "进行中"]
+    moving, won, untouched = open_deals[4], open_deals[5], open_deals[6]
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "stage_history_2025-07-01.csv",
+        TABLES["stage_history"].column_names,
+        [[moving["opportunity_id"], "商务谈判", "2025-07-01 11:00:00", "false"]],
+    )
+    write_csv(
+        landing / "opportunities_2025-07-01.csv",
+        NATIVE_OPPORTUNITY_HEADER,
+        [
+            [
+                {**won, "stage": "赢单", "status": "赢单", "closed_at": "2025-07-01 15:00:00"}.get(
+                    k, ""
+                )
+                for k in NATIVE_OPPORTUNITY_HEADER
+            ]
+        ],
+    )
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        for deal in (moving, won, untouched):
+            con.execute(
+                "UPDATE intermediate.int_stage_visits_collapsed SET previous_stage = 'mark' "
+                "WHERE opportunity_id = ? AND visit_number = 1",
+                [deal["opportunity_id"]],
+            )
+
+    def marked() -> set[str]:
+        rows = query(
+            data / "warehouse.duckdb",
+            "SELECT opportunity_id FROM intermediate.int_stage_visits_collapsed "
+            "WHERE previous_stage = 'mark'",
+        )
+        return {r[0] for r in rows}
+
+    assert (
+        main(["run", "--data-dir", str(data), "--landing", str(landing), "--as-of", NEXT_DAY]) == 0
+    )
+    assert marked() == {untouched["opportunity_id"]}
+    stages = query(
+        data / "warehouse.duckdb",
+        "SELECT opportunity_id, stage FROM intermediate.int_stage_visits_collapsed "
+        "WHERE is_last_visit AND opportunity_id IN (?, ?) ORDER BY 1",
+        [moving["opportunity_id"], won["opportunity_id"]],
+    )
+    assert dict(stages) == {moving["opportunity_id"]: "商务谈判", won["opportunity_id"]: "赢单"}
+    assert main(["run", "--data-dir", str(data), "--as-of", NEXT_DAY, "--full-refresh"]) == 0
+    assert marked() == set()

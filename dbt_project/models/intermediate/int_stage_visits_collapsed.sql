@@ -6,17 +6,36 @@
 --     a close given as a day (Salesforce CloseDate: local midnight) covers that whole
 --     day, so a stage entered later that day is kept and the closing visit starts at
 --     that entry instead: no visit is ever lost.
+--
+-- Incremental on DuckDB: a build recomputes only the deals whose own inputs moved
+-- (macros/stage_visits.sql), each deal whole; `oppwh run --full-refresh` rebuilds every
+-- deal and gives the same rows (a test compares them). On Spark a plain table.
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=([] if target.type == 'spark' else ["{{ visits_pre_hook() }}"]),
+        post_hook=([] if target.type == 'spark' else ["{{ visits_post_hook() }}"]),
+    )
+}}
+
 with opportunities as (
     select
-        *,
+        o.*,
         -- the last instant a stage change can belong to the open part of the deal
         case
-            when closed_at = {{ local_timestamp_to_tz("cast(" ~ local_date('closed_at') ~ " as timestamp)") }}
-                then {{ local_timestamp_to_tz("cast(" ~ local_date('closed_at') ~ " + 1 as timestamp)") }}
-            else closed_at
+            when o.closed_at = {{ local_timestamp_to_tz("cast(" ~ local_date('o.closed_at') ~ " as timestamp)") }}
+                then {{ local_timestamp_to_tz("cast(" ~ local_date('o.closed_at') ~ " + 1 as timestamp)") }}
+            else o.closed_at
         end as open_until
-    from {{ ref('int_opportunities_deduplicated') }}
-    where not is_deleted
+    from {{ ref('int_opportunities_deduplicated') }} as o
+    {% if is_incremental() -%}
+        -- the deals whose inputs moved, their old visits cleared by the pre-hook
+        inner join {{ visits_recomputed_relation() }} as r
+            on {{ same_deal('o', 'r') }}
+    {%- endif %}
+    where not o.is_deleted
 ),
 
 stages as (
