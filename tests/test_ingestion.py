@@ -225,3 +225,83 @@ def test_symlinks_and_subfolders_in_landing_are_ignored(tmp_path, con):
     assert (outcome.file_name, outcome.status) == ("linked.csv", "set_aside")
     assert "symbolic link" in outcome.message
     assert rows(con, "SELECT count(*) FROM raw.opportunities") == [(0,)]
+
+
+# Times as exports write them: the plain shapes read by their exact format, and the others
+# (Chinese dates, slashes, offsets, epoch milliseconds, Excel serial days, fractions) by
+# the general reading.
+TIME_TEXTS = [
+    "2025-03-05 14:20:00",
+    "2025-03-05 14:20",
+    "2025-03-05",
+    "2025-3-5 8:05",
+    "2025-3-5 8:05:09",
+    " 2025-03-05 14:20:00 ",
+    "2025年3月5日 14:20",
+    "2025年3月5日",
+    "2025/3/5 14:20",
+    "2025/03/05",
+    "2025-03-05T14:20:00",
+    "2025-03-05 14:20:00.25",
+    "2025-03-05T14:20:00.000+0000",
+    "2025-03-05 14:20:00+08:00",
+    "2025-03-05 14:20Z",
+    "2025-03-05 14:20:00 -05:00",
+    "1741184400000",
+    "45721",
+    "45721.5",
+    "2025-03-09 02:30:00",  # a wall time that does not exist in New York (spring forward)
+    "2025-11-02 01:30",  # one that happens twice there (fall back)
+    "2025-02-30 10:00:00",
+    "2025-03-05 24:00:00",
+    "20250305",
+    "not a date",
+    "",
+    "   ",
+    None,
+]
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York", "UTC"])
+def test_plain_times_read_first_give_what_the_general_reading_gives(tz):
+    """The exact-format reading of plain times is only a shortcut: every text reads as the
+    general reading alone would read it, in any time zone, blank and unreadable included."""
+    from ingestion.values import _normalised_datetime_text, general_timestamp_sql, timestamp_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE src (c0 VARCHAR)")
+    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in TIME_TEXTS])
+    general = general_timestamp_sql(_normalised_datetime_text("c0"))
+    rows = con.execute(
+        f"SELECT c0, {timestamp_sql('c0')}, {general} FROM src", {"tz": tz}
+    ).fetchall()
+    assert [(text, now) for text, now, _ in rows] == [(text, then) for text, _, then in rows]
+
+
+def test_times_read_as_the_business_time_zone_says():
+    """Figures worked out here, not by the parser: wall times in Shanghai are 8 hours ahead
+    of UTC, an explicit offset wins, epoch milliseconds are an instant."""
+    from ingestion.values import timestamp_sql
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    texts = {
+        "2025-03-05 14:20:00": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
+        "2025-03-05 14:20": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
+        "2025-03-05": datetime(2025, 3, 4, 16, 0, tzinfo=UTC),
+        "2025年3月5日 14:20": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
+        "2025/3/5 8:05": datetime(2025, 3, 5, 0, 5, tzinfo=UTC),
+        "2025-03-05T14:20:00.000+0000": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
+        "2025-03-05T14:20:00-05:00": datetime(2025, 3, 5, 19, 20, tzinfo=UTC),
+        "1741184400000": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
+        "45721.5": datetime(2025, 3, 5, 4, 0, tzinfo=UTC),
+        "2025-02-30 10:00:00": None,
+        "": None,
+    }
+    con.execute("CREATE TABLE src (c0 VARCHAR)")
+    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in texts])
+    got = con.execute(
+        f"SELECT c0, {timestamp_sql('c0')} FROM src", {"tz": "Asia/Shanghai"}
+    ).fetchall()
+    assert dict(got) == texts
