@@ -29,6 +29,7 @@ STEPS = {
     "priority_grades": ("scoring", "scoring / 评分"),
     "exports__crm_writeback": ("export", "write-back / 回写文件"),
     "marts__action_items": ("actions", "action items / 待办"),
+    "revenue_forecast": ("forecast", "forecast / 预测"),
     "serving__serving_copy": ("publish", "publish / 发布"),
 }
 STEP_LABELS = {key: label for key, (_, label) in STEPS.items()}
