@@ -179,21 +179,35 @@ def export_date_from_name(name: str) -> date | None:
         return None
 
 
-def detect_encoding(path: Path) -> str:
-    """utf-8 (BOM or not) when the whole file decodes as UTF-8, else gb18030.
+# Bytes of multi-byte UTF-8 characters that settle a file as UTF-8 (32 or more Chinese
+# characters, decoded whole): GBK text never decodes as UTF-8 for that long.
+UTF8_PROOF_BYTES = 64
 
-    The whole file is checked incrementally: a GBK file can look like UTF-8 for its
-    first megabyte of ASCII ids and only show Chinese further down.
+
+def detect_encoding(path: Path) -> str:
+    """utf-8 (BOM or not) when the file decodes as UTF-8, else gb18030.
+
+    The file is checked incrementally until it holds Chinese (or other non-ASCII) text that
+    decodes as UTF-8 (UTF8_PROOF_BYTES of it): a GBK file can look like UTF-8 for its first
+    megabyte of ASCII ids and only show Chinese further down, so an ASCII file is read to
+    its end. Bytes that are not UTF-8 after that proof (two encodings in one file) are found
+    by DuckDB's reader, which refuses the file (ingestion.load): decoding the rest of a
+    gigabyte of Chinese activities here took 1.3 s.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
+    multibyte = 0
     with path.open("rb") as handle:
         head = handle.read(3)
         encoding = "utf-8-sig" if head == codecs.BOM_UTF8 else "utf-8"
         try:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                decoder.decode(head + chunk if offset == 0 else chunk)
-                offset += len(chunk) + (len(head) if offset == 0 else 0)
+                data = head + chunk if offset == 0 else chunk
+                text = decoder.decode(data)
+                offset += len(data)
+                multibyte += len(data) - len(text)
+                if multibyte >= UTF8_PROOF_BYTES:
+                    return encoding
             if offset == 0:
                 decoder.decode(head)
             decoder.decode(b"", final=True)

@@ -370,25 +370,57 @@ def _read_csv_sql(unit: SourceUnit, parallel: bool, keep_going: bool) -> tuple[s
     return sql, params
 
 
+# DuckDB's reader on bytes that are not UTF-8 (its error, and its reject_errors type).
+_INVALID_UNICODE_ERROR = "Invalid unicode"
+_INVALID_ENCODING_TYPE = "INVALID ENCODING"
+
+
+def _refuse_mixed_encodings(unit: SourceUnit, line: int | str) -> None:
+    """A file settled as UTF-8 (ingestion.files.detect_encoding) with bytes further down
+    that are not: two encodings in one file. Guessing would load garbled names, and setting
+    the lines aside would lose them quietly, so the whole file is refused."""
+    raise UnreadableFileError(
+        unit.display_name,
+        f"the file mixes text encodings (UTF-8 first, then something else on line {line}); "
+        "export it again as UTF-8 CSV or XLSX",
+    )
+
+
+def _error_line(message: str) -> str:
+    found = re.search(r"Line: (\d+)", message)
+    return found[1] if found else "?"
+
+
 def _read_csv_into_src(con, unit: SourceUnit) -> None:
     """Fast parallel read first; on quoted line breaks a serial one; on unreadable lines a
     serial one that keeps the readable rows and lists the others in temp table
-    ``src_unreadable`` (line, text, reason) for raw.rejects."""
+    ``src_unreadable`` (line, text, reason) for raw.rejects. Bytes that are not UTF-8
+    refuse the file (_refuse_mixed_encodings)."""
     try:
         con.execute(*_read_csv_sql(unit, parallel=True, keep_going=False))
         return
     except duckdb.Error as exc:
         con.execute("DROP TABLE IF EXISTS src")
+        if _INVALID_UNICODE_ERROR in str(exc):
+            _refuse_mixed_encodings(unit, _error_line(str(exc)))
         if _QUOTED_NEWLINE_ERROR in str(exc):
             try:
                 con.execute(*_read_csv_sql(unit, parallel=False, keep_going=False))
                 return
-            except duckdb.Error:
+            except duckdb.Error as again:
                 con.execute("DROP TABLE IF EXISTS src")
+                if _INVALID_UNICODE_ERROR in str(again):
+                    _refuse_mixed_encodings(unit, _error_line(str(again)))
     # reject_errors/reject_scans are the connection's: start them empty for this file.
     con.execute("DROP TABLE IF EXISTS reject_errors")
     con.execute("DROP TABLE IF EXISTS reject_scans")
     con.execute(*_read_csv_sql(unit, parallel=False, keep_going=True))
+    mixed = con.execute(
+        "SELECT min(line) FROM reject_errors WHERE error_type = ?", [_INVALID_ENCODING_TYPE]
+    ).fetchone()[0]
+    if mixed is not None:
+        con.execute("DROP TABLE IF EXISTS src")
+        _refuse_mixed_encodings(unit, mixed)
     con.execute(
         "CREATE TEMP TABLE src_unreadable AS SELECT line AS row_number, "
         "left(csv_line, 200) AS value, error_type, error_message FROM reject_errors "

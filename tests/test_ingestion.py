@@ -191,6 +191,54 @@ def test_gb18030_file_is_transcoded(tmp_path, con):
     ]
 
 
+@pytest.mark.parametrize("first_row", ["plain", "quoted line break", "too many fields"])
+def test_gbk_rows_after_a_megabyte_of_utf8_refuse_the_file(tmp_path, con, first_row):
+    """Encoding detection stops once a file has shown plenty of UTF-8 Chinese; GBK bytes
+    further down (two encodings in one file) are found by the reader, which refuses the
+    file and names the line, whichever way it reads (a quoted line break reads serially);
+    nothing of it is loaded, and a clean file beside it still loads."""
+    landing = tmp_path / "landing"
+    header = "account_id,account_name,industry\n"
+    first = {
+        "plain": "A-0,华信科技,制造业\n",
+        "quoted line break": '"A-0","华信\n科技",制造业\n',
+        "too many fields": "A-0,华信科技,制造业,多余,多余\n",  # read line by line, kept going
+    }[first_row]
+    utf8 = [f"A-{i},华信科技有限公司第{i}分公司,制造业\n" for i in range(1, 40_000)]
+    body = (header + first + "".join(utf8)).encode("utf-8")
+    assert len(body) > 2 * 2**20  # past the first megabyte the detection reads
+    gbk_line = 2 + 1 + len(utf8)  # the header is line 1
+    (landing).mkdir()
+    (landing / "accounts.csv").write_bytes(body + "A-X,国标编码客户,零售\n".encode("gbk"))
+    write(landing / "owners.csv", "owner_id,owner_name\nU1,王伟\n")
+    outcomes = {o.file_name: o for o in load_landing(con, landing, SETTINGS)}
+    refused = outcomes["accounts.csv"]
+    assert refused.status == "failed"
+    assert "mixes text encodings" in refused.message
+    if first_row != "quoted line break":  # (DuckDB counts that cell's two lines as one)
+        assert f"line {gbk_line}" in refused.message
+    assert rows(con, "SELECT count(*) FROM raw.accounts") == [(0,)]
+    assert outcomes["owners.csv"].status == "loaded"
+    assert rows(con, "SELECT owner_name FROM raw.owners") == [("王伟",)]
+
+
+def test_a_utf8_file_with_a_few_accents_is_still_read_whole_before_it_is_settled(tmp_path):
+    """A few non-ASCII characters early do not settle a file as UTF-8 (a GBK file's first
+    Chinese can happen to decode): an ASCII file with two accents, then GBK, is GBK."""
+    from ingestion.files import detect_encoding
+
+    path = tmp_path / "accounts.csv"
+    text = "account_id,account_name\nA-1,Café Noël\n" + "A-2,plain\n" * 200_000
+    path.write_bytes(text.encode("utf-8") + "A-3,国标\n".encode("gbk"))
+    with pytest.raises(Exception, match="mixes text encodings"):
+        detect_encoding(path)
+    path.write_bytes(
+        ("account_id,account_name\n" + "A-2,plain\n" * 200_000).encode()
+        + "A-3,国标编码\n".encode("gbk")
+    )
+    assert detect_encoding(path) == "gb18030"
+
+
 def test_header_only_empty_and_binary_files(tmp_path, con):
     landing = tmp_path / "landing"
     write(landing / "a_activities.csv", "activity_id,occurred_at\n")
