@@ -10,6 +10,7 @@ they stood at the cutoff; the timing comes from how long the deals closed before
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -291,10 +292,13 @@ def accuracy_rows(
     actual: pd.DataFrame,
     sources: list[str],
     rng: np.random.Generator,
+    open_deals: Mapping[str, int] | None = None,
 ) -> list[dict]:
     """forecast_accuracy for one past month: per source, the forecast made at its start
     (`deals` and `shares` deals_at's at that start) next to what was won during it
-    (`actual`: actual_won's)."""
+    (`actual`: actual_won's). `open_deals`: per source the deals open at the start, when
+    `deals` holds only those with a share of the month (the others add nothing to the
+    figures)."""
     actual = actual.set_index("source_system")
     rows = []
     arrays = DealArrays.of(deals)
@@ -308,7 +312,7 @@ def accuracy_rows(
             {
                 "source_system": source,
                 "month": month,
-                "open_deals": int(len(where)),
+                "open_deals": int(len(where) if open_deals is None else open_deals.get(source, 0)),
                 "forecast_amount": forecast,
                 "low_amount": figures["low_amount"],
                 "high_amount": figures["high_amount"],

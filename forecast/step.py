@@ -14,6 +14,7 @@ from forecast.backtest_state import month_fingerprints, store_fingerprints, stor
 from forecast.build import (
     ACCURACY_COLUMNS,
     FORECAST_MONTHS,
+    OPEN_DEALS_TABLE,
     TARGET_ATTAINMENT_SQL,
     Months,
     accuracy_rows,
@@ -24,7 +25,7 @@ from forecast.build import (
 )
 from forecast.closing_history import ClosingHistory
 from forecast.intervals import SEED
-from scoring.as_of import probabilities_at, probabilities_sql
+from scoring.as_of import OPEN_AT_CUTOFF, PROBABILITIES_TABLE, probabilities_at
 from scoring.config import ScoringConfig
 from warehouse.database import READING_MEMORY_LIMIT, Database, memory_lowered, transaction
 
@@ -100,14 +101,13 @@ def month_rng(month: date) -> np.random.Generator:
 @dataclass(frozen=True)
 class BacktestPlan:
     """Which past months the backtest computes this run (`todo`, each made at its `starts`),
-    which keep their rows from the last run (`kept`), every month's fingerprint
-    (forecast.backtest_state), and the temp table of the computed months' probabilities."""
+    which keep their rows from the last run (`kept`), and every month's fingerprint
+    (forecast.backtest_state)."""
 
     todo: list[date]
     kept: list[date]
     starts: dict[date, datetime]
     fingerprints: dict[date, str]
-    probabilities: str | None
 
 
 @dataclass(frozen=True)
@@ -127,44 +127,67 @@ def plan_backtest(
     months_back: int,
     timezone: str,
     reuse: bool = True,
-    memory_limit: str | None = None,
 ) -> BacktestPlan:
-    """The months of forecast_accuracy to compute, and the win probabilities of the deals
-    open at each one's start, scored with what was known then; a month whose inputs are
-    unchanged since the last run (`reuse`) keeps its rows. `memory_limit`, the
-    connection's: DuckDB holds less while the deals are scored in pandas
-    (warehouse.database.memory_lowered)."""
+    """The months of forecast_accuracy to compute: a month whose inputs are unchanged since
+    the last run (`reuse`) keeps its rows."""
     firsts = past_months(as_of, months_back)
     starts = {m: Months([m], timezone).start(m) for m in firsts}
     ends = [Months([m], timezone).start(next_month(m)) for m in firsts]
     fingerprints = month_fingerprints(con, firsts, ends, config, timezone)
     stored = stored_fingerprints(con) if reuse else {}
     kept = [m for m in firsts if stored.get(m) == fingerprints[m]]
-    todo = [m for m in firsts if m not in kept]
-    probabilities = None
-    if todo:
-        # The closed deals the scorers learn from and the open deals being scored are held in
-        # pandas while DuckDB builds their features: it holds less meanwhile.
-        with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
-            probabilities = probabilities_at(con, config, [starts[m] for m in todo], reuse=reuse)
-    return BacktestPlan(todo, kept, starts, fingerprints, probabilities)
+    return BacktestPlan([m for m in firsts if m not in kept], kept, starts, fingerprints)
 
 
-def backtest(
+# The temp table of the deals whose win probability a computed month needs (cutoff,
+# source_system, opportunity_id): scoring.as_of.probabilities_at scores these alone.
+NEEDED_TABLE = "backtest_needed"
+# Every deal open at a cutoff, before it is scored (deals_at reads the probability; the
+# stage's default stands in until the deals with a chance of closing are scored).
+UNSCORED_SQL = (
+    "SELECT source_system, opportunity_id, CAST(NULL AS DOUBLE) AS win_probability "
+    f"FROM marts.opportunities WHERE {OPEN_AT_CUTOFF}"
+)
+
+
+@dataclass(frozen=True)
+class MonthDeals:
+    """A computed month's deals as its row needs them: per source the deals open at its
+    start (`open_deals`); the ones with a chance of closing in the month (`deals`: source,
+    amount, stage probability, in the order of their ids, with their `shares` of the
+    month), whose win probabilities are worked out afterwards, all months' together; and
+    what was won during it (`actual`: actual_won's)."""
+
+    month: date
+    cutoff: datetime
+    sources: list[str]
+    open_deals: dict[str, int]
+    deals: pd.DataFrame
+    shares: np.ndarray
+    actual: pd.DataFrame
+
+
+def month_deals(
     con: duckdb.DuckDBPyConnection,
     plan: BacktestPlan,
     history: ClosingHistory,
     timezone: str,
     memory_limit: str | None = None,
-) -> Backtest:
-    """forecast_accuracy's rows of the plan's months: each past month's forecast, made at
-    its start from what was known then, next to what was won during it."""
+) -> list[MonthDeals]:
+    """Each computed month's deals as they stood at its start (deals_at), timed first: a
+    deal with no share of the month adds nothing to its figures whatever its probability,
+    so only the others are listed in NEEDED_TABLE to be scored (at a million deals two in
+    five; scoring every deal open at six month-starts was half the backtest)."""
     first_deals = dict(
         con.execute(
             "SELECT source_system, min(created_at) FROM marts.opportunities GROUP BY 1"
         ).fetchall()
     )
-    rows = []
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {NEEDED_TABLE} (cutoff TIMESTAMPTZ, "
+        "source_system VARCHAR, opportunity_id VARCHAR)"
+    )
+    months = []
     for month in plan.todo:
         cutoff = plan.starts[month]
         sources = sorted(s for s, first in first_deals.items() if first < cutoff)
@@ -173,7 +196,7 @@ def backtest(
         window = Months([month], timezone)
         deals, shares = deals_at(
             con,
-            probabilities_sql(plan.probabilities),
+            UNSCORED_SQL,
             cutoff,
             window,
             ahead_from=month,
@@ -182,8 +205,88 @@ def backtest(
             memory_limit=memory_limit,
         )
         actual = actual_won(con, cutoff, window.start(next_month(month)))
+        needed = np.flatnonzero(shares[:, 0] > 0)
+        list_needed(con, cutoff, needed)
+        counts = deals["source_system"].value_counts()
+        months.append(
+            MonthDeals(
+                month,
+                cutoff,
+                sources,
+                {str(k): int(v) for k, v in counts.items()},
+                # the sources as categories: at ten million deals six months of these
+                # rows wait together for their probabilities
+                deals[["source_system", "amount", "stage_probability"]]
+                .iloc[needed]
+                .astype({"source_system": "category"})
+                .reset_index(drop=True),
+                shares[needed, :1],
+                actual,
+            )
+        )
+        del deals, shares
+    return months
+
+
+def list_needed(con: duckdb.DuckDBPyConnection, cutoff: datetime, positions: np.ndarray) -> None:
+    """Add to NEEDED_TABLE the deals at `positions` of deals_at's frame (its rows are the
+    deals of OPEN_DEALS_TABLE in the order of their ids)."""
+    con.register("needed_df", pd.DataFrame({"position": positions.astype(np.int64)}))
+    try:
+        con.execute(
+            f"INSERT INTO {NEEDED_TABLE} SELECT CAST($cutoff AS TIMESTAMPTZ), "
+            "d.source_system, d.opportunity_id FROM (SELECT source_system, opportunity_id, "
+            "row_number() OVER (ORDER BY source_system, opportunity_id) - 1 AS position "
+            f"FROM {OPEN_DEALS_TABLE}) AS d JOIN needed_df USING (position)",
+            {"cutoff": cutoff},
+        )
+    finally:
+        con.unregister("needed_df")
+
+
+def needed_probabilities(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> np.ndarray:
+    """The win probabilities of one cutoff's listed deals, in the order of their ids (NaN:
+    the source had too few closed deals to calibrate)."""
+    return (
+        con.execute(
+            f"SELECT p.win_probability FROM {NEEDED_TABLE} AS n LEFT JOIN {PROBABILITIES_TABLE} "
+            "AS p USING (cutoff, source_system, opportunity_id) WHERE n.cutoff = $cutoff "
+            "ORDER BY n.source_system, n.opportunity_id",
+            {"cutoff": cutoff},
+        )
+        .df()["win_probability"]
+        .to_numpy(dtype=float, na_value=np.nan)
+    )
+
+
+def backtest(
+    con: duckdb.DuckDBPyConnection,
+    config: ScoringConfig,
+    plan: BacktestPlan,
+    months: list[MonthDeals],
+    reuse: bool = True,
+    memory_limit: str | None = None,
+) -> Backtest:
+    """forecast_accuracy's rows of the plan's months: each past month's forecast, made at
+    its start from what was known then (its deals' win probabilities scored with what
+    had happened before it, scoring.as_of), next to what was won during it."""
+    if months:
+        # The closed deals the scorers learn from are held in pandas while DuckDB builds
+        # the features: it holds less meanwhile (warehouse.database.memory_lowered).
+        with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
+            probabilities_at(
+                con, config, [m.cutoff for m in months], reuse=reuse, listed=NEEDED_TABLE
+            )
+    rows = []
+    for m in months:
+        deals = m.deals.assign(win_probability=needed_probabilities(con, m.cutoff))
+        # as deals_at works it out: the calibrated probability, else the stage's default
+        deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"])
+        deals["probability"] = deals["probability"].clip(0, 1)
         with memory_lowered(con, memory_limit):
-            rows += accuracy_rows(month, deals, shares, actual, sources, month_rng(month))
+            rows += accuracy_rows(
+                m.month, deals, m.shares, m.actual, m.sources, month_rng(m.month), m.open_deals
+            )
     return Backtest(pd.DataFrame(rows, columns=ACCURACY_COLUMNS), plan.kept, plan.fingerprints)
 
 
@@ -234,9 +337,8 @@ def refresh_forecast(
     months = Months.starting(as_of.replace(day=1), FORECAST_MONTHS, timezone)
     memory_limit = db.limits.memory_limit if db.limits else None
     with db.connect() as con:
-        plan = plan_backtest(con, config, as_of, months_back, timezone, reuse, memory_limit)
-        # read after the backtest's scoring (which holds the closed deals in pandas), once
-        # for today and every month computed
+        plan = plan_backtest(con, config, as_of, months_back, timezone, reuse)
+        # read once for today and every month computed
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
             history = ClosingHistory.read(con, as_of_end)
         today = (
@@ -248,8 +350,10 @@ def refresh_forecast(
         with memory_lowered(con, memory_limit):
             forecast = revenue_forecast(deals, shares, months)
         del deals, shares
-        accuracy = backtest(con, plan, history, timezone, memory_limit)
-        del history
+        computed = month_deals(con, plan, history, timezone, memory_limit)
+        del history  # not while the closed deals are read to be learned from
+        accuracy = backtest(con, config, plan, computed, reuse, memory_limit)
+        del computed
         with transaction(con):
             _replace(con, "revenue_forecast", forecast, FORECAST_TYPES)
             _replace_accuracy(con, accuracy)

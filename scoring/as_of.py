@@ -7,6 +7,7 @@ judged on what was known at the month's start.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 import duckdb
 import numpy as np
@@ -140,6 +141,22 @@ def open_deal_counts(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime]) ->
     }
 
 
+def listed_deals_at(con: duckdb.DuckDBPyConnection, table: str, cutoff: datetime) -> pd.DataFrame:
+    """The deals `table` (cutoff, source_system, opportunity_id) lists at `cutoff`, in
+    open_deals_at's shape and order."""
+    return con.execute(
+        f"SELECT source_system, opportunity_id, cutoff FROM {table} WHERE cutoff = $cutoff "
+        "ORDER BY 1, 2",
+        {"cutoff": cutoff},
+    ).df()
+
+
+def listed_deal_counts(con: duckdb.DuckDBPyConnection, table: str, cutoffs: list) -> dict:
+    """How many deals `table` lists at each cutoff (listed_deals_at's rows)."""
+    counts = dict(con.execute(f"SELECT cutoff, count(*) FROM {table} GROUP BY 1").fetchall())
+    return {cutoff: counts.get(cutoff, 0) for cutoff in cutoffs}
+
+
 # The temp table probabilities_at writes: the backtest reads each month's deals from it, so
 # six months of millions of open deals wait in DuckDB (which spills), not in pandas.
 PROBABILITIES_TABLE = "backtest_probabilities"
@@ -151,12 +168,14 @@ def probabilities_at(
     cutoffs: list[datetime],
     batch_rows: int = FEATURES_BATCH_ROWS,
     reuse: bool = True,
+    listed: str | None = None,
 ) -> str:
-    """Per cutoff: the deals open then with their win probability as computed then, into
-    the temp table PROBABILITIES_TABLE (cutoff, source_system, opportunity_id,
-    win_probability: NULL where the source had too few closed deals to calibrate); returns
-    its name. The closed deals the scorers are calibrated on are let go on return (`reuse`:
-    read back from scoring's when their inputs are unchanged, scoring.past_deals)."""
+    """Per cutoff: the deals open then (or the ones the temp table `listed` lists: cutoff,
+    source_system, opportunity_id) with their win probability as computed then, into the
+    temp table PROBABILITIES_TABLE (cutoff, source_system, opportunity_id, win_probability:
+    NULL where the source had too few closed deals to calibrate); returns its name. The
+    closed deals the scorers are calibrated on are let go on return (`reuse`: read back
+    from scoring's when their inputs are unchanged, scoring.past_deals)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {PROBABILITIES_TABLE} (cutoff TIMESTAMPTZ, "
         "source_system VARCHAR, opportunity_id VARCHAR, win_probability DOUBLE)"
@@ -170,12 +189,17 @@ def probabilities_at(
         if learns(config, training_set)
         else rule_scores_of(config, training_set, uses, activities)
     )
-    for batch in cutoff_batches(open_deal_counts(con, cutoffs), batch_rows):
+    if listed is None:
+        counts, deals_at = open_deal_counts(con, cutoffs), partial(open_deals_at, con)
+    else:
+        counts = listed_deal_counts(con, listed, cutoffs)
+        deals_at = partial(listed_deals_at, con, listed)
+    for batch in cutoff_batches(counts, batch_rows):
         scorers = {
             c: scorer_known_at(con, config, training_set, uses, activities, c, rule_scores)
             for c in batch
         }
-        deals = pd.concat([open_deals_at(con, cutoff) for cutoff in batch], ignore_index=True)
+        deals = pd.concat([deals_at(cutoff) for cutoff in batch], ignore_index=True)
         # One features query for the batch's cutoffs (each deal row carries its own), read
         # a chunk at a time; each chunk's deals scored as of their own cutoff.
         for chunk in batch_features(con, deals):

@@ -374,3 +374,50 @@ def test_a_chunk_of_the_backtest_is_scored_once_and_calibrated_per_month(follow_
         tuple(next(iter(s.calibrations.values())).probability(grid)) for s in scorers.values()
     }
     assert len(curves) > 1
+
+
+def test_the_backtest_scores_only_the_deals_that_can_close_in_their_month(follow_up_warehouse):
+    """A past month's forecast adds up the deals with a share of that month; the win
+    probability of the others changes none of its figures. So the backtest scores only
+    those: its rows are the ones scoring every deal open at each month's start gives (the
+    same amounts, intervals from the same random draws), and it scores fewer deals."""
+    import pandas as pd
+
+    from forecast.build import (
+        ACCURACY_COLUMNS,
+        Months,
+        accuracy_rows,
+        actual_won,
+        deals_at,
+        next_month,
+    )
+    from forecast.closing_history import ClosingHistory
+    from forecast.step import NEEDED_TABLE, backtest, month_deals, month_rng, plan_backtest
+    from scoring.as_of import probabilities_at, probabilities_sql
+    from scoring.config import load_config
+
+    config, tz = load_config(), "Asia/Shanghai"
+    end = (AS_OF + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        con.execute(f"SET TimeZone = '{tz}'")
+        plan = plan_backtest(con, config, AS_OF.date(), 6, tz, reuse=False)
+        history = ClosingHistory.read(con, end)
+        months = month_deals(con, plan, history, tz)
+        got = backtest(con, config, plan, months).computed
+        scored = dict(
+            con.execute(f"SELECT cutoff, count(*) FROM {NEEDED_TABLE} GROUP BY 1").fetchall()
+        )
+        # every deal open at each month's start scored, and the figures worked out on them all
+        table = probabilities_at(con, config, [m.cutoff for m in months])
+        rows = []
+        for m in months:
+            window = Months([m.month], tz)
+            deals, shares = deals_at(
+                con, probabilities_sql(table), m.cutoff, window, m.month, False, history
+            )
+            actual = actual_won(con, m.cutoff, window.start(next_month(m.month)))
+            rows += accuracy_rows(m.month, deals, shares, actual, m.sources, month_rng(m.month))
+            assert 0 < scored[m.cutoff] < len(deals), "some deals could not close in the month"
+            assert deals["win_probability"].notna().any()
+    assert len(months) == 6
+    pd.testing.assert_frame_equal(got, pd.DataFrame(rows, columns=ACCURACY_COLUMNS))
