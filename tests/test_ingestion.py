@@ -292,9 +292,20 @@ TIME_TEXTS = [
     "2025-03-05T14:20:00",
     "2025-03-05 14:20:00.25",
     "2025-03-05T14:20:00.000+0000",
+    "2025-03-05T14:20:00.000-0330",
+    "2025-03-05T14:20:00+08:00",
+    "2025-03-05T14:20:00.123456+08:00",
     "2025-03-05 14:20:00+08:00",
     "2025-03-05 14:20Z",
     "2025-03-05 14:20:00 -05:00",
+    "2025-03-05 14:20:00 +0800",  # Ruby's Time#to_s
+    "2025-03-05 14:20:00 -0500 EST",  # Go's time.Time
+    "2025-03-05 14:20:00-05",
+    "2025-03-05 14:20:00 UTC",
+    "2025-03-05T14:20:00 Z",
+    "2025-03-05 14:20:00 Asia/Shanghai",
+    "2025-03-05 14:20:00.5 America/Argentina/Buenos_Aires",
+    "2025-03-05 14:20:00 Mars/Olympus",
     "1741184400000",
     "45721",
     "45721.5",
@@ -314,13 +325,13 @@ TIME_TEXTS = [
 def test_plain_times_read_first_give_what_the_general_reading_gives(tz):
     """The exact-format reading of plain times is only a shortcut: every text reads as the
     general reading alone would read it, in any time zone, blank and unreadable included."""
-    from ingestion.values import _normalised_datetime_text, general_timestamp_sql, timestamp_sql
+    from ingestion.values import general_reading_sql, timestamp_sql
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE TABLE src (c0 VARCHAR)")
     con.executemany("INSERT INTO src VALUES (?)", [[t] for t in TIME_TEXTS])
-    general = general_timestamp_sql(_normalised_datetime_text("c0"))
+    general = general_reading_sql("c0")
     rows = con.execute(
         f"SELECT c0, {timestamp_sql('c0')}, {general} FROM src", {"tz": tz}
     ).fetchall()
@@ -342,6 +353,14 @@ def test_times_read_as_the_business_time_zone_says():
         "2025/3/5 8:05": datetime(2025, 3, 5, 0, 5, tzinfo=UTC),
         "2025-03-05T14:20:00.000+0000": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
         "2025-03-05T14:20:00-05:00": datetime(2025, 3, 5, 19, 20, tzinfo=UTC),
+        # a zone after the time, as other systems print it: never the business time zone's
+        "2025-03-05 14:20:00 +0800": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00 -0500 EST": datetime(2025, 3, 5, 19, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00-05": datetime(2025, 3, 5, 19, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00 UTC": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00 GMT": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00 America/New_York": datetime(2025, 3, 5, 19, 20, tzinfo=UTC),
+        "2025-03-05 14:20:00 Mars/Olympus": None,  # no such zone: unreadable, not a guess
         "1741184400000": datetime(2025, 3, 5, 14, 20, tzinfo=UTC),
         "45721.5": datetime(2025, 3, 5, 4, 0, tzinfo=UTC),
         "2025-02-30 10:00:00": None,
