@@ -96,8 +96,8 @@ def general_timestamp_sql(text: str) -> str:
 # digits, then the zone): an offset after a space (Ruby's `2025-03-05 14:20:00 +0800`), an
 # offset then its abbreviation (Go's `+0800 CST`), an offset of hours alone (`-05`), or
 # UTC / GMT / Z after a space. Each becomes an offset DuckDB reads as an instant; a time
-# zone's name (`Asia/Shanghai`) is read by DuckDB as it is. Without this, `… UTC` or
-# `… Asia/Shanghai` was read as a wall time in the business time zone, hours off.
+# zone's name (`Europe/Berlin`) is read by DuckDB as it is. Without this, `… UTC` or
+# `… Europe/Berlin` was read as a wall time in the business time zone, hours off.
 _TIME_END = r"(:[0-9]{2}(\.[0-9]+)?)"
 ZONE_SUFFIXES = (
     (_TIME_END + r"\s*([+-][0-9]{2}:?[0-9]{2})(\s+[A-Za-z]{2,5})?$", r"\1\3"),
@@ -116,7 +116,7 @@ def _zone_normalised(text: str) -> str:
 def general_reading_sql(ref: str) -> str:
     """What timestamp_sql makes of a value that is not a plain time: a time zone's name at
     the end is read by DuckDB as written (before the dates' slashes become dashes, which
-    would turn `Asia/Shanghai` into nothing it knows); anything else is normalised (dates,
+    would turn `Europe/Berlin` into nothing it knows); anything else is normalised (dates,
     ZONE_SUFFIXES) and read by general_timestamp_sql, written once as a lambda's body over
     the normalised text."""
     raw = blank_to_null(ref)
