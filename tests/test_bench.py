@@ -134,18 +134,3 @@ def test_memory_sampler_of_a_started_process_counts_its_tree_not_the_caller():
         time.sleep(0.05)
     assert 120 * 2**20 < sampler.peak < 200 * 2**20
     del caller
-
-
-def test_a_timed_run_reports_every_step_and_leaves_no_worker(tmp_path):
-    """The bench's own run of the daily job (a small one): every step timed, the whole
-    tree's peak memory, and the Great Expectations worker it started gone at the end."""
-    from benchmark.bench import STEP_NAMES, timed_run
-    from quality import gx_worker
-
-    generate_at_scale(tmp_path / "landing", 300, date(2025, 6, 17))
-    figures = timed_run(tmp_path / "data", tmp_path / "landing", "2025-06-17")
-    assert set(figures["steps"]) == set(STEP_NAMES.values())  # the forecast named too
-    assert all(seconds > 0 for seconds in figures["steps"].values())
-    assert figures["wall_seconds"] >= max(figures["steps"].values())
-    assert figures["peak_memory_bytes"] > 100 * 2**20
-    assert gx_worker._worker is None

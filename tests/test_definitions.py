@@ -20,6 +20,17 @@ def test_definitions_load_with_daily_job_schedule_and_sensor():
     assert defs.resolve_sensor_def("landing_sensor").job_name == "daily"
 
 
+def test_every_step_of_the_daily_job_is_named_for_people_and_for_the_bench():
+    """`oppwh run` prints each step by its label in Chinese and English, and `oppwh bench`
+    reports each step's time under its short name: every step of the job has both (the
+    forecast's step had neither, and printed as `revenue_forecast`)."""
+    from orchestration.progress import STEPS
+
+    steps = set(defs.resolve_job_def("daily").graph.node_names())
+    assert steps == set(STEPS)
+    assert all(" / " in label and short for short, label in STEPS.values())
+
+
 def test_one_connected_lineage_from_raw_tables_to_marts_and_serving():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
