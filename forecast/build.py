@@ -161,10 +161,16 @@ def deals_at(
     # A stage unknown then (no stage history): the source's win rate so far stands in.
     fallback = deals["source_system"].map(then.base_rates).astype(float)
     deals["stage_probability"] = deals["stage_probability"].fillna(fallback).fillna(0.0)
-    deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)
+    deals["probability"] = forecast_probability(deals)
     with memory_lowered(con, memory_limit):
         shares = close_month_shares(deals, then.stages, then.cycles, months.windows(cutoff))
     return deals, shares
+
+
+def forecast_probability(deals: pd.DataFrame) -> pd.Series:
+    """The probability the forecast uses: the calibrated win probability, else the stage's
+    default (deals_at's `stage_probability`)."""
+    return deals["win_probability"].fillna(deals["stage_probability"]).clip(0, 1)
 
 
 @dataclass(frozen=True)

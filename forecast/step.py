@@ -20,6 +20,7 @@ from forecast.build import (
     accuracy_rows,
     actual_won,
     deals_at,
+    forecast_probability,
     next_month,
     revenue_forecast,
 )
@@ -280,9 +281,7 @@ def backtest(
     rows = []
     for m in months:
         deals = m.deals.assign(win_probability=needed_probabilities(con, m.cutoff))
-        # as deals_at works it out: the calibrated probability, else the stage's default
-        deals["probability"] = deals["win_probability"].fillna(deals["stage_probability"])
-        deals["probability"] = deals["probability"].clip(0, 1)
+        deals["probability"] = forecast_probability(deals)
         with memory_lowered(con, memory_limit):
             rows += accuracy_rows(
                 m.month, deals, m.shares, m.actual, m.sources, month_rng(m.month), m.open_deals

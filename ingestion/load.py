@@ -386,9 +386,13 @@ def _refuse_mixed_encodings(unit: SourceUnit, line: int | str) -> None:
     )
 
 
-def _error_line(message: str) -> str:
-    found = re.search(r"Line: (\d+)", message)
-    return found[1] if found else "?"
+def _refuse_if_not_utf8(unit: SourceUnit, error: duckdb.Error) -> None:
+    """Refuse the file when DuckDB's reader failed on bytes that are not UTF-8, naming the
+    line its error names."""
+    message = str(error)
+    if _INVALID_UNICODE_ERROR in message:
+        found = re.search(r"Line: (\d+)", message)
+        _refuse_mixed_encodings(unit, found[1] if found else "?")
 
 
 def _read_csv_into_src(con, unit: SourceUnit) -> None:
@@ -401,16 +405,14 @@ def _read_csv_into_src(con, unit: SourceUnit) -> None:
         return
     except duckdb.Error as exc:
         con.execute("DROP TABLE IF EXISTS src")
-        if _INVALID_UNICODE_ERROR in str(exc):
-            _refuse_mixed_encodings(unit, _error_line(str(exc)))
+        _refuse_if_not_utf8(unit, exc)
         if _QUOTED_NEWLINE_ERROR in str(exc):
             try:
                 con.execute(*_read_csv_sql(unit, parallel=False, keep_going=False))
                 return
             except duckdb.Error as again:
                 con.execute("DROP TABLE IF EXISTS src")
-                if _INVALID_UNICODE_ERROR in str(again):
-                    _refuse_mixed_encodings(unit, _error_line(str(again)))
+                _refuse_if_not_utf8(unit, again)
     # reject_errors/reject_scans are the connection's: start them empty for this file.
     con.execute("DROP TABLE IF EXISTS reject_errors")
     con.execute("DROP TABLE IF EXISTS reject_scans")

@@ -79,8 +79,8 @@ _TEXT = "ts_text"
 
 def general_timestamp_sql(text: str) -> str:
     """Timestamp with zone of normalised text `text` (_zone_normalised): an explicit offset
-    or zone wins, epoch milliseconds and Excel serial days are read as such, anything else
-    is a wall time in the business time zone."""
+    wins, epoch milliseconds and Excel serial days are read as such, anything else is a
+    wall time in the business time zone."""
     return (
         f"(CASE WHEN {text} IS NULL THEN NULL "
         f"WHEN regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
@@ -132,11 +132,11 @@ def timestamp_sql(ref: str) -> str:
     """Timestamp with zone: an explicit offset or zone wins, otherwise the business time zone.
 
     Values in one of PLAIN_TIMESTAMP_FORMATS or OFFSET_TIMESTAMP_FORMATS are read by that
-    format alone; only the others
-    take the general reading (general_reading_sql). That reading is written once, over its
-    text as a lambda's parameter: DuckDB works out a subexpression written more than once
-    for every row before the coalesce could skip it, and the normalised text appears seven
-    times in it (12 million activity times: 9.0 s -> 7.3 s for the file's insert)."""
+    format alone; only the others take the general reading (general_reading_sql), written
+    once over its text as a lambda's parameter: DuckDB works out a subexpression written
+    more than once for every row before the coalesce could skip it, and the normalised text
+    appears seven times in it (the 1M bench's 12 million activity times: the file's insert
+    11.2-11.5 s -> 9.5-9.8 s)."""
     plain = ", ".join(f"'{f}'" for f in PLAIN_TIMESTAMP_FORMATS)
     offset = ", ".join(f"'{f}'" for f in OFFSET_TIMESTAMP_FORMATS)
     raw = blank_to_null(ref)

@@ -248,13 +248,6 @@ def insert_probabilities(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -
         con.unregister("scored_df")
 
 
-def probabilities_sql(table: str = PROBABILITIES_TABLE) -> str:
-    """The deals of one cutoff ($cutoff) in `table`, as deals_at reads them."""
-    return (
-        f"SELECT source_system, opportunity_id, win_probability FROM {table} WHERE cutoff = $cutoff"
-    )
-
-
 def batch_features(con: duckdb.DuckDBPyConnection, deals: pd.DataFrame):
     """The features of a batch's (deal, cutoff) rows, a chunk at a time."""
     if not len(deals):

@@ -22,6 +22,13 @@ TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = datetime(2025, 6, 30, tzinfo=TZ)
 
 
+def probabilities_sql(table: str) -> str:
+    """The deals of one cutoff ($cutoff) in a table scoring.as_of.probabilities_at wrote."""
+    return (
+        f"SELECT source_system, opportunity_id, win_probability FROM {table} WHERE cutoff = $cutoff"
+    )
+
+
 def generate(n: int = 700, seed: int = 17) -> tuple[list[list], list[list]]:
     """Deals whose chance to win rises with the touches they got in the 60 days before the
     scoring cutoff (30 days before the close): nothing else tells the outcome."""
@@ -251,7 +258,7 @@ def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up
     a time, every deal's win probability is what reading them all together gives."""
     import pandas as pd
 
-    from scoring.as_of import cutoff_batches, probabilities_at, probabilities_sql
+    from scoring.as_of import cutoff_batches, probabilities_at
     from scoring.config import load_config
 
     assert cutoff_batches({"a": 3, "b": 3, "c": 5, "d": 1}, limit=6) == [["a", "b"], ["c", "d"]]
@@ -393,7 +400,7 @@ def test_the_backtest_scores_only_the_deals_that_can_close_in_their_month(follow
     )
     from forecast.closing_history import ClosingHistory
     from forecast.step import NEEDED_TABLE, backtest, month_deals, month_rng, plan_backtest
-    from scoring.as_of import probabilities_at, probabilities_sql
+    from scoring.as_of import probabilities_at
     from scoring.config import load_config
 
     config, tz = load_config(), "Asia/Shanghai"

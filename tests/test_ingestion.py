@@ -321,20 +321,23 @@ TIME_TEXTS = [
 ]
 
 
+def read_times(texts, tz: str, *readings: str) -> list[tuple]:
+    """Each text (column c0) with what each SQL reading of it gives, in business time zone
+    `tz` (the session in UTC, so instants come back comparable)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE src (c0 VARCHAR)")
+    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in texts])
+    return con.execute(f"SELECT c0, {', '.join(readings)} FROM src", {"tz": tz}).fetchall()
+
+
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York", "UTC"])
 def test_plain_times_read_first_give_what_the_general_reading_gives(tz):
     """The exact-format reading of plain times is only a shortcut: every text reads as the
     general reading alone would read it, in any time zone, blank and unreadable included."""
     from ingestion.values import general_reading_sql, timestamp_sql
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE TABLE src (c0 VARCHAR)")
-    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in TIME_TEXTS])
-    general = general_reading_sql("c0")
-    rows = con.execute(
-        f"SELECT c0, {timestamp_sql('c0')}, {general} FROM src", {"tz": tz}
-    ).fetchall()
+    rows = read_times(TIME_TEXTS, tz, timestamp_sql("c0"), general_reading_sql("c0"))
     assert [(text, now) for text, now, _ in rows] == [(text, then) for text, _, then in rows]
 
 
@@ -343,8 +346,6 @@ def test_times_read_as_the_business_time_zone_says():
     of UTC, an explicit offset wins, epoch milliseconds are an instant."""
     from ingestion.values import timestamp_sql
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
     texts = {
         "2025-03-05 14:20:00": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
         "2025-03-05 14:20": datetime(2025, 3, 5, 6, 20, tzinfo=UTC),
@@ -366,9 +367,5 @@ def test_times_read_as_the_business_time_zone_says():
         "2025-02-30 10:00:00": None,
         "": None,
     }
-    con.execute("CREATE TABLE src (c0 VARCHAR)")
-    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in texts])
-    got = con.execute(
-        f"SELECT c0, {timestamp_sql('c0')} FROM src", {"tz": "Asia/Shanghai"}
-    ).fetchall()
+    got = read_times(list(texts), "Asia/Shanghai", timestamp_sql("c0"))
     assert dict(got) == texts
