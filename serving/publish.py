@@ -33,13 +33,29 @@ CN_MOBILE = r"(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)"
 INTL_PHONE = r"\+[0-9][0-9 -]{7,}[0-9]"
 
 
+# What any text with an address or number to mask holds (EMAIL needs its '@', INTL_PHONE its
+# '+', CN_MOBILE eleven digits from 1[3-9]); a text without it needs none of the three.
+MAY_HOLD_PERSONAL = (
+    "contains({ref}, '@') OR contains({ref}, '+') OR regexp_matches({ref}, '1[3-9][0-9]{{9}}')"
+)
+# Columns whose texts are long (the grades' reasons, ~110 characters): each row is first
+# checked for MAY_HOLD_PERSONAL, and only the few that may hold some are masked. On short
+# texts (names, stages) the check costs more than it saves. At a million deals: a day of
+# opportunity_priority_history 0.85 s → 0.38 s, opportunity_priority 0.80 s → 0.53 s.
+CHECKED_FIRST = frozenset({"reasons"})
+
+
 def masked(column: str) -> str:
     """Text with e-mail addresses and phone numbers masked (ids are left alone)."""
     ref = f'"{column}"'
-    return (
+    replaced = (
         f"regexp_replace(regexp_replace(regexp_replace({ref}, '{EMAIL}', '***@\\1', 'g'), "
-        f"'{CN_MOBILE}', '\\1\\2****\\3\\4', 'g'), '{INTL_PHONE}', '+***', 'g') AS {ref}"
+        f"'{CN_MOBILE}', '\\1\\2****\\3\\4', 'g'), '{INTL_PHONE}', '+***', 'g')"
     )
+    if column in CHECKED_FIRST:
+        check = MAY_HOLD_PERSONAL.format(ref=ref)
+        return f"CASE WHEN {check} THEN {replaced} ELSE {ref} END AS {ref}"
+    return f"{replaced} AS {ref}"
 
 
 def mart_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:

@@ -273,8 +273,9 @@ def test_a_mart_of_one_row_per_deal_is_brought_up_to_date_column_by_column(tmp_p
 def test_masking_finds_every_address_and_number_and_leaves_other_text_as_it_was():
     """Every e-mail address and phone number is masked, wherever in the text and on
     whatever line; text without one (ten or twelve digits, a '+' before a space, the
-    grades' own reasons) comes out as it went in."""
-    from serving.publish import masked
+    grades' own reasons) comes out as it went in; the same for the long texts checked
+    first (the grades' reasons: serving.publish.CHECKED_FIRST)."""
+    from serving.publish import CHECKED_FIRST, masked
 
     cases = [
         ("call 13812345678 today", "call 138****5678 today"),
@@ -294,11 +295,16 @@ def test_masking_finds_every_address_and_number_and_leaves_other_text_as_it_was(
         ("", ""),
         (None, None),
     ]
+    assert "reasons" in CHECKED_FIRST and "CASE WHEN" in masked("reasons")
     with duckdb.connect() as con:
         con.execute("CREATE TABLE t (i INTEGER, note VARCHAR)")
         con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(text for text, _ in cases)))
-        got = con.execute(f"SELECT {masked('note')} FROM t ORDER BY i").fetchall()
-    assert [g for (g,) in got] == [expected for _, expected in cases]
+        con.execute("ALTER TABLE t ADD COLUMN reasons VARCHAR")
+        con.execute("UPDATE t SET reasons = note")
+        got = con.execute(f"SELECT {masked('note')}, {masked('reasons')} FROM t ORDER BY i")
+        got = got.fetchall()
+    assert [g for g, _ in got] == [expected for _, expected in cases]
+    assert [g for _, g in got] == [expected for _, expected in cases]
 
 
 def test_a_copy_that_fails_leaves_the_last_copy_as_it_was(tmp_path, monkeypatch):
