@@ -89,6 +89,11 @@ TABLES: dict[str, Table] = {
                 Column("is_deleted", BOOLEAN),
                 # ids of records merged into this one (HubSpot), separated by ';'
                 Column("merged_from_ids"),
+                # the account's name and industry as the deal export writes them (a Chinese
+                # CRM's 商机 form carries 客户名称 and 所属行业): used when no account export
+                # gives them, which wins when it does
+                Column("account_name"),
+                Column("industry"),
             ),
             key=("opportunity_id",),
             label="商机 / opportunities",

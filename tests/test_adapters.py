@@ -224,6 +224,23 @@ def test_chinese_follow_ups_cycle_time_and_accounts(mixed_warehouse):
     ) == [("制造业", 100)]
 
 
+def test_chinese_deal_exports_name_the_accounts_no_account_export_names(mixed_warehouse):
+    """A 商机 form carries 客户名称 (and, from 6/3, 所属行业): a deal whose account is not in
+    the 客户 sheet still shows its account's name and industry; where the 客户 sheet has
+    the account, its name and industry win (S1: 制造业 there, 软件 on the deal)."""
+    accounts = mart_by_id(
+        mixed_warehouse,
+        "SELECT opportunity_id, account_name, industry FROM marts.opportunities "
+        "WHERE source_system = 'cn_crm'",
+    )
+    assert accounts == {
+        "S1": ("华信科技", "制造业"),
+        "S2": ("恒达集团", "金融"),  # blank on the deal: the 客户 sheet's
+        "S3": ("新峰制造", None),  # last exported on 6/2, before the form had 所属行业
+        "S4": ("长城物流", "物流"),  # not in the 客户 sheet: the deal export's
+    }
+
+
 def test_hubspot_deals_stage_history_and_engagements(mixed_warehouse):
     state = mart_by_id(
         mixed_warehouse,

@@ -31,6 +31,8 @@ OPPORTUNITIES = Format(
                 "opportunity_id": Field(_OPP_ID),
                 "opportunity_name": Field(("商机名称", "机会名称", "项目名称")),
                 "account_id": Field(_ACCOUNT),
+                "account_name": Field(("客户名称", "客户")),
+                "industry": Field(("所属行业", "客户行业", "行业")),
                 "owner_id": Field(_OWNER),
                 "stage": Field(("销售阶段", "商机阶段", "阶段")),
                 "status": Field(("商机状态", "赢单状态", "状态", "结果")),

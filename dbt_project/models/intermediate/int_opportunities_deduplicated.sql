@@ -192,6 +192,8 @@ select
     r.is_deleted,
     coalesce(r._export_date < f.export_date, false) as is_no_longer_exported,
     r.merged_from_ids is not null as has_merged_records,
+    r.deal_account_name,
+    r.deal_industry,
     r.extra,
     r.estimated_columns,
     r._file_name,

@@ -21,8 +21,9 @@ select
     o.*,
     w.owner_name,
     w.team,
-    a.account_name,
-    a.industry,
+    -- the account export's, else what the deal export wrote (a 商机 form's 客户名称, 所属行业)
+    coalesce(a.account_name, o.deal_account_name) as account_name,
+    coalesce(a.industry, o.deal_industry) as industry,
     a.employees,
     case
         when o.status in ('won', 'lost') and o.closed_at is not null

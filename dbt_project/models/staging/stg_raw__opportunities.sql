@@ -17,6 +17,8 @@ select
     nullif(trim(source), '') as lead_source,
     coalesce(is_deleted, false) as is_deleted,
     nullif(trim(merged_from_ids), '') as merged_from_ids,
+    nullif(trim(account_name), '') as deal_account_name,
+    nullif(trim(industry), '') as deal_industry,
     extra,
     _load_id,
     _file_name,
