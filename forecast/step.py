@@ -275,9 +275,7 @@ def backtest(
         # The closed deals the scorers learn from are held in pandas while DuckDB builds
         # the features: it holds less meanwhile (warehouse.database.memory_lowered).
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
-            probabilities_at(
-                con, config, [m.cutoff for m in months], reuse=reuse, listed=NEEDED_TABLE
-            )
+            probabilities_at(con, config, [m.cutoff for m in months], NEEDED_TABLE, reuse=reuse)
     rows = []
     for m in months:
         deals = m.deals.assign(win_probability=needed_probabilities(con, m.cutoff))

@@ -1,5 +1,5 @@
-"""Win probabilities as the warehouse would have computed them at a past moment: the deals
-open then, scored with what had happened before it (scoring.features), calibrated on the
+"""Win probabilities as the warehouse would have computed them at a past moment: deals
+open then (those the caller lists), scored with what had happened before it (scoring.features), calibrated on the
 deals that had closed before it. The forecast's backtest uses it, so a month's forecast is
 judged on what was known at the month's start.
 """
@@ -7,7 +7,6 @@ judged on what was known at the month's start.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 import duckdb
 import numpy as np
@@ -34,15 +33,6 @@ from warehouse.database import table_exists
 
 # A deal open at $cutoff: created before it, and still open or closed since.
 OPEN_AT_CUTOFF = "created_at < $cutoff AND (status = 'open' OR closed_at >= $cutoff)"
-
-
-def open_deals_at(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> pd.DataFrame:
-    """Every deal created before `cutoff` and not closed by then, with the cutoff."""
-    return con.execute(
-        "SELECT source_system, opportunity_id, CAST($cutoff AS TIMESTAMPTZ) AS cutoff "
-        f"FROM marts.opportunities WHERE {OPEN_AT_CUTOFF} ORDER BY 1, 2",
-        {"cutoff": cutoff},
-    ).df()
 
 
 def stored_signal_uses(con: duckdb.DuckDBPyConnection) -> list[SignalUse]:
@@ -130,20 +120,9 @@ def cutoff_batches(rows: dict[datetime, int], limit: int = FEATURES_BATCH_ROWS) 
     return batches
 
 
-def open_deal_counts(con: duckdb.DuckDBPyConnection, cutoffs: list[datetime]) -> dict:
-    """How many deals were open at each cutoff (open_deals_at's rows)."""
-    return {
-        cutoff: con.execute(
-            f"SELECT count(*) FROM marts.opportunities WHERE {OPEN_AT_CUTOFF}",
-            {"cutoff": cutoff},
-        ).fetchone()[0]
-        for cutoff in cutoffs
-    }
-
-
 def listed_deals_at(con: duckdb.DuckDBPyConnection, table: str, cutoff: datetime) -> pd.DataFrame:
-    """The deals `table` (cutoff, source_system, opportunity_id) lists at `cutoff`, in
-    open_deals_at's shape and order."""
+    """The deals `table` (cutoff, source_system, opportunity_id) lists at `cutoff`, in the
+    order of their ids."""
     return con.execute(
         f"SELECT source_system, opportunity_id, cutoff FROM {table} WHERE cutoff = $cutoff "
         "ORDER BY 1, 2",
@@ -166,16 +145,17 @@ def probabilities_at(
     con: duckdb.DuckDBPyConnection,
     config: ScoringConfig,
     cutoffs: list[datetime],
+    listed: str,
     batch_rows: int = FEATURES_BATCH_ROWS,
     reuse: bool = True,
-    listed: str | None = None,
 ) -> str:
-    """Per cutoff: the deals open then (or the ones the temp table `listed` lists: cutoff,
-    source_system, opportunity_id) with their win probability as computed then, into the
-    temp table PROBABILITIES_TABLE (cutoff, source_system, opportunity_id, win_probability:
-    NULL where the source had too few closed deals to calibrate); returns its name. The
-    closed deals the scorers are calibrated on are let go on return (`reuse`: read back
-    from scoring's when their inputs are unchanged, scoring.past_deals)."""
+    """Per cutoff: the deals the temp table `listed` lists then (cutoff, source_system,
+    opportunity_id: deals open at the cutoff, OPEN_AT_CUTOFF) with their win probability as
+    computed then, into the temp table PROBABILITIES_TABLE (cutoff, source_system,
+    opportunity_id, win_probability: NULL where the source had too few closed deals to
+    calibrate); returns its name. The closed deals the scorers are calibrated on are let go
+    on return (`reuse`: read back from scoring's when their inputs are unchanged,
+    scoring.past_deals)."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {PROBABILITIES_TABLE} (cutoff TIMESTAMPTZ, "
         "source_system VARCHAR, opportunity_id VARCHAR, win_probability DOUBLE)"
@@ -189,17 +169,12 @@ def probabilities_at(
         if learns(config, training_set)
         else rule_scores_of(config, training_set, uses, activities)
     )
-    if listed is None:
-        counts, deals_at = open_deal_counts(con, cutoffs), partial(open_deals_at, con)
-    else:
-        counts = listed_deal_counts(con, listed, cutoffs)
-        deals_at = partial(listed_deals_at, con, listed)
-    for batch in cutoff_batches(counts, batch_rows):
+    for batch in cutoff_batches(listed_deal_counts(con, listed, cutoffs), batch_rows):
         scorers = {
             c: scorer_known_at(con, config, training_set, uses, activities, c, rule_scores)
             for c in batch
         }
-        deals = pd.concat([deals_at(cutoff) for cutoff in batch], ignore_index=True)
+        deals = pd.concat([listed_deals_at(con, listed, c) for c in batch], ignore_index=True)
         # One features query for the batch's cutoffs (each deal row carries its own), read
         # a chunk at a time; each chunk's deals scored as of their own cutoff.
         for chunk in batch_features(con, deals):

@@ -82,6 +82,10 @@ def previous_grades(con: duckdb.DuckDBPyConnection, as_of: date, fast: bool) -> 
     return con.execute(PREVIOUS_FROM_HISTORY, [as_of]).df()
 
 
+# Today's grades, as save_priority writes them, in a temp table while it does.
+TODAY_TABLE = "todays_grades"
+
+
 def keep_latest_grades(con: duckdb.DuckDBPyConnection, fast: bool) -> None:
     """LATEST_GRADES after today's rows (TODAY_TABLE) went into the history: today's deals
     replaced in it, or (`fast` False) it made again from the whole history."""
@@ -102,10 +106,6 @@ def keep_latest_grades(con: duckdb.DuckDBPyConnection, fast: bool) -> None:
         f"INSERT INTO {LATEST_GRADES} SELECT source_system, opportunity_id, "
         f"CAST(scored_on AS DATE), score, grade FROM {TODAY_TABLE}"
     )
-
-
-# Today's grades, as save_priority writes them, in a temp table while it does.
-TODAY_TABLE = "todays_grades"
 
 
 # Every run's validation rows, under the day they were scored (columns as the latest table).

@@ -29,6 +29,24 @@ def probabilities_sql(table: str) -> str:
     )
 
 
+def list_open_deals(con, cutoffs: list[datetime], table: str = "every_open_deal") -> str:
+    """Every deal open at each cutoff, listed in a temp table as scoring.as_of.probabilities_at
+    reads its deals (cutoff, source_system, opportunity_id); returns its name."""
+    from scoring.as_of import OPEN_AT_CUTOFF
+
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} (cutoff TIMESTAMPTZ, source_system VARCHAR, "
+        "opportunity_id VARCHAR)"
+    )
+    for cutoff in cutoffs:
+        con.execute(
+            f"INSERT INTO {table} SELECT CAST($cutoff AS TIMESTAMPTZ), source_system, "
+            f"opportunity_id FROM marts.opportunities WHERE {OPEN_AT_CUTOFF}",
+            {"cutoff": cutoff},
+        )
+    return table
+
+
 def generate(n: int = 700, seed: int = 17) -> tuple[list[list], list[list]]:
     """Deals whose chance to win rises with the touches they got in the 60 days before the
     scoring cutoff (30 days before the close): nothing else tells the outcome."""
@@ -271,9 +289,10 @@ def test_the_backtest_reads_its_months_in_batches_with_the_same_answer(follow_up
 
     with duckdb.connect(str(follow_up_warehouse / "warehouse.duckdb"), read_only=True) as con:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
-        table = probabilities_at(con, load_config(), cutoffs, batch_rows=10**9)
+        listed = list_open_deals(con, cutoffs)
+        table = probabilities_at(con, load_config(), cutoffs, listed, batch_rows=10**9)
         together = {c: read(con, table, c) for c in cutoffs}
-        table = probabilities_at(con, load_config(), cutoffs, batch_rows=1)
+        table = probabilities_at(con, load_config(), cutoffs, listed, batch_rows=1)
         apart = {c: read(con, table, c) for c in cutoffs}
     assert all(len(together[c]) > 50 for c in cutoffs)
     for cutoff in cutoffs:
@@ -334,7 +353,7 @@ def test_a_chunk_of_the_backtest_is_scored_once_and_calibrated_per_month(follow_
     from scoring.as_of import (
         batch_features,
         chunk_probabilities,
-        open_deals_at,
+        listed_deals_at,
         rule_scores_of,
         scorer_known_at,
         stored_signal_uses,
@@ -353,7 +372,8 @@ def test_a_chunk_of_the_backtest_is_scored_once_and_calibrated_per_month(follow_
         scorers = {
             c: scorer_known_at(con, config, training, uses, activities, c, scores) for c in cutoffs
         }
-        deals = pd.concat([open_deals_at(con, c) for c in cutoffs], ignore_index=True)
+        listed = list_open_deals(con, cutoffs)
+        deals = pd.concat([listed_deals_at(con, listed, c) for c in cutoffs], ignore_index=True)
         chunks = list(batch_features(con, deals))
     keys = ["cutoff", "source_system", "opportunity_id"]
     for chunk in chunks:
@@ -415,7 +435,8 @@ def test_the_backtest_scores_only_the_deals_that_can_close_in_their_month(follow
             con.execute(f"SELECT cutoff, count(*) FROM {NEEDED_TABLE} GROUP BY 1").fetchall()
         )
         # every deal open at each month's start scored, and the figures worked out on them all
-        table = probabilities_at(con, config, [m.cutoff for m in months])
+        cutoffs = [m.cutoff for m in months]
+        table = probabilities_at(con, config, cutoffs, list_open_deals(con, cutoffs))
         rows = []
         for m in months:
             window = Months([m.month], tz)
