@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ingestion.load import unloaded_files
+
 # Only a file of at most this size can be validated by GX (a load of up to GX_MAX_ROWS rows,
 # quality.validate): for landing folders of bigger files alone the worker is not started.
 MAX_FILE_BYTES = 64 * 2**20
@@ -72,17 +74,28 @@ class GxWorker:
 _worker: GxWorker | None = None
 
 
+def small_enough(files: Iterable[Path]) -> list[Path]:
+    """The files GX may validate (the others are checked in SQL alone)."""
+    return [f for f in files if f.stat().st_size <= MAX_FILE_BYTES]
+
+
 def worth_starting(files: Iterable[Path]) -> bool:
     """Whether a run over `files` will validate with GX in a process that has not imported
     it yet (a test process or a replay imports it once and keeps it)."""
     if "great_expectations" in sys.modules:
         return False
-    return any(f.stat().st_size <= MAX_FILE_BYTES for f in files)
+    return bool(small_enough(files))
 
 
-def start(files: Iterable[Path]) -> bool:
-    """Start the worker when `worth_starting(files)`; True when one runs."""
-    if _worker is None and worth_starting(files):
+def start(files: Iterable[Path], warehouse: Path) -> bool:
+    """Start the worker when `worth_starting` the files of `files` the ledger of
+    `warehouse` has not seen (a run skips the others unvalidated); True when one runs."""
+    files = list(files)
+    if (
+        _worker is None
+        and worth_starting(files)
+        and worth_starting(unloaded_files(warehouse, small_enough(files)))
+    ):
         start_worker()
     return _worker is not None
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
+import subprocess
+import sys
 import threading
 import warnings
 from datetime import date, datetime
@@ -16,12 +19,15 @@ import pandas as pd
 import pytest
 
 from ingestion.config import load_settings
-from ingestion.load import load_landing
+from ingestion.files import landing_files
+from ingestion.load import load_landing, unloaded_files
 from orchestration.cli import main
+from quality.gx_worker import PROJECT_ROOT
 from quality.notify import build_payload
 from quality.validate import validate_load
 from tests.conftest import marts_fingerprint, query
 from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
+from tests.next_day import NEW_EXPORT as NEXT_DAY_EXPORT
 
 pytestmark = pytest.mark.e2e
 
@@ -415,6 +421,67 @@ def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
     # GX's own failure, raised in the worker, reaches the run as the same error.
     error = pickle.loads(pickle.dumps(GxCheckError("c", "f.csv", {"exception_message": "no"})))
     assert isinstance(error, GxCheckError) and str(error).startswith("f.csv:")
+
+
+def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
+    built_warehouse, sample_landing, tmp_path
+):
+    """A user's own landing folder keeps its old exports (`--landing` copies them), and a
+    run after a crash finds the files it loaded: importing GX in a second process for files
+    the run will skip costs ~3 s of a core for nothing. Files are known by their content."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse / "warehouse.duckdb", warehouse)
+    old = landing_files(sample_landing)
+    assert len(old) >= 3
+    assert unloaded_files(warehouse, old) == []
+    # The same content under another name is known; the next day's export is new.
+    renamed = tmp_path / "incoming" / f"copy_of_{old[0].name}"
+    renamed.parent.mkdir()
+    shutil.copy(old[0], renamed)
+    new = tmp_path / "incoming" / "opportunities_new.csv"
+    write_csv(new, *NEXT_DAY_EXPORT)
+    assert unloaded_files(warehouse, [*old, renamed, new]) == [new]
+    # No warehouse yet, or one another process is writing: every file counts as new.
+    assert unloaded_files(tmp_path / "new" / "warehouse.duckdb", old) == old
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOR_WRITING, str(warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        assert unloaded_files(warehouse, old) == old
+    finally:
+        writer.communicate("")
+    # In a process that has not imported GX (as `oppwh run` starts): no worker for the old
+    # files, one for a new file.
+    started = subprocess.run(
+        [sys.executable, "-c", START_WORKER, str(warehouse), str(new), *map(str, old)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    assert started.stdout.split() == ["False", "True"], started.stderr[-2000:]
+
+
+# A second process holding the warehouse for writing until its stdin closes.
+HOLD_FOR_WRITING = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.read()
+"""
+# gx_worker.start over the old files alone, then with the new one (argv: warehouse, new, old...).
+START_WORKER = """
+import sys
+from pathlib import Path
+from quality import gx_worker
+warehouse, new, *old = map(Path, sys.argv[1:])
+print(gx_worker.start(old, warehouse), flush=True)
+print(gx_worker.start([*old, new], warehouse), flush=True)
+gx_worker.stop()
+"""
 
 
 def test_a_check_great_expectations_cannot_evaluate_is_an_error_not_a_pass():

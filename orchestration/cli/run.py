@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     # Great Expectations imports in its own process while this one loads the job (quality.gx_worker).
-    gx_worker.start(landing_files(landing or folder.landing))
+    gx_worker.start(landing_files(landing or folder.landing), folder.warehouse)
     # The job's Definitions (Dagster, dagster-dbt: ~2 s) load only for the commands that run it.
     from orchestration.launch import run_daily_job, run_failed
 
