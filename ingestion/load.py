@@ -49,6 +49,7 @@ from ingestion.formats.base import (
 )
 from ingestion.schema import LINEAGE_COLUMNS, SQL_TYPES, TABLES
 from ingestion.values import EXPECTED, parse_sql
+from warehouse.database import connect
 from warehouse.folders import content_hash
 from warehouse.settings import DEFAULT_TIMEZONE
 
@@ -355,7 +356,7 @@ def unloaded_files(warehouse: Path, files: list[Path]) -> list[Path]:
         return list(files)
     digests = {path: content_hash(path) for path in files}
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with connect(warehouse, read_only=True) as con:
             known = {
                 row[0]
                 for row in con.execute(
