@@ -39,6 +39,16 @@ SAMPLE_OPPORTUNITIES = 300
 SAMPLE_SEED = 11
 
 
+@pytest.fixture(scope="session", autouse=True)
+def great_expectations_in_this_process():
+    """GX imported once per test process. The tests run `oppwh run` in this process ~40
+    times; a process that has not imported GX starts a worker to import it for every run
+    with new files (quality.gx_worker: ~3 s of a core each, as `oppwh run` does once a
+    day), one that has validates here. The worker itself is tested on its own
+    (test_quality) and in the runs the tests start as their own processes."""
+    import great_expectations  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def sample_data():
     return generate_sample(SAMPLE_OPPORTUNITIES, SAMPLE_SEED, SAMPLE_AS_OF)
