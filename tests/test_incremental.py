@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from unittest.mock import ANY
 
 import duckdb
 import pytest
@@ -296,6 +297,63 @@ def test_the_build_fingerprint_follows_every_input(tmp_path):
     changes.append(inputs_fingerprint(db, project, settings))
     changes.append(inputs_fingerprint(db, project, {**settings, "vars": {"stale_days": 7}}))
     assert len({first, *changes}) == 5
+
+
+def test_raw_figures_hash_each_load_once_and_equal_hashing_every_row(tmp_path):
+    """The build's fingerprint of a raw table (its row count and the sum of its rows'
+    hashes) is kept per load, so a run hashes only the loads it has not measured: the
+    figures stay those of hashing every row through new, removed and widened loads."""
+    from warehouse.build_state import LOAD_FIGURES_TABLE, raw_figures
+    from warehouse.database import Database
+
+    db = Database(tmp_path / "w.duckdb")
+
+    def every_row() -> dict:
+        with db.connect() as con:
+            return {
+                t: list(
+                    con.execute(
+                        f"SELECT count(*), CAST(sum(hash(t)) AS VARCHAR) FROM raw.{t} AS t"
+                    ).fetchone()
+                )
+                for t in ("activities", "run_context")
+            }
+
+    def load(load_id, n: int) -> None:
+        with db.connect() as con:
+            con.execute(
+                "INSERT INTO raw.activities (id, kind, _load_id) "
+                "SELECT 'A-' || i, 'call', ? FROM range(?) AS r(i)",
+                [load_id, n],
+            )
+
+    with db.connect() as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.activities (id VARCHAR, kind VARCHAR, _load_id BIGINT)")
+        con.execute("CREATE TABLE raw.run_context AS SELECT DATE '2025-07-01' AS as_of_date")
+    assert raw_figures(db) == every_row() == {"activities": [0, None], "run_context": [1, ANY]}
+    load(1, 3)
+    load(2, 5)
+    assert raw_figures(db) == every_row()
+    # Measured once: a load's kept figures are what the next run counts (here, altered).
+    with db.connect() as con:
+        con.execute(f"UPDATE {LOAD_FIGURES_TABLE} SET hash_sum = hash_sum + 1 WHERE load_id = 1")
+    expected = every_row()["activities"]
+    assert raw_figures(db)["activities"] == [8, str(int(expected[1]) + 1)]
+    with db.connect() as con:
+        con.execute(f"UPDATE {LOAD_FIGURES_TABLE} SET hash_sum = hash_sum - 1 WHERE load_id = 1")
+    load(3, 2)  # a new load
+    assert raw_figures(db) == every_row()
+    with db.connect() as con:  # a load gone, one shrunk
+        con.execute("DELETE FROM raw.activities WHERE _load_id = 2 OR id = 'A-0'")
+    assert raw_figures(db) == every_row()
+    with db.connect() as con:  # a column added to the raw table: every row hashes anew
+        con.execute("ALTER TABLE raw.activities ADD COLUMN subject VARCHAR")
+    assert raw_figures(db) == every_row()
+    load(None, 2)  # rows of no load
+    assert raw_figures(db) == every_row()
+    # loads of 3, 5 and 2 rows; load 2 and the two A-0 gone; 2 rows of no load
+    assert raw_figures(db)["activities"][0] == 3 + 5 + 2 - 5 - 2 + 2
 
 
 def touch(deal: dict, activity_id: str, occurred_at: str) -> list[str]:
