@@ -148,7 +148,9 @@ def timed_run(data_dir: Path, landing: Path, as_of: str, engine: str = "duckdb")
         dg.DagsterInstance.ephemeral() as instance,
         TreeMemorySampler(spill_dir=spill_dir) as memory,
     ):
-        gx_worker.start(landing_files(landing), DataFolder.at(data_dir).warehouse)
+        gx_worker.start(
+            landing_files(landing), DataFolder.at(data_dir).warehouse, date.fromisoformat(as_of)
+        )
         try:
             result = run_daily_job(
                 data_dir, landing, as_of, archive_mode="off", instance=instance, engine=engine

@@ -341,33 +341,50 @@ def already_loaded(con, digest: str, sheet: str | None, export_date: date | None
     return row[0] > 0
 
 
-def unloaded_files(warehouse: Path, files: list[Path]) -> list[Path]:
-    """The files whose content the warehouse's ledger has never loaded, blocked or set aside.
+def unloaded_files(warehouse: Path, files: list[Path], as_of: date) -> list[Path]:
+    """The files a run on `as_of` may load: those whose content the warehouse's ledger has
+    not loaded (a current-state export's, on the file's export date), blocked or set aside.
 
     Asked before a run loads its job, to start Great Expectations' worker (a second
     process importing GX, ~3 s of a core) only when a file may be validated: a user's own
     landing folder keeps its old exports (`--landing` copies them), and a run after a crash
-    finds the files it already loaded. Only a guess, erring towards "new": a file guessed
-    known that is loaded after all (a current-state export's content on another export
-    date) is validated in the run's own process instead; a warehouse that cannot be read
-    now (a new folder, another run writing it) makes every file new.
+    finds the files it already loaded. The same rules as `load_unit` (blocked_before,
+    already_loaded), by content alone: a guess that errs towards "new" (a warehouse that
+    cannot be read now, a new folder or another run writing it, makes every file new), and
+    a file guessed known that loads after all is validated in the run's own process.
     """
     if not files or not warehouse.exists():
         return list(files)
     digests = {path: content_hash(path) for path in files}
+    dates = [export_date_from_name(path.name) or as_of for path in digests]
     try:
         with connect(warehouse, read_only=True) as con:
             known = {
                 row[0]
                 for row in con.execute(
-                    "SELECT DISTINCT content_hash FROM raw.load_ledger WHERE content_hash IN "
-                    "(SELECT unnest(?)) AND status IN ('loaded', 'blocked', 'set_aside')",
-                    [list(set(digests.values()))],
+                    KNOWN_CONTENT_SQL, [list(digests.values()), dates]
                 ).fetchall()
             }
     except duckdb.Error:
         return list(files)
     return [path for path, digest in digests.items() if digest not in known]
+
+
+# The contents (of the pairs content hash, export date given) whose every sheet the ledger
+# shows a run would skip: blocked or set aside before, loaded as history, or as the current
+# state on that export date.
+KNOWN_CONTENT_SQL = """
+WITH files AS (SELECT unnest(?) AS content_hash, unnest(CAST(? AS DATE[])) AS export_date),
+sheets AS (
+    SELECT l.content_hash, l.sheet,
+        bool_or(l.status IN ('blocked', 'set_aside') OR l.export_kind = 'history'
+            OR l.export_date = f.export_date) AS skipped
+    FROM raw.load_ledger AS l INNER JOIN files AS f USING (content_hash)
+    WHERE l.status IN ('loaded', 'blocked', 'set_aside')
+    GROUP BY ALL
+)
+SELECT content_hash FROM sheets GROUP BY content_hash HAVING bool_and(skipped)
+"""
 
 
 # The longest line (record) a CSV may hold; a longer one is rejected, not the file.

@@ -23,6 +23,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 
 from ingestion.load import unloaded_files
@@ -87,14 +88,14 @@ def worth_starting(files: Iterable[Path]) -> bool:
     return bool(small_enough(files))
 
 
-def start(files: Iterable[Path], warehouse: Path) -> bool:
-    """Start the worker when `worth_starting` the files of `files` the ledger of
-    `warehouse` has not seen (a run skips the others unvalidated); True when one runs."""
+def start(files: Iterable[Path], warehouse: Path, as_of: date) -> bool:
+    """Start the worker when `worth_starting` the files of `files` a run on `as_of` may
+    load into `warehouse` (it skips the others unvalidated); True when one runs."""
     files = list(files)
     if (
         _worker is None
         and worth_starting(files)
-        and worth_starting(unloaded_files(warehouse, small_enough(files)))
+        and worth_starting(unloaded_files(warehouse, small_enough(files), as_of))
     ):
         start_worker()
     return _worker is not None

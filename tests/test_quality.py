@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from zoneinfo import ZoneInfo
 
@@ -25,8 +25,8 @@ from orchestration.cli import main
 from quality.gx_worker import PROJECT_ROOT
 from quality.notify import build_payload
 from quality.validate import validate_load
-from tests.conftest import marts_fingerprint, query
-from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_csv
+from tests.conftest import SAMPLE_AS_OF, marts_fingerprint, query
+from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_cn_crm, write_csv, write_salesforce
 from tests.next_day import NEW_EXPORT as NEXT_DAY_EXPORT
 
 pytestmark = pytest.mark.e2e
@@ -428,21 +428,40 @@ def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
 ):
     """A user's own landing folder keeps its old exports (`--landing` copies them), and a
     run after a crash finds the files it loaded: importing GX in a second process for files
-    the run will skip costs ~3 s of a core for nothing. Files are known by their content."""
+    the run will skip costs ~3 s of a core for nothing. Files are known by their content,
+    as the loader knows them: a current-state export loads again on another export date."""
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(built_warehouse / "warehouse.duckdb", warehouse)
     old = landing_files(sample_landing)
     assert len(old) >= 3
-    assert unloaded_files(warehouse, old) == []
+    assert unloaded_files(warehouse, old, SAMPLE_AS_OF) == []
+    # The sample's exports are history (activities, stage entries): skipped on any day.
+    assert unloaded_files(warehouse, old, SAMPLE_AS_OF + timedelta(days=9)) == []
     # The same content under another name is known; the next day's export is new.
     renamed = tmp_path / "incoming" / f"copy_of_{old[0].name}"
     renamed.parent.mkdir()
     shutil.copy(old[0], renamed)
     new = tmp_path / "incoming" / "opportunities_new.csv"
     write_csv(new, *NEXT_DAY_EXPORT)
-    assert unloaded_files(warehouse, [*old, renamed, new]) == [new]
+    assert unloaded_files(warehouse, [*old, renamed, new], SAMPLE_AS_OF) == [new]
+    # Salesforce's Opportunity export is the current state of the day it is loaded (no date
+    # in its name): on the next day it loads again; its Task export does not.
+    day = date(2025, 6, 30)
+    salesforce = tmp_path / "sf"
+    write_salesforce(salesforce)
+    sf_files = landing_files(salesforce)
+    sf_warehouse = loaded_into(tmp_path / "sf.duckdb", salesforce, day)
+    assert unloaded_files(sf_warehouse, sf_files, day) == []
+    again = unloaded_files(sf_warehouse, sf_files, day + timedelta(days=1))
+    assert [f.name for f in again] == ["Opportunity.csv"]
+    # A Chinese CRM's 商机 exports carry their day in the name: known on later days too.
+    chinese = tmp_path / "cn"
+    write_cn_crm(chinese)
+    cn_files = landing_files(chinese)
+    cn_warehouse = loaded_into(tmp_path / "cn.duckdb", chinese, day)
+    assert unloaded_files(cn_warehouse, cn_files, day + timedelta(days=1)) == []
     # No warehouse yet, or one another process is writing: every file counts as new.
-    assert unloaded_files(tmp_path / "new" / "warehouse.duckdb", old) == old
+    assert unloaded_files(tmp_path / "new" / "warehouse.duckdb", old, SAMPLE_AS_OF) == old
     writer = subprocess.Popen(
         [sys.executable, "-c", HOLD_FOR_WRITING, str(warehouse)],
         stdin=subprocess.PIPE,
@@ -451,7 +470,7 @@ def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
     )
     try:
         assert writer.stdout.readline().strip() == "holding"
-        assert unloaded_files(warehouse, old) == old
+        assert unloaded_files(warehouse, old, SAMPLE_AS_OF) == old
     finally:
         writer.communicate("")
     # In a process that has not imported GX (as `oppwh run` starts): no worker for the old
@@ -465,6 +484,14 @@ def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
     assert started.stdout.split() == ["False", "True"], started.stderr[-2000:]
 
 
+def loaded_into(path, landing, day: date):
+    """A warehouse of its own at `path` holding the exports of `landing`, loaded on `day`."""
+    with duckdb.connect(str(path)) as con:
+        outcomes = load_landing(con, landing, load_settings(path.parent, day, "Asia/Shanghai"))
+    assert {o.status for o in outcomes} <= {"loaded", "set_aside"}, outcomes
+    return path
+
+
 # A second process holding the warehouse for writing until its stdin closes.
 HOLD_FOR_WRITING = """
 import sys, duckdb
@@ -473,13 +500,15 @@ print("holding", flush=True)
 sys.stdin.read()
 """
 # gx_worker.start over the old files alone, then with the new one (argv: warehouse, new, old...).
-START_WORKER = """
+START_WORKER = f"""
 import sys
+from datetime import date
 from pathlib import Path
 from quality import gx_worker
 warehouse, new, *old = map(Path, sys.argv[1:])
-print(gx_worker.start(old, warehouse), flush=True)
-print(gx_worker.start([*old, new], warehouse), flush=True)
+day = date.fromisoformat("{SAMPLE_AS_OF}")
+print(gx_worker.start(old, warehouse, day), flush=True)
+print(gx_worker.start([*old, new], warehouse, day), flush=True)
 gx_worker.stop()
 """
 

@@ -89,7 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     # Great Expectations imports in its own process while this one loads the job (quality.gx_worker).
-    gx_worker.start(landing_files(landing or folder.landing), folder.warehouse)
+    gx_worker.start(
+        landing_files(landing or folder.landing), folder.warehouse, date.fromisoformat(as_of)
+    )
     # The job's Definitions (Dagster, dagster-dbt: ~2 s) load only for the commands that run it.
     from orchestration.launch import run_daily_job, run_failed
 
