@@ -91,14 +91,24 @@ def worth_starting(files: Iterable[Path]) -> bool:
 def start(files: Iterable[Path], warehouse: Path, as_of: date) -> bool:
     """Start the worker when `worth_starting` the files of `files` a run on `as_of` may
     load into `warehouse` (it skips the others unvalidated); True when one runs."""
-    files = list(files)
-    if (
-        _worker is None
-        and worth_starting(files)
-        and worth_starting(unloaded_files(warehouse, small_enough(files), as_of))
-    ):
+    if _worker is None and worth_starting(files) and may_load(files, warehouse, as_of):
         start_worker()
     return _worker is not None
+
+
+# Up to this many bytes of small files are hashed to find whether any is new (~0.2 s here);
+# a folder holding more starts the worker unasked, as hashing them would cost more than
+# the import it might save (the run hashes every file again when it loads them).
+CHECKED_BYTES = 256 * 2**20
+
+
+def may_load(files: Iterable[Path], warehouse: Path, as_of: date) -> bool:
+    """Whether a run on `as_of` may load one of the small files of `files` (the load ledger
+    of `warehouse` does not show it would skip them all)."""
+    small = small_enough(files)
+    if sum(f.stat().st_size for f in small) > CHECKED_BYTES:
+        return bool(small)
+    return bool(unloaded_files(warehouse, small, as_of))
 
 
 def start_worker() -> GxWorker:

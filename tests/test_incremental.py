@@ -354,6 +354,11 @@ def test_raw_figures_hash_each_load_once_and_equal_hashing_every_row(tmp_path):
     assert raw_figures(db) == every_row()
     # loads of 3, 5 and 2 rows; load 2 and the two A-0 gone; 2 rows of no load
     assert raw_figures(db)["activities"][0] == 3 + 5 + 2 - 5 - 2 + 2
+    with db.connect() as con:  # every load gone: none of their figures kept
+        con.execute("DELETE FROM raw.activities")
+    assert raw_figures(db)["activities"] == every_row()["activities"] == [0, None]
+    with db.connect() as con:
+        assert con.execute(f"SELECT count(*) FROM {LOAD_FIGURES_TABLE}").fetchone() == (0,)
 
 
 def touch(deal: dict, activity_id: str, occurred_at: str) -> list[str]:

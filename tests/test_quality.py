@@ -22,6 +22,7 @@ from ingestion.config import load_settings
 from ingestion.files import landing_files
 from ingestion.load import load_landing, unloaded_files
 from orchestration.cli import main
+from quality import gx_worker
 from quality.gx_worker import PROJECT_ROOT
 from quality.notify import build_payload
 from quality.validate import validate_load
@@ -370,7 +371,6 @@ def test_only_a_closed_deal_s_close_date_is_checked(tmp_path):
 def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
     """`oppwh run` validates small exports in a second process (quality.gx_worker): the
     same findings as GX in this process; a worker that dies is replaced by this process."""
-    from quality import gx_worker
     from quality.validate import GxCheckError, evaluate_with_gx
 
     con, end = loaded_with_warnings(tmp_path)
@@ -424,7 +424,7 @@ def test_the_gx_worker_finds_what_great_expectations_finds_here(tmp_path):
 
 
 def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
-    built_warehouse, sample_landing, tmp_path
+    built_warehouse, sample_landing, tmp_path, monkeypatch
 ):
     """A user's own landing folder keeps its old exports (`--landing` copies them), and a
     run after a crash finds the files it loaded: importing GX in a second process for files
@@ -460,6 +460,10 @@ def test_the_gx_worker_starts_only_when_a_file_is_new_to_the_warehouse(
     cn_files = landing_files(chinese)
     cn_warehouse = loaded_into(tmp_path / "cn.duckdb", chinese, day)
     assert unloaded_files(cn_warehouse, cn_files, day + timedelta(days=1)) == []
+    # A folder of more small files than are worth hashing first starts the worker unasked.
+    assert not gx_worker.may_load(old, warehouse, SAMPLE_AS_OF)
+    monkeypatch.setattr(gx_worker, "CHECKED_BYTES", sum(f.stat().st_size for f in old) - 1)
+    assert gx_worker.may_load(old, warehouse, SAMPLE_AS_OF)
     # No warehouse yet, or one another process is writing: every file counts as new.
     assert unloaded_files(tmp_path / "new" / "warehouse.duckdb", old, SAMPLE_AS_OF) == old
     writer = subprocess.Popen(

@@ -103,17 +103,14 @@ def table_figures(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> li
         [schema, table],
     ).fetchall()
     if LOAD_COLUMN not in {name for name, _ in columns}:
-        count, total = con.execute(
-            f"SELECT count(*), sum(hash(t)) FROM {relation} AS t WHERE {rows_read}"
-        ).fetchone()
-        return [count, None if total is None else str(total)]
+        return _figures(con, relation, rows_read)
     signature = json.dumps([columns, rows_read])
     counts = dict(
         con.execute(
             f"SELECT {LOAD_COLUMN}, count(*) FROM {relation} WHERE {rows_read} GROUP BY 1"
         ).fetchall()
     )
-    known = {
+    kept = {
         load: (rows, total)
         for load, rows, total in con.execute(
             f"SELECT load_id, row_count, hash_sum FROM {LOAD_FIGURES_TABLE} "
@@ -121,36 +118,68 @@ def table_figures(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> li
             [table, signature],
         ).fetchall()
     }
-    fresh = [
-        load for load, rows in counts.items() if load is None or known.get(load, (0,))[0] != rows
-    ]
-    measured = (
-        {
-            load: (rows, total)
-            for load, rows, total in con.execute(
-                f"SELECT {LOAD_COLUMN}, count(*), sum(hash(t)) FROM {relation} AS t "
-                f"WHERE ({rows_read}) AND ({LOAD_COLUMN} IN (SELECT unnest(?)) "
-                f"OR ({LOAD_COLUMN} IS NULL AND ?)) GROUP BY 1",
-                [[load for load in fresh if load is not None], None in fresh],
-            ).fetchall()
-        }
-        if fresh
-        else {}
-    )
-    figures = {load: measured.get(load) or known[load] for load in counts}
-    if fresh or known.keys() != counts.keys() - {None}:
-        with transaction(con):
-            con.execute(f"DELETE FROM {LOAD_FIGURES_TABLE} WHERE table_name = ?", [table])
-            con.executemany(
-                f"INSERT INTO {LOAD_FIGURES_TABLE} VALUES (?, ?, ?, ?, ?)",
-                [
-                    [table, signature, load, rows, total]
-                    for load, (rows, total) in figures.items()
-                    if load is not None
-                ],
+    fresh = [load for load, rows in counts.items() if kept.get(load, (None,))[0] != rows]
+    measured = _measured_loads(con, relation, rows_read, fresh) if fresh else {}
+    if fresh or kept.keys() != counts.keys():
+        _keep_load_figures(con, table, signature, list(counts), measured)
+    figures = [measured.get(load) or kept[load] for load in counts]
+    count = sum(rows for rows, _ in figures)
+    return [count, str(sum(total for _, total in figures)) if count else None]
+
+
+def _figures(con: duckdb.DuckDBPyConnection, relation: str, rows_read: str) -> list:
+    """A table's figures from every row (a table that is not loaded in loads)."""
+    count, total = con.execute(
+        f"SELECT count(*), sum(hash(t)) FROM {relation} AS t WHERE {rows_read}"
+    ).fetchone()
+    return [count, None if total is None else str(total)]
+
+
+def _measured_loads(
+    con: duckdb.DuckDBPyConnection, relation: str, rows_read: str, loads: list
+) -> dict:
+    """load -> (row count, hash sum) of `loads` (None: the rows of no load)."""
+    return {
+        load: (rows, total)
+        for load, rows, total in con.execute(
+            f"SELECT {LOAD_COLUMN}, count(*), sum(hash(t)) FROM {relation} AS t "
+            f"WHERE ({rows_read}) AND ({LOAD_COLUMN} IN (SELECT unnest(?)) "
+            f"OR ({LOAD_COLUMN} IS NULL AND ?)) GROUP BY 1",
+            [[load for load in loads if load is not None], None in loads],
+        ).fetchall()
+    }
+
+
+def _keep_load_figures(
+    con: duckdb.DuckDBPyConnection, table: str, signature: str, loads: list, measured: dict
+) -> None:
+    """Keep the figures just `measured`, drop those of loads gone or measured otherwise (the
+    rows of no load are never kept: they are measured each time)."""
+    keep = [(load, rows, total) for load, (rows, total) in measured.items() if load is not None]
+    with transaction(con):
+        con.execute(
+            f"DELETE FROM {LOAD_FIGURES_TABLE} WHERE table_name = $table AND ("
+            "signature <> $signature OR load_id NOT IN (SELECT unnest($loads)) "
+            "OR load_id IN (SELECT unnest($measured)))",
+            {
+                "table": table,
+                "signature": signature,
+                "loads": [load for load in loads if load is not None],
+                "measured": [load for load, _, _ in keep],
+            },
+        )
+        if keep:
+            con.execute(
+                f"INSERT INTO {LOAD_FIGURES_TABLE} SELECT $table, $signature, "
+                "unnest($loads), unnest($rows), unnest(CAST($totals AS HUGEINT[]))",
+                {
+                    "table": table,
+                    "signature": signature,
+                    "loads": [load for load, _, _ in keep],
+                    "rows": [rows for _, rows, _ in keep],
+                    "totals": [str(total) for _, _, total in keep],
+                },
             )
-    count = sum(rows for rows, _ in figures.values())
-    return [count, str(sum(total for _, total in figures.values())) if count else None]
 
 
 def digest(value) -> str:
