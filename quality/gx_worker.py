@@ -4,7 +4,7 @@ Importing Great Expectations takes ~2.5 s (it pulls in scipy, altair, SQLAlchemy
 the spark extra, PySpark): an eighth of a small team's first run, paid on one core while the
 other idles. The run's own start (Dagster, dbt) is single-threaded Python of about the same
 length, so `oppwh run` starts this worker before it loads the job when the landing folder
-holds files GX will check: the worker imports GX on the other core meanwhile, and the new
+holds files GX will check and the run may load (`may_load`): the worker imports GX on the other core meanwhile, and the new
 exports' pandas batches are validated there (`evaluate_with_gx`, the same function the run
 would call itself). The ingest step stops it, so it holds no memory while the marts build.
 
@@ -75,23 +75,15 @@ class GxWorker:
 _worker: GxWorker | None = None
 
 
-def small_enough(files: Iterable[Path]) -> list[Path]:
-    """The files GX may validate (the others are checked in SQL alone)."""
-    return [f for f in files if f.stat().st_size <= MAX_FILE_BYTES]
-
-
-def worth_starting(files: Iterable[Path]) -> bool:
-    """Whether a run over `files` will validate with GX in a process that has not imported
-    it yet (a test process or a replay imports it once and keeps it)."""
-    if "great_expectations" in sys.modules:
-        return False
-    return bool(small_enough(files))
-
-
 def start(files: Iterable[Path], warehouse: Path, as_of: date) -> bool:
-    """Start the worker when `worth_starting` the files of `files` a run on `as_of` may
-    load into `warehouse` (it skips the others unvalidated); True when one runs."""
-    if _worker is None and worth_starting(files) and may_load(files, warehouse, as_of):
+    """Start the worker when this process has not imported GX (a test process or a replay
+    imports it once and keeps it) and a run on `as_of` may load one of `files` that GX
+    validates (`may_load`); True when one runs."""
+    if (
+        _worker is None
+        and "great_expectations" not in sys.modules
+        and may_load(files, warehouse, as_of)
+    ):
         start_worker()
     return _worker is not None
 
@@ -103,10 +95,12 @@ CHECKED_BYTES = 256 * 2**20
 
 
 def may_load(files: Iterable[Path], warehouse: Path, as_of: date) -> bool:
-    """Whether a run on `as_of` may load one of the small files of `files` (the load ledger
-    of `warehouse` does not show it would skip them all)."""
-    small = small_enough(files)
-    if sum(f.stat().st_size for f in small) > CHECKED_BYTES:
+    """Whether a run on `as_of` may load one of the files of `files` small enough for GX
+    (the others are checked in SQL alone): the load ledger of `warehouse` does not show
+    it would skip them all."""
+    sizes = {f: f.stat().st_size for f in files}
+    small = [f for f, size in sizes.items() if size <= MAX_FILE_BYTES]
+    if sum(sizes[f] for f in small) > CHECKED_BYTES:
         return bool(small)
     return bool(unloaded_files(warehouse, small, as_of))
 

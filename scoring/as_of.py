@@ -1,7 +1,7 @@
 """Win probabilities as the warehouse would have computed them at a past moment: deals
-open then (those the caller lists), scored with what had happened before it (scoring.features), calibrated on the
-deals that had closed before it. The forecast's backtest uses it, so a month's forecast is
-judged on what was known at the month's start.
+open then (those the caller lists), scored with what had happened before it
+(scoring.features), calibrated on the deals that had closed before it. The forecast's
+backtest uses it, so a month's forecast is judged on what was known at the month's start.
 """
 
 from __future__ import annotations
