@@ -143,6 +143,9 @@ PUBLISHED_BY_KEY = {
 }
 # The part of a keyed mart's fingerprints that stands for its keys alone.
 KEYS = "<keys>"
+# The column keyed_fingerprints reads each row's key hash from (no mart has a column of
+# this name: marts' columns are lower-case words).
+KEY_HASH = "__key_hash"
 # Where the copy keeps what each mart (each day or part of a mart published by part) was
 # made from.
 PARTS_TABLE = "main.published_parts"
@@ -261,20 +264,22 @@ def keyed_fingerprints(
     key: tuple[str, ...],
 ) -> dict[str, str]:
     """Per column of a keyed warehouse mart (PUBLISHED_BY_KEY; `columns`: mart_columns),
-    the sum of the hashes of each row's key with its value, and of the keys alone (part
-    KEYS): a column whose fingerprint is the copy's holds the same value for every key. A
+    the sum of the hashes of each row's key hash with its value, and of the key hashes
+    alone (part KEYS): a column whose fingerprint is the copy's holds the same value for every key. A
     mart without its key columns, or with a row without its key, gets the whole-mart
     fingerprint (written whole: its rows cannot be matched)."""
     names = [name for name, _ in columns]
     if not set(key) <= set(names):
         return part_fingerprints(con, table, shape)
     values = [n for n in names if n not in key]
-    mart = f'warehouse.marts."{table}"'
     keys = ", ".join(f'"{k}"' for k in key)
     missing = " OR ".join(f'"{k}" IS NULL' for k in key)
-    sums = ", ".join(f'sum(hash({keys}, "{c}"))' for c in values)
+    # each row's keys hashed once (KEY_HASH), not again with each of fifty columns: at a
+    # million deals 0.37 s → 0.16 s for opportunities
+    sums = ", ".join(f'sum(hash({KEY_HASH}, "{c}"))' for c in values)
     row = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {missing}), sum(hash({keys})), {sums} FROM {mart}"
+        f"SELECT count(*), count(*) FILTER (WHERE {missing}), sum({KEY_HASH}), {sums} "
+        f'FROM (SELECT hash({keys}) AS {KEY_HASH}, * FROM warehouse.marts."{table}")'
     ).fetchone()
     n, without_key = row[0], row[1]
     if without_key or not n:
