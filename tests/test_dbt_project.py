@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from decimal import ROUND_HALF_UP, Decimal
 
+import duckdb
+import jinja2
 import pytest
 import yaml
 
@@ -189,3 +192,45 @@ def test_dbt_in_this_process_reads_like_a_dbt_process(tmp_path):
         assert any(e["level"] == "error" and "no-such-flag" in e["msg"] for e in errors), errors
     finally:
         os.environ.pop("OPPWH_WAREHOUSE", None)
+
+
+# Ties at the last decimal kept (2.675 is stored as 2.67499999...), negatives, and figures
+# whose ten decimals a double holds exactly: rounded half up as written.
+TIES = [2.675, 1.005, 0.125, -2.675, 0.0049999999996, 350000.035, 17.5, 0.0, -0.005, 999.9999999]
+# Figures on both sides of 10^7, where the macro switches from a 64-bit to a 128-bit decimal,
+# and the bound itself.
+WIDE = [9999999.995, 9999999.994999, 1e7, 10000000.005, 12345678.905, -54320987.655, 1.5e11]
+# The macro's exact decimal keeps ten places (noise past them goes before rounding).
+TEN_PLACES = Decimal("1e-10")
+
+
+def half_up(figure: float, places: int) -> float:
+    """The figure as written, to ten places, then to `places`, ties away from zero."""
+    exact = Decimal(repr(figure)).quantize(TEN_PLACES, ROUND_HALF_UP)
+    return float(exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+
+
+def test_rounding_half_up_agrees_with_decimal_arithmetic_on_both_sides_of_ten_million():
+    """`round_half_up` (macros/cross_engine.sql) as the marts use it, rendered from the
+    macro file and run in DuckDB: ties round half up as Python's Decimal rounds the figure
+    as written, and every figure, on either side of 10^7, rounds as through the 128-bit
+    decimal the macro used for all figures before (decimal(38, 10))."""
+    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(
+        (DBT_DIR / "macros" / "cross_engine.sql").read_text()
+    )
+    round_half_up = macros.make_module().round_half_up
+    con = duckdb.connect()
+
+    def rounded(figures: list[float], sql: str) -> list[float]:
+        query = f"SELECT {sql} FROM (SELECT unnest(?::DOUBLE[]) AS x)"
+        return [row[0] for row in con.execute(query, [figures]).fetchall()]
+
+    for places in (0, 2, 4):
+        got = rounded(TIES, round_half_up("x", places))
+        assert got == [half_up(x, places) for x in TIES], (
+            places,
+            list(zip(TIES, got, strict=True)),
+        )
+        before = f"CAST(round(CAST(x AS DECIMAL(38, 10)), {places}) AS DOUBLE)"
+        got = rounded(WIDE, round_half_up("x", places))
+        assert got == rounded(WIDE, before), (places, list(zip(WIDE, got, strict=True)))
