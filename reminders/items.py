@@ -65,42 +65,52 @@ normed AS (
     LEFT JOIN stage_norms AS st ON d.source_system = st.source_system AND d.stage = st.stage
 ),
 reasons AS (
-    SELECT *, 'no_owner' AS reason_code, NULL::BIGINT AS days,
-        '商机没有负责人，请指定一位' AS text_zh, 'no owner: assign one' AS text_en
-    FROM normed WHERE is_missing_owner
+    SELECT *, 'no_owner' AS reason_code, NULL::BIGINT AS days FROM normed WHERE is_missing_owner
     UNION ALL BY NAME
-    SELECT *, 'no_follow_up' AS reason_code, CAST(floor(days_untouched) AS BIGINT) AS days,
-        format('{{}}级商机已{{}}天未跟进（超过{{}}天）', grade, CAST(floor(days_untouched) AS BIGINT),
-            $stale_days) AS text_zh,
-        format('grade {{}} deal not followed up for {{}} days (over {{}})', grade,
-            CAST(floor(days_untouched) AS BIGINT), $stale_days) AS text_en
+    SELECT *, 'no_follow_up' AS reason_code, CAST(floor(days_untouched) AS BIGINT) AS days
     FROM normed
     WHERE grade IN ('A', 'B') AND days_untouched >= $stale_days
         AND source_system IN (SELECT source_system FROM sources_with_activities)
     UNION ALL BY NAME
     SELECT *, 'past_close_date' AS reason_code,
-        CAST($as_of - expected_close_date AS BIGINT) AS days,
-        format('预计成交日{{}}已过{{}}天，仍未关闭', strftime(expected_close_date, '%Y-%m-%d'),
-            CAST($as_of - expected_close_date AS BIGINT)) AS text_zh,
-        format('expected close date {{}} passed {{}} days ago, still open',
-            strftime(expected_close_date, '%Y-%m-%d'),
-            CAST($as_of - expected_close_date AS BIGINT)) AS text_en
+        CAST($as_of - expected_close_date AS BIGINT) AS days
     FROM normed WHERE expected_close_date < $as_of
     UNION ALL BY NAME
     SELECT *, 'stuck_in_stage' AS reason_code,
-        CAST(floor(days_in_current_stage) AS BIGINT) AS days,
-        format('在「{{}}」阶段已{{}}天，同类商机75%在{{}}天内推进', stage,
-            CAST(floor(days_in_current_stage) AS BIGINT), CAST(ceil(stage_p75) AS BIGINT))
-            AS text_zh,
-        format('{{}} days in {{}}; 75% of similar deals moved on within {{}} days',
-            CAST(floor(days_in_current_stage) AS BIGINT), stage, CAST(ceil(stage_p75) AS BIGINT))
-            AS text_en
+        CAST(floor(days_in_current_stage) AS BIGINT) AS days
     FROM normed WHERE days_in_current_stage > stage_p75
+),
+-- the items in their order, before their texts: sorting a million items with two texts
+-- each cost 0.5 s more than sorting them without (the texts are written after, below)
+ordered AS (
+    SELECT source_system, owner_id, owner_name, opportunity_id, opportunity_name, grade, stage,
+        amount, currency, reason_code, days, expected_close_date, stage_p75
+    FROM reasons
+    ORDER BY {ITEM_ORDER_SQL}
 )
+-- a SELECT over one ordered subquery keeps its order (DuckDB's order preservation), and
+-- CREATE TABLE AS keeps the order it is given
 SELECT source_system, owner_id, owner_name, opportunity_id, opportunity_name, grade, stage,
-    amount, currency, reason_code, days, text_zh, text_en, CAST($as_of AS DATE) AS as_of_date
-FROM reasons
-ORDER BY {ITEM_ORDER_SQL}
+    amount, currency, reason_code, days,
+    CASE reason_code
+        WHEN 'no_owner' THEN '商机没有负责人，请指定一位'
+        WHEN 'no_follow_up' THEN format('{{}}级商机已{{}}天未跟进（超过{{}}天）', grade, days, $stale_days)
+        WHEN 'past_close_date' THEN format('预计成交日{{}}已过{{}}天，仍未关闭',
+            strftime(expected_close_date, '%Y-%m-%d'), days)
+        WHEN 'stuck_in_stage' THEN format('在「{{}}」阶段已{{}}天，同类商机75%在{{}}天内推进', stage,
+            days, CAST(ceil(stage_p75) AS BIGINT))
+    END AS text_zh,
+    CASE reason_code
+        WHEN 'no_owner' THEN 'no owner: assign one'
+        WHEN 'no_follow_up' THEN format('grade {{}} deal not followed up for {{}} days (over {{}})',
+            grade, days, $stale_days)
+        WHEN 'past_close_date' THEN format('expected close date {{}} passed {{}} days ago, still open',
+            strftime(expected_close_date, '%Y-%m-%d'), days)
+        WHEN 'stuck_in_stage' THEN format('{{}} days in {{}}; 75% of similar deals moved on within {{}} days',
+            days, stage, CAST(ceil(stage_p75) AS BIGINT))
+    END AS text_en,
+    CAST($as_of AS DATE) AS as_of_date
+FROM ordered
 """
 
 

@@ -174,6 +174,24 @@ def test_action_items_say_only_what_the_data_shows(tmp_path):
                 "SELECT opportunity_id, reason_code, days, text_en FROM marts.action_items"
             ).fetchall()
         }
+        # stored in the order an owner reads them: by owner (none last), grade (none after
+        # D), amount (largest first, none last), deal, then the reasons by urgency
+        stored = con.execute(
+            "SELECT owner_id, grade, amount, opportunity_id, reason_code FROM marts.action_items"
+        ).fetchall()
+    urgency = ["no_owner", "no_follow_up", "past_close_date", "stuck_in_stage"]
+    assert stored == sorted(
+        stored,
+        key=lambda r: (
+            r[0] is None,
+            r[0] or "",
+            "ABCD".index(r[1]) if r[1] in ("A", "B", "C", "D") else 4,
+            r[2] is None,
+            -(r[2] or 0),
+            r[3],
+            urgency.index(r[4]),
+        ),
+    )
     software_p75 = np.percentile(SOFTWARE_VISITS, 75)  # 9.5: H1's own industry
     stage_p75 = np.percentile(SOFTWARE_VISITS + RETAIL_VISITS, 75)  # 20: Retail has 1 visit
     assert (software_p75, stage_p75) == (9.5, 20.0)
