@@ -94,20 +94,25 @@ SELECT source_system, owner_id, owner_name, opportunity_id, opportunity_name, gr
     amount, currency, reason_code, days,
     CASE reason_code
         WHEN 'no_owner' THEN '商机没有负责人，请指定一位'
-        WHEN 'no_follow_up' THEN format('{{}}级商机已{{}}天未跟进（超过{{}}天）', grade, days, $stale_days)
-        WHEN 'past_close_date' THEN format('预计成交日{{}}已过{{}}天，仍未关闭',
-            strftime(expected_close_date, '%Y-%m-%d'), days)
-        WHEN 'stuck_in_stage' THEN format('在「{{}}」阶段已{{}}天，同类商机75%在{{}}天内推进', stage,
-            days, CAST(ceil(stage_p75) AS BIGINT))
+        WHEN 'no_follow_up' THEN
+            format('{{}}级商机已{{}}天未跟进（超过{{}}天）', grade, days, $stale_days)
+        WHEN 'past_close_date' THEN
+            format('预计成交日{{}}已过{{}}天，仍未关闭', strftime(expected_close_date, '%Y-%m-%d'), days)
+        WHEN 'stuck_in_stage' THEN
+            format('在「{{}}」阶段已{{}}天，同类商机75%在{{}}天内推进', stage, days,
+                CAST(ceil(stage_p75) AS BIGINT))
     END AS text_zh,
     CASE reason_code
         WHEN 'no_owner' THEN 'no owner: assign one'
-        WHEN 'no_follow_up' THEN format('grade {{}} deal not followed up for {{}} days (over {{}})',
-            grade, days, $stale_days)
-        WHEN 'past_close_date' THEN format('expected close date {{}} passed {{}} days ago, still open',
-            strftime(expected_close_date, '%Y-%m-%d'), days)
-        WHEN 'stuck_in_stage' THEN format('{{}} days in {{}}; 75% of similar deals moved on within {{}} days',
-            days, stage, CAST(ceil(stage_p75) AS BIGINT))
+        WHEN 'no_follow_up' THEN
+            format('grade {{}} deal not followed up for {{}} days (over {{}})', grade, days,
+                $stale_days)
+        WHEN 'past_close_date' THEN
+            format('expected close date {{}} passed {{}} days ago, still open',
+                strftime(expected_close_date, '%Y-%m-%d'), days)
+        WHEN 'stuck_in_stage' THEN
+            format('{{}} days in {{}}; 75% of similar deals moved on within {{}} days', days,
+                stage, CAST(ceil(stage_p75) AS BIGINT))
     END AS text_en,
     CAST($as_of AS DATE) AS as_of_date
 FROM ordered

@@ -265,9 +265,9 @@ def keyed_fingerprints(
 ) -> dict[str, str]:
     """Per column of a keyed warehouse mart (PUBLISHED_BY_KEY; `columns`: mart_columns),
     the sum of the hashes of each row's key hash with its value, and of the key hashes
-    alone (part KEYS): a column whose fingerprint is the copy's holds the same value for every key. A
-    mart without its key columns, or with a row without its key, gets the whole-mart
-    fingerprint (written whole: its rows cannot be matched)."""
+    alone (part KEYS): a column whose fingerprint is the copy's holds the same value for
+    every key. A mart without its key columns, or with a row without its key, gets the
+    whole-mart fingerprint (written whole: its rows cannot be matched)."""
     names = [name for name, _ in columns]
     if not set(key) <= set(names):
         return part_fingerprints(con, table, shape)
