@@ -179,6 +179,12 @@ def export_date_from_name(name: str) -> date | None:
         return None
 
 
+def export_date_of(name: str, as_of: date) -> date:
+    """The day a file's export stands for: the date in its name, else the run's as-of day
+    (what the ledger records, and what a current-state export is known by)."""
+    return export_date_from_name(name) or as_of
+
+
 # Bytes of multi-byte UTF-8 characters that settle a file as UTF-8 (32 or more Chinese
 # characters, decoded whole): GBK text never decodes as UTF-8 for that long.
 UTF8_PROOF_BYTES = 64

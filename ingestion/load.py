@@ -27,7 +27,7 @@ from ingestion.files import (
     FileChangedError,
     FileVanishedError,
     SourceUnit,
-    export_date_from_name,
+    export_date_of,
     landing_files,
     refused_entries,
     settle,
@@ -356,7 +356,7 @@ def unloaded_files(warehouse: Path, files: list[Path], as_of: date) -> list[Path
     if not files or not warehouse.exists():
         return list(files)
     digests = {path: content_hash(path) for path in files}
-    dates = [export_date_from_name(path.name) or as_of for path in digests]
+    dates = [export_date_of(path.name, as_of) for path in digests]
     try:
         with connect(warehouse, read_only=True) as con:
             known = {
@@ -567,7 +567,7 @@ def load_unit(
 ) -> FileOutcome:
     """Load one file or sheet whole or not at all; record what happened in the ledger."""
     path = origin or unit.path
-    export_date = export_date_from_name(path.name) or settings.as_of
+    export_date = export_date_of(path.name, settings.as_of)
     fmt = None
 
     def record(outcome: FileOutcome, load_id: int | None = None) -> FileOutcome:
@@ -923,7 +923,7 @@ def _record_file(
         None,
         origin,
         digest,
-        export_date_from_name(origin.name) or settings.as_of,
+        export_date_of(origin.name, settings.as_of),
         None,
         outcome,
         settings.as_of,

@@ -4,9 +4,10 @@ Importing Great Expectations takes ~2.5 s (it pulls in scipy, altair, SQLAlchemy
 the spark extra, PySpark): an eighth of a small team's first run, paid on one core while the
 other idles. The run's own start (Dagster, dbt) is single-threaded Python of about the same
 length, so `oppwh run` starts this worker before it loads the job when the landing folder
-holds files GX will check and the run may load (`may_load`): the worker imports GX on the other core meanwhile, and the new
-exports' pandas batches are validated there (`evaluate_with_gx`, the same function the run
-would call itself). The ingest step stops it, so it holds no memory while the marts build.
+holds files GX will check and the run may load (`may_load`): the worker imports GX on the
+other core meanwhile, and the new exports' pandas batches are validated there
+(`evaluate_with_gx`, the same function the run would call itself). The ingest step stops
+it, so it holds no memory while the marts build.
 
 Anything the worker cannot do (it died, or failed in a way the run did not) is done in the
 run's own process instead, so a worker never changes a finding or loses an error.
