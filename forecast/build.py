@@ -59,10 +59,14 @@ snapshot AS (
     WHERE s.snapshot_date < CAST($cutoff AS DATE) AND s.expected_close_date IS NOT NULL
     GROUP BY 1, 2
 ),
+-- each account's first win known at the cutoff: created and closed before it (a win an
+-- export says closed before it was created is not known before its creation, as in
+-- forecast.closing_history, whose stage curves this customer type picks)
 first_win AS (
     SELECT source_system, account_id, min(closed_at) AS first_won_at
     FROM marts.opportunities
-    WHERE status = 'won' AND closed_at < $cutoff AND account_id IS NOT NULL
+    WHERE status = 'won' AND closed_at < $cutoff AND created_at < $cutoff
+        AND account_id IS NOT NULL
     GROUP BY 1, 2
 )
 SELECT d.source_system, d.owner_id, d.owner_name, d.team,

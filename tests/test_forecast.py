@@ -167,6 +167,73 @@ def test_each_cutoff_knows_the_closes_and_visits_before_it(tmp_path):
     assert at60.base_rates == {"crm": 3 / 5, "hub": 0.0}
 
 
+def test_an_open_deals_customer_type_is_the_one_its_cutoffs_history_gives(tmp_path):
+    """The open deals are timed on the stage curves of their customer type, so a deal's type
+    at a cutoff must be the one the history gives the same deal then: existing only when a
+    win of its account closed before it was created and was known at the cutoff. Account
+    y's win J, as exported, closed on day 2 but was created on day 50: unknown at day 30."""
+    from forecast.build import DEALS_AT_SQL, OPEN_DEALS_TABLE
+    from forecast.closing_history import ClosingHistory, epoch_of
+
+    con = closing_history_warehouse(tmp_path / "w.duckdb")
+    day = lambda d: datetime(2025, 1, 1, tzinfo=ZoneInfo("UTC")) + timedelta(days=d)  # noqa: E731
+    # the columns DEALS_AT_SQL reads beyond the history's, empty or constant here
+    for column, kind in [
+        ("owner_id", "VARCHAR"),
+        ("owner_name", "VARCHAR"),
+        ("team", "VARCHAR"),
+        ("amount_reporting", "DECIMAL(18,2)"),
+        ("stage", "VARCHAR"),
+        ("expected_close_date", "DATE"),
+    ]:
+        con.execute(f"ALTER TABLE marts.opportunities ADD COLUMN {column} {kind}")
+    con.execute("ALTER TABLE marts.opportunity_lifecycle ADD COLUMN visit_number INTEGER")
+    con.execute("UPDATE marts.opportunity_lifecycle SET visit_number = 1")
+    con.execute("CREATE SCHEMA staging")
+    con.execute(
+        "CREATE TABLE staging.stg_raw__opportunity_snapshots (source_system VARCHAR, "
+        "opportunity_id VARCHAR, expected_close_date DATE, snapshot_date DATE)"
+    )
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute(
+        "CREATE TABLE intermediate.int_stages_resolved (source_system VARCHAR, stage VARCHAR, "
+        "default_probability DOUBLE)"
+    )
+    history = ClosingHistory.read(con, day(100))
+
+    def types_at(cutoff_day: int) -> tuple[dict, dict]:
+        cutoff = day(cutoff_day)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {OPEN_DEALS_TABLE} AS SELECT source_system, "
+            "opportunity_id, CAST(NULL AS DOUBLE) AS win_probability FROM marts.opportunities "
+            "WHERE created_at < $cutoff AND (status = 'open' OR closed_at >= $cutoff)",
+            {"cutoff": cutoff},
+        )
+        rows = con.execute(
+            f"SELECT d.opportunity_id, t.customer_type FROM ({DEALS_AT_SQL}) AS t "
+            f"POSITIONAL JOIN (SELECT opportunity_id FROM {OPEN_DEALS_TABLE} "
+            "ORDER BY source_system, opportunity_id) AS d",
+            {"cutoff": cutoff, "current": False},
+        ).fetchall()
+        stages = history.at(epoch_of(con, cutoff)).stages
+        by_history = {
+            (float(r.days), str(r.stage)): str(r.customer_type)
+            for r in stages.itertuples(index=False)
+            if not r.closed
+        }
+        return dict(rows), by_history
+
+    at30, history30 = types_at(30)
+    # open at day 30, by hand: B (A's win closed on day 10.5, before B's creation on day 12),
+    # C (created on day 5, before A's win; lost on day 40), O (J unknown at day 30)
+    assert at30 == {"B": "existing", "C": "new", "O": "new"}
+    # the history's open visits at day 30, censored there: B's s1 from day 12, C's s1 from 5
+    assert history30[(18.0, "s1")] == at30["B"] and history30[(25.0, "s1")] == at30["C"]
+    at60, _ = types_at(60)
+    assert at60["O"] == "existing"  # J, created on day 50, is known at day 60
+    assert at60["B"] == "existing" and "C" not in at60  # C lost on day 40
+
+
 def test_interval_holds_the_expected_amount_and_matches_the_binomial():
     rng = np.random.default_rng(1)
     low, high = interval(np.array([1000.0]), np.array([0.05]), rng)
