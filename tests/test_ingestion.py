@@ -341,6 +341,37 @@ def test_plain_times_read_first_give_what_the_general_reading_gives(tz):
     assert [(text, now) for text, now, _ in rows] == [(text, then) for text, _, then in rows]
 
 
+def test_a_cell_is_trimmed_once_and_read_as_its_text_with_spaces_says():
+    """Each kind of column read from a cell as the mapping hands it to the parser (already
+    trimmed, blank as NULL): the value worked out here from the text inside the spaces, and
+    SQL that does not trim what is already trimmed (at 12 million cells a second trim cost
+    a second of the load)."""
+    from decimal import Decimal
+
+    from ingestion.schema import AMOUNT, BOOLEAN, DATE, INTEGER, PERCENT, TIMESTAMP
+    from ingestion.values import blank_to_null, parse_sql
+
+    cells = {
+        TIMESTAMP: ("  2025-03-05 14:20  ", datetime(2025, 3, 5, 6, 20, tzinfo=UTC)),
+        DATE: (" 2025/3/5 ", date(2025, 3, 5)),
+        AMOUNT: ("  ¥8,000.50 ", Decimal("8000.50")),
+        INTEGER: (" 1,250 ", 1250),
+        BOOLEAN: ("  是 ", True),
+        PERCENT: (" 30 % ", Decimal("30.00")),
+    }
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for kind, (text, expected) in cells.items():
+        sql = parse_sql(kind, blank_to_null("c0"))
+        assert "trim(nullif(trim(" not in sql, kind
+        for cell, value in [(text, expected), ("   ", None), ("", None)]:
+            in_shanghai = sql.replace("$tz", "'Asia/Shanghai'")
+            got = con.execute(
+                f"SELECT {in_shanghai} FROM (SELECT CAST(? AS VARCHAR) AS c0)", [cell]
+            )
+            assert got.fetchone()[0] == value, (kind, cell)
+
+
 def test_times_read_as_the_business_time_zone_says():
     """Figures worked out here, not by the parser: wall times in Shanghai are 8 hours ahead
     of UTC, an explicit offset wins, epoch milliseconds are an instant."""

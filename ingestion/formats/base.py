@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingestion.schema import SQL_TYPES, TABLES, TEXT
-from ingestion.values import PARSERS, blank_to_null, parse_sql
+from ingestion.values import PARSERS, TrimmedText, blank_to_null, parse_sql
 
 
 def normalise_header(name: str) -> str:
@@ -226,7 +226,8 @@ def resolve_output(
         if i is None and not spec.hash_fallback and spec.default is None:
             continue
         if len(present) > 1:  # the first non-blank cell of the row wins
-            text = f"coalesce({', '.join(blank_to_null(ref(j)) for j in present)})"
+            # trimmed texts or NULL, coalesced: trimmed text or NULL again
+            text = TrimmedText(f"coalesce({', '.join(blank_to_null(ref(j)) for j in present)})")
             shown = " / ".join(headers[j] for j in present)
         else:
             text = blank_to_null(ref(i)) if i is not None else "NULL"
