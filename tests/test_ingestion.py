@@ -364,8 +364,8 @@ def test_a_cell_is_trimmed_once_and_read_as_its_text_with_spaces_says():
     for kind, (text, expected) in cells.items():
         sql = parse_sql(kind, blank_to_null("c0"))
         assert "trim(nullif(trim(" not in sql, kind
+        in_shanghai = sql.replace("$tz", "'Asia/Shanghai'")
         for cell, value in [(text, expected), ("   ", None), ("", None)]:
-            in_shanghai = sql.replace("$tz", "'Asia/Shanghai'")
             got = con.execute(
                 f"SELECT {in_shanghai} FROM (SELECT CAST(? AS VARCHAR) AS c0)", [cell]
             )
