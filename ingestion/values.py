@@ -87,6 +87,15 @@ OFFSET_TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S.%g%z", "%Y-%m-%dT%H:%M:%S%z")
 _TEXT = "ts_text"
 
 
+# Epoch milliseconds, as HubSpot's API exports write its date and time properties.
+EPOCH_MILLIS = "^1[0-9]{12}$"
+
+
+def _epoch_instant(text: str) -> str:
+    """The instant `text` (epoch milliseconds) stands for."""
+    return f"to_timestamp(CAST({text} AS BIGINT) / 1000.0)"
+
+
 def general_timestamp_sql(text: str) -> str:
     """Timestamp with zone of normalised text `text` (_zone_normalised): an explicit offset
     wins, epoch milliseconds and Excel serial days are read as such, anything else is a
@@ -96,8 +105,7 @@ def general_timestamp_sql(text: str) -> str:
         f"WHEN regexp_matches({text}, '([zZ]|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
         f"THEN try_cast({text} AS TIMESTAMPTZ) "
         # epoch milliseconds (HubSpot API exports): an instant, no zone needed
-        f"WHEN regexp_matches({text}, '^1[0-9]{{12}}$') "
-        f"THEN to_timestamp(CAST({text} AS BIGINT) / 1000.0) "
+        f"WHEN regexp_matches({text}, '{EPOCH_MILLIS}') THEN {_epoch_instant(text)} "
         f"ELSE timezone($tz, coalesce(try_cast({text} AS TIMESTAMP), {_excel_serial(text)})) END)"
     )
 
@@ -157,10 +165,14 @@ def timestamp_sql(ref: str) -> str:
 
 
 def date_sql(ref: str) -> str:
-    """A date stays a date (Salesforce CloseDate): no time-zone shift is applied."""
+    """A date stays a date (Salesforce CloseDate): no time-zone shift is applied. A time
+    written with it gives its date as written (an ISO time in UTC, its UTC date), and so
+    does epoch milliseconds (HubSpot's closedate through its API: the UTC date)."""
     t = _normalised_datetime_text(ref)  # blank: NULL, and so every cast of it
     return (
         f"coalesce(try_cast({t} AS DATE), try_cast(left({t}, 10) AS DATE), "
+        f"CASE WHEN regexp_matches({t}, '{EPOCH_MILLIS}') "
+        f"THEN CAST(timezone('UTC', {_epoch_instant(t)}) AS DATE) END, "
         f"CAST({_excel_serial(t)} AS DATE))"
     )
 

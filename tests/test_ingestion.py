@@ -372,6 +372,32 @@ def test_a_cell_is_trimmed_once_and_read_as_its_text_with_spaces_says():
             assert got.fetchone()[0] == value, (kind, cell)
 
 
+def test_dates_read_as_written_whatever_the_shape():
+    """A date column (an expected close date) from every shape an export writes it in, the
+    dates worked out here: a time written with it gives the date as written, in UTC for an
+    ISO time or epoch milliseconds (HubSpot's closedate through its API, rejected before)."""
+    from ingestion.values import date_sql
+
+    texts = {
+        "2025-03-05": date(2025, 3, 5),
+        "2025/3/5": date(2025, 3, 5),
+        "2025年3月5日": date(2025, 3, 5),
+        "2024-01-22T16:14:25.000+0000": date(2024, 1, 22),
+        # 1,736,204,400 s = 2025-01-06 23:00 UTC (already the 7th in Berlin): the UTC date,
+        # as the ISO text of the same instant gives it
+        "1736204400000": date(2025, 1, 6),
+        "2025-01-06T23:00:00.000Z": date(2025, 1, 6),
+        "45721": date(2025, 3, 5),  # an Excel serial day
+        "soon": None,
+        "": None,
+    }
+    con = duckdb.connect()
+    con.execute("CREATE TABLE src (c0 VARCHAR)")
+    con.executemany("INSERT INTO src VALUES (?)", [[t] for t in texts])
+    got = con.execute(f"SELECT c0, {date_sql('c0')} FROM src").fetchall()
+    assert dict(got) == texts
+
+
 def test_times_read_as_the_business_time_zone_says():
     """Figures worked out here, not by the parser: wall times in Shanghai are 8 hours ahead
     of UTC, an explicit offset wins, epoch milliseconds are an instant."""
