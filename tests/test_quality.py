@@ -20,7 +20,7 @@ import pytest
 
 from ingestion.config import load_settings
 from ingestion.files import landing_files
-from ingestion.load import load_landing, unloaded_files
+from ingestion.load import LoadSettings, load_landing, unloaded_files
 from orchestration.cli import main
 from quality import gx_worker
 from quality.gx_worker import PROJECT_ROOT
@@ -625,3 +625,34 @@ def test_report_lists_the_runs_set_aside_files_rejects_by_reason_and_standing_pr
     assert "All checks passed" not in second
     assert "输单未填写原因" in second and "standing" in second
     assert "notes.txt" not in second, "set-aside files are the run's own"
+
+
+def test_the_runs_line_names_the_stages_it_does_not_know(tmp_path):
+    """A HubSpot deals export from a pipeline of the team's own: the run's line for the file
+    names the stage names no one defined (the user's own words, most frequent first, not
+    only the label's example), and a name holding a line break stays on that line."""
+    from orchestration.assets.ingestion import outcome_lines
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "hubspot-deals.csv").write_text(
+        "Record ID,Deal Name,Deal Stage,Create Date\n"
+        "1,a,Renewal Negotiation,2025-03-02 10:00\n"
+        "2,b,Renewed,2025-01-05 10:00\n"
+        "3,c,Renewed,2025-01-06 10:00\n"
+        '4,d,"Odd\nStage",2025-01-07 10:00\n'
+        "5,e,Closed Won,2025-01-08 10:00\n",
+        encoding="utf-8",
+    )
+    end = datetime(2025, 3, 16, tzinfo=ZoneInfo("America/New_York"))
+    settings = LoadSettings(
+        as_of=date(2025, 3, 15),
+        business_tz="America/New_York",
+        validator=lambda con, table, load_id, name: validate_load(con, table, load_id, name, end),
+    )
+    with duckdb.connect() as con:
+        lines = outcome_lines(load_landing(con, landing, settings))
+    assert [line for line in lines if "stage name not defined (e.g." in line] == [
+        "      ! warn: 阶段名称未定义（如 签约成交）/ stage name not defined (e.g. 签约成交) "
+        "(4 rows: Renewed, Odd\\nStage, Renewal Negotiation)"
+    ]

@@ -48,11 +48,20 @@ def outcome_lines(outcomes: list[FileOutcome]) -> list[str]:
         name = printable(o.file_name)  # a newline in a file name must not split the line
         lines.append(" ".join(p for p in (f"[{o.status}]", name, detail, o.message) if p))
         lines.extend(
-            f"      ! {r.check.severity}: {r.check.label} ({r.failing_rows} rows)"
+            f"      ! {r.check.severity}: {r.check.label} ({r.failing_rows} rows{named(r)})"
             for r in o.checks
             if not r.passed
         )
     return lines
+
+
+def named(result) -> str:
+    """The values a failed value-set check did not know (the stage or activity-type names
+    to define), as the run's line shows them: the user's own words, not the label's
+    example. Each escaped like a file name, so that a name is never a second line."""
+    if not result.unknown_values:
+        return ""
+    return ": " + ", ".join(printable(v) for v in result.unknown_values)
 
 
 def check_results(outcomes: list[FileOutcome]) -> Iterable[dg.AssetCheckResult]:
