@@ -202,9 +202,28 @@ def headcount_sql(ref: str) -> str:
     )
 
 
+# A number whose commas group thousands (8,000.50; -1,234,567; 1,200万): a comma anywhere
+# else is a decimal comma (12,5; 1.234,56; 8 000,50), which read as a thousands separator
+# gave a number ten, a hundred or a thousand times too big without a word.
+THOUSANDS_GROUPED = "[-+]?[0-9]{1,3}([,，][0-9]{3})+([.][0-9]*)?[万亿]?"
+
+
+def without_grouping_commas(text: str) -> str:
+    """`text` (SQL, spaces and currency marks already removed) without the commas that
+    group its thousands; NULL when it holds a comma that does not (unreadable, so the row
+    is rejected with the column and value named, not loaded with a wrong number)."""
+    return (
+        f"CASE WHEN NOT (contains({text}, ',') OR contains({text}, '，')) THEN {text} "
+        f"WHEN regexp_full_match({text}, '{THOUSANDS_GROUPED}') "
+        f"THEN regexp_replace({text}, '[,，]', '', 'g') END"
+    )
+
+
 def amount_sql(ref: str) -> str:
-    """Amounts as exported by CRMs: 8,000 / ¥8,000 / 8000元 / 12.5万 / 1.2亿."""
-    cleaned = f"regexp_replace(upper({blank_to_null(ref)}), '[¥￥$,，\\s元]|RMB|CNY|USD', '', 'g')"
+    """Amounts as exported by CRMs: 8,000 / ¥8,000 / 8000元 / 12.5万 / 1.2亿 (commas only
+    as thousands separators: without_grouping_commas)."""
+    marked = f"regexp_replace(upper({blank_to_null(ref)}), '[¥￥$\\s元]|RMB|CNY|USD', '', 'g')"
+    cleaned = f"({without_grouping_commas(marked)})"
     return (
         f"(CASE WHEN {cleaned} IS NULL THEN NULL "
         f"WHEN {cleaned} LIKE '%万' THEN try_cast(try_cast(rtrim({cleaned}, '万') AS DOUBLE) "
@@ -234,7 +253,8 @@ def fraction_sql(ref: str) -> str:
 
 
 def integer_sql(ref: str) -> str:
-    cleaned = f"replace({blank_to_null(ref)}, ',', '')"
+    """A count (employees, seconds): 1250 or 1,250; 1,5 is unreadable (without_grouping_commas)."""
+    cleaned = f"({without_grouping_commas(blank_to_null(ref))})"
     return (
         f"coalesce(try_cast({cleaned} AS BIGINT), "
         f"CASE WHEN try_cast({cleaned} AS DOUBLE) = round(try_cast({cleaned} AS DOUBLE)) "

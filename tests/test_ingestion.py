@@ -426,3 +426,55 @@ def test_times_read_as_the_business_time_zone_says():
     }
     got = read_times(list(texts), "Asia/Shanghai", timestamp_sql("c0"))
     assert dict(got) == texts
+
+
+def test_a_comma_groups_thousands_or_the_value_is_rejected(tmp_path):
+    """A comma in an amount or a count is read only as a thousands separator. A decimal
+    comma (12,5; 1.234,56; 8 000,50, as European exports write them) was read as one, and
+    loaded a number ten to a thousand times too big without a word; such a row is now
+    rejected, naming the column and the value. The numbers here are worked out by hand."""
+    from decimal import Decimal
+
+    from ingestion.schema import AMOUNT, INTEGER
+    from ingestion.values import blank_to_null, parse_sql
+
+    expected = {
+        AMOUNT: {
+            "8,000.50": Decimal("8000.50"),
+            "¥8,000": Decimal("8000.00"),
+            "-1,234,567": Decimal("-1234567.00"),
+            "1,200万": Decimal("12000000.00"),
+            "12.5万": Decimal("125000.00"),
+            "8000元": Decimal("8000.00"),
+            "12,500": Decimal("12500.00"),
+            "1，234": Decimal("1234.00"),  # a full-width comma
+            "12,5": None,
+            "1.234,56": None,
+            "8 000,50": None,
+            "1,2345": None,
+            "1,234,56": None,
+            ",500": None,
+        },
+        INTEGER: {"1,250": 1250, "1250": 1250, "1,5": None, "12,50": None},
+    }
+    con = duckdb.connect()
+    for kind, cases in expected.items():
+        sql = parse_sql(kind, blank_to_null("c0"))
+        for text, value in cases.items():
+            got = con.execute(f"SELECT {sql} FROM (SELECT CAST(? AS VARCHAR) AS c0)", [text])
+            assert got.fetchone()[0] == value, (kind, text)
+    # in a load: the row is rejected with its column and value, the good row loads
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "opportunities.csv").write_text(
+        "opportunity_id,opportunity_name,amount,created_at,stage,status\n"
+        'E-1,euro,"1.234,56",2025-05-01 10:00,初步接触,进行中\n'
+        'G-1,good,"1,234.56",2025-05-01 10:00,初步接触,进行中\n',
+        encoding="utf-8",
+    )
+    load_landing(con, landing, LoadSettings(as_of=date(2025, 6, 30)))
+    assert rows(con, "SELECT opportunity_id, amount FROM raw.opportunities") == [
+        ("G-1", Decimal("1234.56"))
+    ]
+    [(column, value, reason)] = rows(con, "SELECT column_name, value, reason FROM raw.rejects")
+    assert (column, value) == ("amount", "1.234,56") and "amount" in reason
