@@ -179,6 +179,19 @@ class Freshness:
             self.days_since_new_export is not None and self.days_since_new_export <= self.max_days
         )
 
+    @property
+    def finding(self) -> str:
+        """What the check found, in both languages, for the run's output and the report
+        alike: the days since the last new export, or that none ever loaded (a first run
+        whose every file was rejected or set aside)."""
+        days = self.days_since_new_export
+        if days is None:
+            return "尚未导入过任何导出 / no export has been loaded yet"
+        return (
+            f"最近一次新导出在{days}天前（上限{self.max_days}天）/ last new export {days} days ago "
+            f"(limit {self.max_days})"
+        )
+
 
 def landing_freshness(con, as_of: date, max_days: int) -> Freshness:
     """Days since a new export last arrived (the latest export date of a loaded file)."""
@@ -191,7 +204,6 @@ def landing_freshness(con, as_of: date, max_days: int) -> Freshness:
 
 
 def record_freshness(con, run_id: str, as_of: date, freshness: Freshness) -> None:
-    days = freshness.days_since_new_export
     _insert(
         con,
         [
@@ -207,10 +219,7 @@ def record_freshness(con, run_id: str, as_of: date, freshness: Freshness) -> Non
                 0 if freshness.passed else 1,
                 "[]",
                 None,
-                f"最近一次新导出在{days}天前（上限{freshness.max_days}天）/ last new export {days} days ago "
-                f"(limit {freshness.max_days})"
-                if days is not None
-                else "从未收到导出 / no export has ever arrived",
+                freshness.finding,
                 "检查CRM导出或同步任务是否仍在运行 / check the CRM export or sync job is still running",
                 "sql",
             )

@@ -25,6 +25,7 @@ from orchestration.cli import main
 from quality import gx_worker
 from quality.gx_worker import PROJECT_ROOT
 from quality.notify import build_payload
+from quality.report import Freshness
 from quality.validate import validate_load
 from tests.conftest import SAMPLE_AS_OF, marts_fingerprint, query
 from tests.exports import NATIVE_OPPORTUNITY_HEADER, write_cn_crm, write_csv, write_salesforce
@@ -656,3 +657,27 @@ def test_the_runs_line_names_the_stages_it_does_not_know(tmp_path):
         "      ! warn: 阶段名称未定义（如 签约成交）/ stage name not defined (e.g. 签约成交) "
         "(4 rows: Renewed, Odd\\nStage, Renewal Negotiation)"
     ]
+
+
+def test_freshness_says_no_export_loaded_yet_rather_than_none_days(tmp_path):
+    """A first run whose only file was rejected whole: the freshness warning said "no new
+    export for None days / None天没有新导出"; it says no export has loaded yet, and the
+    days when there is a last export."""
+    from quality.report import landing_freshness
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "opportunities.csv").write_text(
+        "opportunity_id,opportunity_name,amount,created_at,stage,status\n"
+        'E-1,euro,"12,5",2025-05-01 10:00,初步接触,进行中\n',
+        encoding="utf-8",
+    )
+    with duckdb.connect() as con:
+        [outcome] = load_landing(con, landing, LoadSettings(as_of=date(2025, 6, 30)))
+        assert outcome.status == "set_aside"
+        never = landing_freshness(con, date(2025, 6, 30), 7)
+    assert not never.passed and "None" not in never.finding
+    assert never.finding == "尚未导入过任何导出 / no export has been loaded yet"
+    assert Freshness(8, 7).finding == (
+        "最近一次新导出在8天前（上限7天）/ last new export 8 days ago (limit 7)"
+    )

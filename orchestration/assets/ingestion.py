@@ -153,11 +153,7 @@ def raw_tables(context: dg.AssetExecutionContext, warehouse: WarehouseSettings):
             f"{len(archived)} file(s) {verb} to {warehouse.folder.archive / as_of.isoformat()}",
         )
     if not freshness.passed:
-        report(
-            context,
-            f"! warn: no new export for {freshness.days_since_new_export} days "
-            f"/ {freshness.days_since_new_export}天没有新导出",
-        )
+        report(context, f"! warn: {freshness.finding}")
     for name, key in RAW_KEYS.items():
         files = [o for o in outcomes if o.table == name and o.status == "loaded"]
         yield dg.MaterializeResult(
