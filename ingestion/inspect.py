@@ -122,13 +122,18 @@ def inspect_file(path: Path, settings: LoadSettings, preview_rows: int = 5) -> l
                     "WHERE _file_name = ? ORDER BY _row_number LIMIT ?",
                     [report.name, preview_rows],
                 ).fetchall()
+            # once per cell and reason: a current-state export's row is also read into its
+            # snapshot table, and was listed twice
+            problems = (
+                "SELECT DISTINCT row_number, column_name, value, reason FROM raw.rejects "
+                "WHERE file_name = ?"
+            )
             report.rejects = con.execute(
-                "SELECT row_number, column_name, value, reason FROM raw.rejects "
-                "WHERE file_name = ? ORDER BY row_number LIMIT ?",
+                f"{problems} ORDER BY row_number, column_name, reason LIMIT ?",
                 [report.name, PROBLEMS_SHOWN],
             ).fetchall()
             report.problems_total = con.execute(
-                "SELECT count(*) FROM raw.rejects WHERE file_name = ?", [report.name]
+                f"SELECT count(*) FROM ({problems})", [report.name]
             ).fetchone()[0]
     return reports
 

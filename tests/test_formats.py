@@ -285,6 +285,35 @@ def test_inspect_shows_format_mapping_preview_and_problems_without_loading(tmp_p
     assert not (tmp_path / "warehouse.duckdb").exists()
 
 
+def test_inspect_lists_each_problem_once(tmp_path, capsys):
+    """A current-state export (HubSpot deals) is read into the deals and into their dated
+    snapshots: a bad cell was listed once per table, twice in all. Each problem once, the
+    count too; a cell two fields read (Close Date: the close and the expected close date)
+    once per reason."""
+    path = write_csv(
+        tmp_path / "hubspot-deals.csv",
+        ["Record ID", "Deal Name", "Deal Stage", "Amount", "Close Date", "Create Date"],
+        [
+            ["1", "a", "Closed Won", "12,5", "2025-03-01", "2025-02-01 10:00"],
+            ["2", "b", "Closed Lost", "8000", "2025-13-01", "2025-02-01 10:00"],
+            ["3", "c", "Closed Lost", "9000", "2025-03-01", "2025-02-01 10:00"],
+        ],
+    )
+    assert main(["inspect", str(path), "--as-of", "2025-03-15"]) == 0
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if line.startswith("  row ")]
+    assert problems == [
+        "  row 2, column 'Amount', value '12,5': cannot read value as amount: expected an "
+        "amount such as 8000, 8,000.50, ¥8,000, 8000元 or 12.5万",
+        "  row 3, column 'Close Date', value '2025-13-01': cannot read value as date: expected "
+        "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
+        "  row 3, column 'Close Date', value '2025-13-01': cannot read value as timestamp: "
+        "expected a date and time such as 2025-03-05 14:20, 2025/3/5 14:20, 2025年3月5日 or "
+        "2024-01-22T16:14:25.000+0000",
+    ]
+    assert "1/3 rows would load" in out and "2 rejected" in out
+
+
 def test_inspect_of_unknown_file_says_what_it_found(tmp_path, capsys):
     path = write_csv(tmp_path / "notes.csv", ["Kunde", "Notiz"], [["A", "B"]])
     assert main(["inspect", str(path)]) == 1
