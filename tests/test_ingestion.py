@@ -478,3 +478,43 @@ def test_a_comma_groups_thousands_or_the_value_is_rejected(tmp_path):
     ]
     [(column, value, reason)] = rows(con, "SELECT column_name, value, reason FROM raw.rejects")
     assert (column, value) == ("amount", "1.234,56") and "amount" in reason
+
+
+def test_dates_written_with_dots_read_year_or_day_first():
+    """Dates with dots, as German, Russian and other European exports write them day first
+    (05.03.2025 14:20) and some Chinese and Korean tools year first (2025.3.5): read as
+    written (they were rejected), the time as a wall time in the business time zone. No
+    locale writes dots month first, so 05.13.2025 stays unreadable, as does day 32."""
+    from zoneinfo import ZoneInfo
+
+    from ingestion.schema import DATE, TIMESTAMP
+    from ingestion.values import blank_to_null, parse_sql
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    expected = {
+        DATE: {
+            "05.03.2025": date(2025, 3, 5),
+            "5.3.2025": date(2025, 3, 5),
+            "2025.03.05": date(2025, 3, 5),
+            "2025.3.5": date(2025, 3, 5),
+            "31.12.2024 23:59": date(2024, 12, 31),
+            "05.13.2025": None,
+            "32.03.2025": None,
+        },
+        TIMESTAMP: {
+            "05.03.2025 14:20": datetime(2025, 3, 5, 14, 20, tzinfo=shanghai),
+            "05.03.2025 14:20:30": datetime(2025, 3, 5, 14, 20, 30, tzinfo=shanghai),
+            "2025.3.5 09:05": datetime(2025, 3, 5, 9, 5, tzinfo=shanghai),
+            "05.13.2025 14:20": None,
+            # not dates with dots: an Excel serial day and fractional seconds stay as they were
+            "45721.5": datetime(2025, 3, 5, 12, 0, tzinfo=shanghai),
+            "2025-03-05 14:20:00.250": datetime(2025, 3, 5, 14, 20, 0, 250000, tzinfo=shanghai),
+        },
+    }
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for kind, cases in expected.items():
+        sql = parse_sql(kind, blank_to_null("c0")).replace("$tz", "'Asia/Shanghai'")
+        for text, value in cases.items():
+            got = con.execute(f"SELECT {sql} FROM (SELECT CAST(? AS VARCHAR) AS c0)", [text])
+            assert got.fetchone()[0] == value, (kind, text)
