@@ -21,6 +21,8 @@ HEADCOUNT = "headcount"  # "100-499人", "500人以上": the first number
 PERCENT = "percent"  # a win probability in percent: 30, 30%, 30.5
 FRACTION = "fraction"  # a probability as a fraction (HubSpot 0.3): stored in percent
 MONTH = "month"  # a calendar month (2026-01, 2026/1, 2026年1月): its first day
+# an amount written with a decimal comma (1.234,56; 8 000,50 €): a mapping's decimal_comma
+AMOUNT_DECIMAL_COMMA = "amount_decimal_comma"
 
 SQL_TYPES = {
     TEXT: "VARCHAR",
@@ -34,6 +36,7 @@ SQL_TYPES = {
     PERCENT: "DECIMAL(9,2)",
     FRACTION: "DECIMAL(9,2)",
     MONTH: "DATE",
+    AMOUNT_DECIMAL_COMMA: "DECIMAL(18,2)",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ingestion.schema import (
     AMOUNT,
+    AMOUNT_DECIMAL_COMMA,
     BOOLEAN,
     DATE,
     DAY_TIMESTAMP,
@@ -33,6 +34,7 @@ EXPECTED = {
     "or 2024-01-22T16:14:25.000+0000",
     DATE: "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
     AMOUNT: "an amount such as 8000, 8,000.50, ¥8,000, 8000元 or 12.5万",
+    AMOUNT_DECIMAL_COMMA: "an amount with a decimal comma such as 8000, 8.000,50, 12,5 or 8 000,50 €",
     INTEGER: "a whole number such as 250",
     BOOLEAN: "true/false, 1/0, yes/no or 是/否",
     DAY_TIMESTAMP: "a date such as 2025-03-05, 2025/3/5 or 2025年3月5日",
@@ -252,6 +254,28 @@ def amount_sql(ref: str) -> str:
     )
 
 
+# A number with a decimal comma whose dots group thousands (1.234.567,89), as European
+# exports write amounts; a dot anywhere else (1,234.56 or 12.5) is not this format.
+DOTS_GROUPED = "[-+]?[0-9]{1,3}([.][0-9]{3})+(,[0-9]*)?"
+
+
+def amount_decimal_comma_sql(ref: str) -> str:
+    """Amounts as European exports write them (a mapping's `decimal_comma: true`):
+    1.234,56 / 12,5 / 8 000,50 € / EUR 1.234: the comma is the decimal mark, dots or spaces
+    (a no-break space too) group thousands. A dot that does not group thousands makes the
+    value unreadable: 1.234 is 1234 here, and 1,234.56 is a reject, not a guess."""
+    marked = (
+        f"regexp_replace(upper({blank_to_null(ref)}), "
+        "'[€$£¥\\s\u00a0\u202f]|EUR|USD|GBP|CHF', '', 'g')"
+    )
+    swapped = (
+        f"CASE WHEN NOT contains({marked}, '.') THEN replace({marked}, ',', '.') "
+        f"WHEN regexp_full_match({marked}, '{DOTS_GROUPED}') "
+        f"THEN replace(replace({marked}, '.', ''), ',', '.') END"
+    )
+    return f"try_cast({swapped} AS DECIMAL(18,2))"
+
+
 def percent_sql(ref: str) -> str:
     """A probability in percent as CRMs show it: 30, 30%, 30.5 %, 30％."""
     cleaned = f"regexp_replace({blank_to_null(ref)}, '[%％\\s]', '', 'g')"
@@ -299,6 +323,7 @@ PARSERS = {
     PERCENT: percent_sql,
     FRACTION: fraction_sql,
     MONTH: month_sql,
+    AMOUNT_DECIMAL_COMMA: amount_decimal_comma_sql,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -96,6 +97,50 @@ def test_user_mapping_maps_columns_and_words(tmp_path):
     assert con.execute("SELECT count(*) FROM raw.opportunity_snapshots").fetchone() == (2,)
     [(kind,)] = con.execute("SELECT export_kind FROM raw.load_ledger").fetchall()
     assert kind == "partial"
+
+
+def test_a_mapping_reads_amounts_with_a_decimal_comma(tmp_path):
+    """A German CRM's export (semicolons, amounts like 1.234,56 € and 8 000,50): with
+    `decimal_comma: true` its amounts load as written, the values worked out by hand; an
+    amount written the other way (1,234.56) is a reject naming column and value, not a guess."""
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "de.yml").write_text(
+        "name: de crm\nsource_system: de_crm\ntable: opportunities\n"
+        "match: [Vorgangsnummer, Betrag]\ndecimal_comma: true\n"
+        "columns:\n  opportunity_id: Vorgangsnummer\n  opportunity_name: Name\n"
+        "  amount: Betrag\n  created_at: Angelegt am\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "vorgaenge.csv").write_text(
+        "Vorgangsnummer;Name;Betrag;Angelegt am\n"
+        "V1;Maschine;1.234,56 €;05.03.2025 14:20\n"
+        "V2;Wartung;12,5;05.03.2025\n"
+        'V3;Anlage;"8\u00a0000,50";2025-03-05\n'
+        "V4;Ersatzteile;1.234;2025-03-05\n"
+        "V5;Import;1,234.56;2025-03-05\n",
+        encoding="utf-8",
+    )
+    con, outcomes = load(tmp_path)
+    outcome = outcomes["vorgaenge.csv"]
+    assert (outcome.format_name, outcome.rows_loaded, outcome.rows_rejected) == (
+        "mapping de crm",
+        4,
+        1,
+    )
+    assert con.execute(
+        "SELECT opportunity_id, amount, strftime(created_at, '%Y-%m-%d %H:%M') "
+        "FROM raw.opportunities ORDER BY 1"
+    ).fetchall() == [
+        ("V1", Decimal("1234.56"), "2025-03-05 14:20"),
+        ("V2", Decimal("12.50"), "2025-03-05 00:00"),
+        ("V3", Decimal("8000.50"), "2025-03-05 00:00"),
+        ("V4", Decimal("1234.00"), "2025-03-05 00:00"),
+    ]
+    [(column, value, reason)] = con.execute(
+        "SELECT column_name, value, reason FROM raw.rejects"
+    ).fetchall()
+    assert (column, value) == ("Betrag", "1,234.56") and "decimal comma" in reason
 
 
 def test_broken_mapping_names_file_and_key(tmp_path):

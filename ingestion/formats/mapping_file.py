@@ -20,6 +20,7 @@ Example (``DATA_DIR/mappings/zoho_deals.yml``, a Zoho CRM deals export)::
     defaults:                  # when every header of a column is blank in a row
       created_at: export_date  # the export's date (file name, else the as-of day)
       currency: USD            # or a constant
+    decimal_comma: false       # true: amounts like 1.234,56 or 8 000,50 € (European exports)
 
 Only header names and words are taken from the file: no SQL.
 """
@@ -33,7 +34,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from ingestion.formats.base import Field, Format, Output
-from ingestion.schema import TABLES
+from ingestion.schema import AMOUNT, AMOUNT_DECIMAL_COMMA, TABLES
 from warehouse.user_settings import SettingsModel, validated
 from warehouse.user_yaml import UserYamlError, load_yaml_file
 
@@ -57,6 +58,8 @@ class MappingFile(SettingsModel):
     match: Headers | None = None
     values: dict[str, dict[str | int | float | bool, str | int | float | bool] | None] = {}
     defaults: dict[str, str | int | float | date | datetime | None] = {}
+    # Amounts written with a decimal comma (1.234,56; 8 000,50 €), as European exports do.
+    decimal_comma: bool = False
 
     @field_validator("table")
     @classmethod
@@ -95,12 +98,16 @@ def parse_mapping(data: dict, origin: str) -> Format:
                 )
     # A column only ever filled by its default maps no header.
     columns = {**{c: None for c in mapping.defaults}, **mapping.columns}
+    kinds = {c.name: c.kind for c in table.columns}
     fields = {}
     for column, sources in columns.items():
         words = mapping.values.get(column) or {}
         default = mapping.defaults.get(column)
         fields[column] = Field(
             _headers(sources),
+            kind=AMOUNT_DECIMAL_COMMA
+            if mapping.decimal_comma and kinds[column] == AMOUNT
+            else None,
             values=tuple((str(k), str(v)) for k, v in words.items()),
             first_non_blank=True,
             default=None if default is None else str(default),
