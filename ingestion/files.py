@@ -384,18 +384,26 @@ def spreadsheet_units(
 
 
 def _sheet_to_csv(rows, out: Path) -> list[str] | None:
-    """Write a sheet's non-empty rows to a CSV; the first is the header. None when empty."""
+    """Write a sheet to a CSV from its first non-empty row, the header. None when empty.
+
+    An empty row between rows of data is written as a line of empty cells, so every row
+    keeps its place and a reject names the row the spreadsheet shows (the loader leaves
+    such rows out: ingestion.load.drop_empty_rows); empty rows at the end are not written."""
     headers = None
+    empty_rows = 0  # empty rows since the last row of data, written once one follows
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         for row in rows:
             cells = [_cell_text(v) for v in row]
             if not any(c.strip() for c in cells):
+                empty_rows += headers is not None
                 continue
             if headers is None:
                 headers = _unique_headers(cells)
                 writer.writerow(headers)
                 continue
+            writer.writerows([[""] * len(headers)] * empty_rows)
+            empty_rows = 0
             writer.writerow((cells + [""] * len(headers))[: len(headers)])
     if headers is None:
         out.unlink(missing_ok=True)

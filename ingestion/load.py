@@ -171,8 +171,10 @@ def outputs_for(fmt: Format) -> tuple[Output, ...]:
     return outputs
 
 
-# The position of a row of temp table src in its file (the header is line 1).
-SRC_ROW_NUMBER = "rowid - (SELECT min(rowid) FROM src) + 2"
+# The position of a row of temp table src in its file (the header is line 1), counted from
+# the first row src held before its empty rows were taken out (read_into_src), so a row
+# after an empty one keeps the number the spreadsheet shows.
+SRC_ROW_NUMBER = "rowid - (SELECT base FROM src_base) + 2"
 
 
 def raw_insert_columns(table_name: str) -> str:
@@ -494,6 +496,7 @@ def read_into_src(con, unit: SourceUnit) -> None:
     names = [ref(i) for i in range(len(unit.headers))]
     con.execute("DROP TABLE IF EXISTS src")
     con.execute("DROP TABLE IF EXISTS src_unreadable")
+    con.execute("DROP TABLE IF EXISTS src_base")
     try:
         if unit.json_lines:
             columns = {h: "VARCHAR" for h in unit.headers}
@@ -512,6 +515,20 @@ def read_into_src(con, unit: SourceUnit) -> None:
         raise UnreadableFileError(
             unit.display_name, f"DuckDB could not read it as {kind}: {reason} ({hint})"
         ) from exc
+    drop_empty_rows(con, names)
+
+
+def drop_empty_rows(con, names: list[str]) -> None:
+    """Take the rows without a value in any cell out of src: a blank row inside a sheet,
+    or the `,,,,` lines Excel leaves below a CSV's data, are neither loaded nor rejected
+    (they were rejected, "missing required value"). The rows after them keep their numbers
+    (src_base: SRC_ROW_NUMBER). A file without such rows pays nothing: DuckDB's statistics
+    tell that no row can match."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE src_base AS SELECT coalesce(min(rowid), 0) AS base FROM src"
+    )
+    if names:
+        con.execute(f"DELETE FROM src WHERE coalesce({', '.join(names)}) IS NULL")
 
 
 def record_unreadable(con, outcome: FileOutcome, load_id: int) -> FileOutcome:
@@ -635,6 +652,7 @@ def load_unit(
     finally:
         con.execute("DROP TABLE IF EXISTS src")
         con.execute("DROP TABLE IF EXISTS src_unreadable")
+        con.execute("DROP TABLE IF EXISTS src_base")
 
 
 def _load_src(con, unit, fmt, export_date, settings, record) -> FileOutcome:

@@ -518,3 +518,57 @@ def test_dates_written_with_dots_read_year_or_day_first():
         for text, value in cases.items():
             got = con.execute(f"SELECT {sql} FROM (SELECT CAST(? AS VARCHAR) AS c0)", [text])
             assert got.fetchone()[0] == value, (kind, text)
+
+
+def test_empty_rows_are_skipped_and_rejects_keep_the_spreadsheets_row_numbers(tmp_path):
+    """An empty row inside a sheet, and the `,,,,` lines Excel leaves in a CSV, are neither
+    loaded nor rejected (a `,,,,` line was a reject, "missing required value"), and a
+    reject after them names the row the spreadsheet shows (the sheet's was one too early).
+    The row numbers are counted here by hand: header = row 1."""
+    from openpyxl import Workbook
+
+    header = ["商机编号", "商机名称", "预计成交金额", "创建时间"]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "商机"
+    for row in [
+        header,
+        [],  # row 2: empty, right after the header
+        ["S1", "华信ERP", "12.5万", "2025-03-01 09:30"],  # row 3
+        [],  # row 4
+        ["S2", "恒达", "很多", "2025/3/2 14:00"],  # row 5: the bad amount
+        ["S3", "远景", "8000", "2025/3/3 14:00"],  # row 6
+        [],
+        [],  # empty rows at the end
+    ]:
+        sheet.append(row)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    workbook.save(landing / "商机_20250305.xlsx")
+    (landing / "跟进_商机_20250305.csv").write_text(
+        "商机编号,商机名称,预计成交金额,创建时间\n"
+        "C1,甲,100,2025-03-01 09:30\n"  # row 2
+        ",,,\n"  # row 3: empty cells only
+        "C2,乙,很多,2025-03-02 09:30\n"  # row 4: the bad amount
+        ",,,\n",
+        encoding="utf-8",
+    )
+    con = duckdb.connect()
+    outcomes = {
+        o.file_name: o for o in load_landing(con, landing, LoadSettings(as_of=date(2025, 6, 30)))
+    }
+    sheet_outcome = outcomes["商机_20250305.xlsx"]
+    csv_outcome = outcomes["跟进_商机_20250305.csv"]
+    assert (sheet_outcome.rows_read, sheet_outcome.rows_loaded, sheet_outcome.rows_rejected) == (
+        3,
+        2,
+        1,
+    )
+    assert (csv_outcome.rows_read, csv_outcome.rows_loaded, csv_outcome.rows_rejected) == (2, 1, 1)
+    assert rows(
+        con, "SELECT DISTINCT file_name, row_number, value FROM raw.rejects ORDER BY 1, 2"
+    ) == [("商机_20250305.xlsx", 5, "很多"), ("跟进_商机_20250305.csv", 4, "很多")]
+    assert rows(
+        con,
+        "SELECT opportunity_id, _row_number FROM raw.opportunities ORDER BY 1",
+    ) == [("C1", 2), ("S1", 3), ("S3", 6)]
