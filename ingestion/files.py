@@ -298,6 +298,9 @@ class SourceUnit:
     delimiter: str = ","
     sheet: str | None = None
     json_lines: bool = False
+    # The row of the file or sheet that holds the header: rows are numbered as the
+    # spreadsheet shows them (a sheet's header below a title or empty rows is not row 1).
+    header_row: int = 1
 
 
 def _cell_text(value) -> str:
@@ -373,41 +376,80 @@ def spreadsheet_units(
     units = []
     for n, sheet in enumerate(workbook.sheet_names):
         out = work_dir / f"sheet{n}.csv"
-        headers = _sheet_to_csv(workbook.get_sheet_by_name(sheet).iter_rows(), out)
-        if headers is None:
+        found = _sheet_to_csv(workbook.get_sheet_by_name(sheet).iter_rows(), out)
+        if found is None:
             continue
+        headers, header_row = found
         display = path.name if len(workbook.sheet_names) == 1 else f"{path.name} » {sheet}"
-        units.append(SourceUnit(path, display, headers, out, ",", sheet))
+        units.append(SourceUnit(path, display, headers, out, ",", sheet, header_row=header_row))
     if not units:
         raise UnreadableFileError(path.name, "the workbook has no rows in any sheet")
     return units
 
 
-def _sheet_to_csv(rows, out: Path) -> list[str] | None:
-    """Write a sheet to a CSV from its first non-empty row, the header. None when empty.
+# Rows of a single cell above a sheet's header that are taken for its title (a report's
+# name and export time, 商机列表（导出时间：…）), at most this many.
+MAX_TITLE_ROWS = 3
 
+
+def _sheet_to_csv(rows, out: Path) -> tuple[list[str], int] | None:
+    """Write a sheet to a CSV from its header; the header and its row in the sheet. None
+    when the sheet is empty.
+
+    The header is the first non-empty row, unless that row and up to MAX_TITLE_ROWS - 1
+    after it hold one cell each and the next holds more: those are the sheet's title (the
+    sheet was not recognised at all). A sheet whose rows all hold one cell keeps its first.
     An empty row between rows of data is written as a line of empty cells, so every row
     keeps its place and a reject names the row the spreadsheet shows (the loader leaves
     such rows out: ingestion.load.drop_empty_rows); empty rows at the end are not written."""
-    headers = None
+    headers, header_row = None, 0
+    titles: list[tuple[int, list[str]]] = []  # single-cell rows that may be a title
     empty_rows = 0  # empty rows since the last row of data, written once one follows
     with out.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        for row in rows:
-            cells = [_cell_text(v) for v in row]
-            if not any(c.strip() for c in cells):
-                empty_rows += headers is not None
-                continue
-            if headers is None:
-                headers = _unique_headers(cells)
-                writer.writerow(headers)
-                continue
-            writer.writerows([[""] * len(headers)] * empty_rows)
+
+        def data_row(cells: list[str]) -> None:
+            nonlocal empty_rows
+            # (a one-column empty row would be written "", which reads as a value)
+            writer.writerows([[""] * len(headers)] * (empty_rows if len(headers) > 1 else 0))
             empty_rows = 0
             writer.writerow((cells + [""] * len(headers))[: len(headers)])
+
+        for number, row in enumerate(rows, start=1):
+            cells = [_cell_text(v) for v in row]
+            filled = sum(1 for c in cells if c.strip())
+            if not filled:
+                empty_rows += headers is not None
+                continue
+            if headers is None and filled == 1 and len(titles) < MAX_TITLE_ROWS:
+                titles.append((number, cells))
+                continue
+            if headers is None:
+                # more than one cell: the header, the single-cell rows above it a title;
+                # or the title rows ran out: the first of them is the header after all
+                first = (number, cells) if filled > 1 else titles[0]
+                rest = [] if filled > 1 else [*titles[1:], (number, cells)]
+                header_row, headers = first[0], _unique_headers(first[1])
+                writer.writerow(headers)
+                previous = header_row
+                for at, kept in rest:
+                    empty_rows = at - previous - 1
+                    data_row(kept)
+                    previous = at
+                continue
+            data_row(cells)
+        if headers is None and titles:  # every row held one cell: the first is the header
+            header_row, headers = titles[0][0], _unique_headers(titles[0][1])
+            writer.writerow(headers)
+            previous = header_row
+            for at, kept in titles[1:]:
+                empty_rows = at - previous - 1
+                data_row(kept)
+                previous = at
     if headers is None:
         out.unlink(missing_ok=True)
-    return headers
+        return None
+    return headers, header_row
 
 
 def json_lines_unit(path: Path) -> SourceUnit:

@@ -515,17 +515,19 @@ def read_into_src(con, unit: SourceUnit) -> None:
         raise UnreadableFileError(
             unit.display_name, f"DuckDB could not read it as {kind}: {reason} ({hint})"
         ) from exc
-    drop_empty_rows(con, names)
+    drop_empty_rows(con, names, unit.header_row)
 
 
-def drop_empty_rows(con, names: list[str]) -> None:
+def drop_empty_rows(con, names: list[str], header_row: int = 1) -> None:
     """Take the rows without a value in any cell out of src: a blank row inside a sheet,
     or the `,,,,` lines Excel leaves below a CSV's data, are neither loaded nor rejected
     (they were rejected, "missing required value"). The rows after them keep their numbers
-    (src_base: SRC_ROW_NUMBER). A file without such rows pays nothing: DuckDB's statistics
-    tell that no row can match."""
+    (src_base: SRC_ROW_NUMBER, counted from the header's row). A file without such rows
+    pays nothing: DuckDB's statistics tell that no row can match."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE src_base AS SELECT coalesce(min(rowid), 0) AS base FROM src"
+        "CREATE OR REPLACE TEMP TABLE src_base AS "
+        "SELECT coalesce(min(rowid), 0) - $above AS base FROM src",
+        {"above": header_row - 1},
     )
     if names:
         con.execute(f"DELETE FROM src WHERE coalesce({', '.join(names)}) IS NULL")

@@ -572,3 +572,40 @@ def test_empty_rows_are_skipped_and_rejects_keep_the_spreadsheets_row_numbers(tm
         con,
         "SELECT opportunity_id, _row_number FROM raw.opportunities ORDER BY 1",
     ) == [("C1", 2), ("S1", 3), ("S3", 6)]
+
+
+def test_a_sheets_title_row_is_skipped_and_rows_keep_the_sheets_numbers(tmp_path):
+    """A workbook as reports are exported: a title in the first cell (the report's name and
+    export time), an empty row, then the header. The sheet was not recognised at all (its
+    "header" was the title); now the title is skipped and a reject names the row the
+    spreadsheet shows. A sheet whose every row holds one cell keeps its first as header."""
+    from openpyxl import Workbook
+
+    from ingestion.files import spreadsheet_units
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "商机"
+    for row in [
+        ["商机列表（导出时间：2025-03-05 10:00）"],  # row 1: the title
+        [],  # row 2
+        ["商机编号", "商机名称", "预计成交金额", "创建时间"],  # row 3: the header
+        ["S1", "华信ERP", "12.5万", "2025-03-01 09:30"],  # row 4
+        ["S2", "恒达", "很多", "2025/3/2 14:00"],  # row 5: the bad amount
+    ]:
+        sheet.append(row)
+    single = workbook.create_sheet("ids")
+    for row in [["id"], ["a"], ["b"]]:
+        single.append(row)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    workbook.save(landing / "商机_20250305.xlsx")
+    units = spreadsheet_units(landing / "商机_20250305.xlsx", tmp_path)
+    assert [(u.sheet, u.headers, u.header_row) for u in units] == [
+        ("商机", ["商机编号", "商机名称", "预计成交金额", "创建时间"], 3),
+        ("ids", ["id"], 1),
+    ]
+    con = duckdb.connect()
+    load_landing(con, landing, LoadSettings(as_of=date(2025, 6, 30)))
+    assert rows(con, "SELECT opportunity_id, _row_number FROM raw.opportunities") == [("S1", 4)]
+    assert rows(con, "SELECT DISTINCT row_number, value FROM raw.rejects") == [(5, "很多")]
