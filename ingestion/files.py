@@ -402,7 +402,8 @@ def _sheet_to_csv(rows, out: Path) -> tuple[list[str], int] | None:
     An empty row between rows of data is written as a line of empty cells, so every row
     keeps its place and a reject names the row the spreadsheet shows (the loader leaves
     such rows out: ingestion.load.drop_empty_rows); empty rows at the end are not written."""
-    headers, header_row = None, 0
+    headers: list[str] | None = None
+    header_row = 0
     titles: list[tuple[int, list[str]]] = []  # single-cell rows that may be a title
     empty_rows = 0  # empty rows since the last row of data, written once one follows
     with out.open("w", encoding="utf-8", newline="") as handle:
@@ -415,37 +416,36 @@ def _sheet_to_csv(rows, out: Path) -> tuple[list[str], int] | None:
             empty_rows = 0
             writer.writerow((cells + [""] * len(headers))[: len(headers)])
 
-        for number, row in enumerate(rows, start=1):
-            cells = [_cell_text(v) for v in row]
-            filled = sum(1 for c in cells if c.strip())
-            if not filled:
-                empty_rows += headers is not None
-                continue
-            if headers is None and filled == 1 and len(titles) < MAX_TITLE_ROWS:
-                titles.append((number, cells))
-                continue
-            if headers is None:
-                # more than one cell: the header, the single-cell rows above it a title;
-                # or the title rows ran out: the first of them is the header after all
-                first = (number, cells) if filled > 1 else titles[0]
-                rest = [] if filled > 1 else [*titles[1:], (number, cells)]
-                header_row, headers = first[0], _unique_headers(first[1])
-                writer.writerow(headers)
-                previous = header_row
-                for at, kept in rest:
-                    empty_rows = at - previous - 1
-                    data_row(kept)
-                    previous = at
-                continue
-            data_row(cells)
-        if headers is None and titles:  # every row held one cell: the first is the header
-            header_row, headers = titles[0][0], _unique_headers(titles[0][1])
+        def header(rows_before: list[tuple[int, list[str]]]) -> None:
+            """The first of `rows_before` is the header, the others rows of data."""
+            nonlocal headers, header_row, empty_rows
+            header_row, headers = rows_before[0][0], _unique_headers(rows_before[0][1])
             writer.writerow(headers)
             previous = header_row
-            for at, kept in titles[1:]:
+            for at, cells in rows_before[1:]:
                 empty_rows = at - previous - 1
-                data_row(kept)
+                data_row(cells)
                 previous = at
+
+        for number, row in enumerate(rows, start=1):
+            cells = [_cell_text(v) for v in row]
+            if headers is not None:  # below the header: only whether the row is empty
+                if any(c.strip() for c in cells):
+                    data_row(cells)
+                else:
+                    empty_rows += 1
+                continue
+            filled = sum(1 for c in cells if c.strip())
+            if not filled:
+                continue
+            if filled == 1 and len(titles) < MAX_TITLE_ROWS:
+                titles.append((number, cells))
+            elif filled > 1:  # the header; the single-cell rows above it, its title
+                header([(number, cells)])
+            else:  # a fourth single-cell row: no title, the first of them is the header
+                header([*titles, (number, cells)])
+        if headers is None and titles:  # every row held one cell: the first is the header
+            header(titles)
     if headers is None:
         out.unlink(missing_ok=True)
         return None
