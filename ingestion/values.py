@@ -222,28 +222,31 @@ def headcount_sql(ref: str) -> str:
     )
 
 
-# A number whose commas group thousands (8,000.50; -1,234,567; 1,200万): a comma anywhere
-# else is a decimal comma (12,5; 1.234,56; 8 000,50), which read as a thousands separator
-# gave a number ten, a hundred or a thousand times too big without a word.
-THOUSANDS_GROUPED = "[-+]?[0-9]{1,3}([,，][0-9]{3})+([.][0-9]*)?[万亿]?"
+def ungrouped(text: str, group: str, decimal: str, suffix: str = "") -> str:
+    """`text` (SQL, spaces and currency marks already removed) as a plain number: the marks
+    of `group` taken out where they group thousands (8,000.50; 1.234.567,89), the `decimal`
+    mark written `.`; NULL when a group mark stands anywhere else (12,5 read the US way,
+    1,234.56 the European way), so the row is rejected with the column and value named
+    instead of loading a number ten to a thousand times off. `suffix`: what may follow
+    the digits (万, 亿)."""
+    grouped = f"[-+]?[0-9]{{1,3}}([{group}][0-9]{{3}})+([{decimal}][0-9]*)?{suffix}"
+    has_group = " OR ".join(f"contains({text}, '{mark}')" for mark in group)
 
+    def point(sql: str) -> str:
+        return sql if decimal == "." else f"replace({sql}, '{decimal}', '.')"
 
-def without_grouping_commas(text: str) -> str:
-    """`text` (SQL, spaces and currency marks already removed) without the commas that
-    group its thousands; NULL when it holds a comma that does not (unreadable, so the row
-    is rejected with the column and value named, not loaded with a wrong number)."""
+    without = f"regexp_replace({text}, '[{group}]', '', 'g')"
     return (
-        f"CASE WHEN NOT (contains({text}, ',') OR contains({text}, '，')) THEN {text} "
-        f"WHEN regexp_full_match({text}, '{THOUSANDS_GROUPED}') "
-        f"THEN regexp_replace({text}, '[,，]', '', 'g') END"
+        f"CASE WHEN NOT ({has_group}) THEN {point(text)} "
+        f"WHEN regexp_full_match({text}, '{grouped}') THEN {point(without)} END"
     )
 
 
 def amount_sql(ref: str) -> str:
     """Amounts as exported by CRMs: 8,000 / ¥8,000 / 8000元 / 12.5万 / 1.2亿 (commas only
-    as thousands separators: without_grouping_commas)."""
+    as thousands separators: ungrouped)."""
     marked = f"regexp_replace(upper({blank_to_null(ref)}), '[¥￥$\\s元]|RMB|CNY|USD', '', 'g')"
-    cleaned = f"({without_grouping_commas(marked)})"
+    cleaned = f"({ungrouped(marked, ',，', '.', '[万亿]?')})"
     return (
         f"(CASE WHEN {cleaned} IS NULL THEN NULL "
         f"WHEN {cleaned} LIKE '%万' THEN try_cast(try_cast(rtrim({cleaned}, '万') AS DOUBLE) "
@@ -252,11 +255,6 @@ def amount_sql(ref: str) -> str:
         f"* 100000000 AS DECIMAL(18,2)) "
         f"ELSE try_cast({cleaned} AS DECIMAL(18,2)) END)"
     )
-
-
-# A number with a decimal comma whose dots group thousands (1.234.567,89), as European
-# exports write amounts; a dot anywhere else (1,234.56 or 12.5) is not this format.
-DOTS_GROUPED = "[-+]?[0-9]{1,3}([.][0-9]{3})+(,[0-9]*)?"
 
 
 def amount_decimal_comma_sql(ref: str) -> str:
@@ -268,12 +266,7 @@ def amount_decimal_comma_sql(ref: str) -> str:
         f"regexp_replace(upper({blank_to_null(ref)}), "
         "'[€$£¥\\s\u00a0\u202f]|EUR|USD|GBP|CHF', '', 'g')"
     )
-    swapped = (
-        f"CASE WHEN NOT contains({marked}, '.') THEN replace({marked}, ',', '.') "
-        f"WHEN regexp_full_match({marked}, '{DOTS_GROUPED}') "
-        f"THEN replace(replace({marked}, '.', ''), ',', '.') END"
-    )
-    return f"try_cast({swapped} AS DECIMAL(18,2))"
+    return f"try_cast({ungrouped(marked, '.', ',')} AS DECIMAL(18,2))"
 
 
 def percent_sql(ref: str) -> str:
@@ -295,8 +288,8 @@ def fraction_sql(ref: str) -> str:
 
 
 def integer_sql(ref: str) -> str:
-    """A count (employees, seconds): 1250 or 1,250; 1,5 is unreadable (without_grouping_commas)."""
-    cleaned = f"({without_grouping_commas(blank_to_null(ref))})"
+    """A count (employees, seconds): 1250 or 1,250; 1,5 is unreadable (ungrouped)."""
+    cleaned = f"({ungrouped(blank_to_null(ref), ',', '.')})"
     return (
         f"coalesce(try_cast({cleaned} AS BIGINT), "
         f"CASE WHEN try_cast({cleaned} AS DOUBLE) = round(try_cast({cleaned} AS DOUBLE)) "
