@@ -103,6 +103,10 @@ class ClosingHistory:
     visit_deal: np.ndarray
     visit_stage: np.ndarray  # code into `stages`, -1 none
     visit_entered: np.ndarray
+    # deals and visits in two orders each (`spans_in_order`), so that a cutoff's days come
+    # sorted from one merge instead of a sort of millions of days per cutoff
+    deal_orders: tuple[np.ndarray, np.ndarray]
+    visit_orders: tuple[np.ndarray, np.ndarray]
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, until: datetime) -> ClosingHistory:
@@ -125,19 +129,25 @@ class ClosingHistory:
 
         source = deals["source_system"].astype("category")
         stage = visits["stage"].astype("category")
+        created = by_row(deals["created"].to_numpy(dtype=float), float, np.nan)
+        closed = by_row(deals["closed"].to_numpy(dtype=float, na_value=np.nan), float, np.nan)
+        visit_deal = visits["deal_row"].to_numpy(dtype=np.int32 if size < 2**31 else np.int64)
+        visit_entered = visits["entered"].to_numpy(dtype=float)
         return cls(
             sources=source.cat.categories,
             source_code=by_row(source.cat.codes.to_numpy(), np.int32, -1),
-            created=by_row(deals["created"].to_numpy(dtype=float), float, np.nan),
-            closed=by_row(deals["closed"].to_numpy(dtype=float, na_value=np.nan), float, np.nan),
+            created=created,
+            closed=closed,
             won=by_row(deals["won"].to_numpy(dtype=bool, na_value=False), bool, False),
             first_win_created=by_row(
                 deals["first_win_created"].to_numpy(dtype=float, na_value=np.nan), float, np.nan
             ),
             stages=stage.cat.categories,
-            visit_deal=visits["deal_row"].to_numpy(dtype=np.int32 if size < 2**31 else np.int64),
+            visit_deal=visit_deal,
             visit_stage=stage.cat.codes.to_numpy(),
-            visit_entered=visits["entered"].to_numpy(dtype=float),
+            visit_entered=visit_entered,
+            deal_orders=spans_in_order(created, closed),
+            visit_orders=spans_in_order(visit_entered, closed[visit_deal]),
         )
 
     def at(self, cutoff: float) -> CutoffHistory:
@@ -146,9 +156,12 @@ class ClosingHistory:
         closed = self.closed < cutoff  # NaN (not closed) compares False
         end = np.where(closed, self.closed, cutoff)
         existing = (self.first_win_created < cutoff).astype(np.int8)
-        deals = np.flatnonzero(known)
+        first, second = self.deal_orders
+        deals = np.concatenate(
+            [first[known[first] & closed[first]], second[known[second] & ~closed[second]]]
+        )
         days = (end[deals] - self.created[deals]) / SECONDS_PER_DAY
-        # in order of days, as forecast.timing fits them (it sorts a history that is not)
+        # in order of days, as forecast.timing fits them: two sorted runs, merged
         order = np.argsort(days, kind="stable")
         deals, days = deals[order], days[order]
         cycles = pd.DataFrame(
@@ -158,11 +171,17 @@ class ClosingHistory:
                 "closed": closed[deals],
             }
         )
-        deal = self.visit_deal
-        keep = np.flatnonzero(known[deal] & (self.visit_entered < end[deal]))
-        deal = deal[keep]
+        first, second = self.visit_orders
+        ended, censored = self.visit_deal[first], self.visit_deal[second]
+        keep = np.concatenate(
+            [
+                first[known[ended] & closed[ended] & (self.visit_entered[first] < end[ended])],
+                second[known[censored] & ~closed[censored] & (self.visit_entered[second] < cutoff)],
+            ]
+        )
+        deal = self.visit_deal[keep]
         days = (end[deal] - self.visit_entered[keep]) / SECONDS_PER_DAY
-        order = np.argsort(days, kind="stable")
+        order = np.argsort(days, kind="stable")  # two sorted runs, merged
         keep, deal, days = keep[order], deal[order], days[order]
         stages = pd.DataFrame(
             {
@@ -187,6 +206,22 @@ class ClosingHistory:
             for i, name in enumerate(self.sources)
             if count[i]
         }
+
+
+def spans_in_order(start: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two orders of spans (deals from creation, visits from entry) that a cutoff cuts: the
+    ones with a `close` (NaN: none) by their length, close minus start, and all by their
+    start, latest first. At any cutoff the spans closed before it, taken in the first order,
+    and the ones censored there (days: cutoff minus start), taken in the second, are each in
+    ascending order of days: their days sort by merging two sorted runs. Spans of equal days
+    may come in another order than a full sort's; the timing fitted on them counts days
+    alone (forecast.timing.Survival). Positions as int32 where they fit (half the memory at
+    ten million deals)."""
+    kind = np.int32 if len(start) < 2**31 else np.int64
+    ended = np.flatnonzero(~np.isnan(close))
+    by_length = ended[np.argsort(close[ended] - start[ended], kind="stable")]
+    by_start = np.argsort(-start, kind="stable")
+    return by_length.astype(kind), by_start.astype(kind)
 
 
 def epoch_of(con: duckdb.DuckDBPyConnection, moment: datetime) -> float:

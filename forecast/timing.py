@@ -108,6 +108,7 @@ def close_month_shares(
         (["source_system"], cycle_history, "age_days"),
     ]
     by_days: dict[int, pd.DataFrame] = {}
+    ages = {column: deals[column].to_numpy(dtype=float) for column in ("days_in_stage", "age_days")}
     for keys, history, age_column in levels:
         if done.all() or history.empty:
             continue
@@ -117,19 +118,14 @@ def close_month_shares(
         history = by_days[id(history)]
         # a curve only for the groups that have deals still to time, on their rows by index
         # (no frame per group)
-        rows_of = {
-            _key(key): rows
-            for key, rows in history.groupby(keys, dropna=True, observed=True).indices.items()
-        }
+        rows_of = group_rows(history, keys)
         days, closed = history["days"].to_numpy(), history["closed"].to_numpy()
-        pending = deals.loc[~done, [*keys, age_column]].astype({k: "category" for k in keys})
-        for key, group in pending.groupby(keys, dropna=True, observed=True):
-            past = rows_of.get(_key(key))
+        for key, rows in group_rows(deals, keys, np.flatnonzero(~done)).items():
+            past = rows_of.get(key)
             if past is None:
                 continue
             curve = Survival.fit_sorted(days[past], closed[past])
-            rows = deals.index.get_indexer(group.index)
-            got, enough = remaining_shares(group[age_column].to_numpy(dtype=float), curve, windows)
+            got, enough = remaining_shares(ages[age_column][rows], curve, windows)
             shares[rows[enough]] = got[enough]
             done[rows[enough]] = True
     return shares  # a deal no level could time: not expected within the windows
@@ -144,5 +140,45 @@ def _by_days(history: pd.DataFrame) -> pd.DataFrame:
     return history.take(np.argsort(days, kind="stable")).reset_index(drop=True)
 
 
-def _key(key) -> tuple:
-    return key if isinstance(key, tuple) else (key,)
+def group_rows(
+    frame: pd.DataFrame, keys: list[str], rows: np.ndarray | None = None
+) -> dict[tuple, np.ndarray]:
+    """The positions of `frame`'s rows (of `rows`, else all) per value of `keys`, each
+    group's in ascending order; a row with a missing key is in none. What pandas'
+    groupby(...).indices gives, from integer codes: on a cutoff's three million stage
+    visits that cost 0.25 s, seven cutoffs a run."""
+    codes, values = [], []
+    for key in keys:
+        column = frame[key]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            code, uniques = column.cat.codes.to_numpy(), column.cat.categories
+            code = code if rows is None else code[rows]
+        else:
+            column = column.to_numpy()
+            code, uniques = pd.factorize(column if rows is None else column[rows])  # missing: -1
+        codes.append(code)
+        values.append(uniques)
+    combined = np.zeros(len(frame) if rows is None else len(rows), dtype=np.int64)
+    present = np.ones(len(combined), dtype=bool)
+    for code, uniques in zip(codes, values, strict=True):
+        combined *= max(len(uniques), 1)
+        combined += code
+        present &= code >= 0
+    kept = np.flatnonzero(present)
+    groups = combined[kept]
+    if len(groups) and groups.max() < 2**16:
+        # a handful of groups: numpy sorts 16-bit codes stably by radix, ten times faster
+        groups = groups.astype(np.uint16)
+    order = kept[np.argsort(groups, kind="stable")]
+    if not len(order):
+        return {}
+    ordered = combined[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    positions = order if rows is None else np.asarray(rows)[order]
+    return {
+        tuple(
+            uniques[code[order[start]]] for code, uniques in zip(codes, values, strict=True)
+        ): positions[start:end]
+        for start, end in zip(starts, ends, strict=True)
+    }

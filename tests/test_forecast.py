@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from forecast.intervals import interval
-from forecast.timing import Survival, remaining_shares
+from forecast.timing import Survival, group_rows, remaining_shares
 from tests.conftest import query, run_ok
 from tests.exports import HUBSPOT_DEAL_HEADER, row, write_csv
 
@@ -35,6 +35,28 @@ def test_survival_matches_a_hand_count():
     assert enough[0] and math.isclose(shares[0, 0], 2 / 5) and math.isclose(shares[0, 1], 3 / 5)
     # older than every past deal: no timing to go on
     assert not remaining_shares(np.array([10.0]), curve, [(0, 30)])[1][0]
+
+
+def test_rows_are_grouped_by_their_keys_values_with_missing_keys_left_out():
+    """The deals still to time and the past rows their curves are fitted on are found by
+    the values of their keys (source, type, stage), text or categories alike."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "source": ["crm", "hub", "crm", None, "crm", "hub"],
+            "stage": pd.Categorical(["s1", "s1", "s2", "s1", None, "s1"]),
+        }
+    )
+    assert {k: v.tolist() for k, v in group_rows(frame, ["source", "stage"]).items()} == {
+        ("crm", "s1"): [0],
+        ("hub", "s1"): [1, 5],
+        ("crm", "s2"): [2],
+    }
+    # only rows 1, 2, 4 and 5 asked for: positions still the frame's
+    some = group_rows(frame, ["source"], np.array([1, 2, 4, 5]))
+    assert {k: v.tolist() for k, v in some.items()} == {("hub",): [1, 5], ("crm",): [2, 4]}
+    assert group_rows(frame.iloc[:0], ["source", "stage"]) == {}
 
 
 # Each deal of a small history: (source, id, account, status, created day, closed day), the
@@ -143,6 +165,9 @@ def test_each_cutoff_knows_the_closes_and_visits_before_it(tmp_path):
             ("hub", "new", "s1", 3.0, True),
         ]
     )
+    # each in ascending order of days, as the timing fits them (forecast.timing)
+    for frame in (at30.cycles, at30.stages):
+        assert (frame["days"].diff().dropna() >= 0).all()
     # closed before day 30: crm A, K, N (two won), hub H1 (lost)
     assert at30.base_rates == {"crm": 2 / 3, "hub": 0.0}
 
