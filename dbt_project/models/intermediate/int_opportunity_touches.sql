@@ -93,14 +93,21 @@ select
     activity_id,
     -- the deal's first touch of its week, and first of its type that week (weeks follow
     -- the touches' order): follow_up_weekly counts the deals touched as a sum of these
-    -- flags, not a count(distinct) over tens of millions of touches
+    -- flags, not a count(distinct) over tens of millions of touches. The type's previous
+    -- touch is the row before in the deal's touches ordered by type first (partitioning
+    -- by the type as well was a sort of its own, a third of the model's build)
     coalesce(lag(week_start) over (
         partition by source_system, opportunity_id order by occurred_at, activity_id
     ) != week_start, true) as is_first_of_week,
-    coalesce(lag(week_start) over (
-        partition by source_system, opportunity_id, activity_type order by occurred_at, activity_id
-    ) != week_start, true) as is_first_of_type_in_week
+    coalesce(not (
+        lag(activity_type) over by_type = activity_type
+        and lag(week_start) over by_type = week_start
+    ), true) as is_first_of_type_in_week
 from touches
+window
+    by_type as (
+        partition by source_system, opportunity_id order by activity_type, occurred_at, activity_id
+    )
 {% if is_incremental() %}
     union all
     -- one marker row per recomputed deal, so that delete+insert clears the deal's old rows
