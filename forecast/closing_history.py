@@ -103,14 +103,19 @@ class ClosingHistory:
     visit_deal: np.ndarray
     visit_stage: np.ndarray  # code into `stages`, -1 none
     visit_entered: np.ndarray
-    # deals and visits in two orders each (`spans_in_order`), so that a cutoff's days come
-    # sorted from one merge instead of a sort of millions of days per cutoff
-    deal_orders: tuple[np.ndarray, np.ndarray]
-    visit_orders: tuple[np.ndarray, np.ndarray]
+    # deals and visits in two orders each (spans_in_order), so that a cutoff's days come
+    # sorted from one merge instead of a sort of millions of days per cutoff (None: read
+    # for one cutoff, whose days are sorted)
+    deal_orders: tuple[np.ndarray, np.ndarray] | None = None
+    visit_orders: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection, until: datetime) -> ClosingHistory:
-        """The deals created before `until` and their visits (one query each)."""
+    def read(
+        cls, con: duckdb.DuckDBPyConnection, until: datetime, cutoffs: int = 1
+    ) -> ClosingHistory:
+        """The deals created before `until` and their visits (one query each), to be cut at
+        `cutoffs` cutoffs: from two on, put in order once (spans_in_order, which costs
+        what sorting the days of two cutoffs does)."""
         con.execute(DEALS_SQL, {"until": until})
         try:
             deals = coded_frame(
@@ -146,8 +151,10 @@ class ClosingHistory:
             visit_deal=visit_deal,
             visit_stage=stage.cat.codes.to_numpy(),
             visit_entered=visit_entered,
-            deal_orders=spans_in_order(created, closed),
-            visit_orders=spans_in_order(visit_entered, closed[visit_deal]),
+            deal_orders=spans_in_order(created, closed) if cutoffs > 1 else None,
+            visit_orders=(
+                spans_in_order(visit_entered, closed[visit_deal]) if cutoffs > 1 else None
+            ),
         )
 
     def at(self, cutoff: float) -> CutoffHistory:
@@ -156,12 +163,16 @@ class ClosingHistory:
         closed = self.closed < cutoff  # NaN (not closed) compares False
         end = np.where(closed, self.closed, cutoff)
         existing = (self.first_win_created < cutoff).astype(np.int8)
-        first, second = self.deal_orders
-        deals = np.concatenate(
-            [first[known[first] & closed[first]], second[known[second] & ~closed[second]]]
-        )
+        if self.deal_orders is None:
+            deals = np.flatnonzero(known)
+        else:
+            first, second = self.deal_orders
+            deals = np.concatenate(
+                [first[known[first] & closed[first]], second[known[second] & ~closed[second]]]
+            )
         days = (end[deals] - self.created[deals]) / SECONDS_PER_DAY
-        # in order of days, as forecast.timing fits them: two sorted runs, merged
+        # in order of days, as forecast.timing fits them (from deal_orders: two sorted runs,
+        # merged)
         order = np.argsort(days, kind="stable")
         deals, days = deals[order], days[order]
         cycles = pd.DataFrame(
@@ -171,17 +182,23 @@ class ClosingHistory:
                 "closed": closed[deals],
             }
         )
-        first, second = self.visit_orders
-        ended, censored = self.visit_deal[first], self.visit_deal[second]
-        keep = np.concatenate(
-            [
-                first[known[ended] & closed[ended] & (self.visit_entered[first] < end[ended])],
-                second[known[censored] & ~closed[censored] & (self.visit_entered[second] < cutoff)],
-            ]
-        )
+        if self.visit_orders is None:
+            deal = self.visit_deal
+            keep = np.flatnonzero(known[deal] & (self.visit_entered < end[deal]))
+        else:
+            first, second = self.visit_orders
+            ended, censored = self.visit_deal[first], self.visit_deal[second]
+            keep = np.concatenate(
+                [
+                    first[known[ended] & closed[ended] & (self.visit_entered[first] < end[ended])],
+                    second[
+                        known[censored] & ~closed[censored] & (self.visit_entered[second] < cutoff)
+                    ],
+                ]
+            )
         deal = self.visit_deal[keep]
         days = (end[deal] - self.visit_entered[keep]) / SECONDS_PER_DAY
-        order = np.argsort(days, kind="stable")  # two sorted runs, merged
+        order = np.argsort(days, kind="stable")
         keep, deal, days = keep[order], deal[order], days[order]
         stages = pd.DataFrame(
             {

@@ -337,7 +337,7 @@ def refresh_forecast(
         plan = plan_backtest(con, config, as_of, months_back, timezone, reuse)
         # read once for today and every month computed
         with memory_lowered(con, memory_limit, READING_MEMORY_LIMIT):
-            history = ClosingHistory.read(con, as_of_end)
+            history = ClosingHistory.read(con, as_of_end, cutoffs=1 + len(plan.todo))
         today = (
             "SELECT source_system, opportunity_id, win_probability FROM marts.opportunity_priority"
         )

@@ -128,15 +128,18 @@ def closing_history_warehouse(path):
     return con
 
 
-def test_each_cutoff_knows_the_closes_and_visits_before_it(tmp_path):
+@pytest.mark.parametrize("cutoffs", [1, 2])
+def test_each_cutoff_knows_the_closes_and_visits_before_it(tmp_path, cutoffs):
     """What the forecast's timing is fitted on at a cutoff, counted here by hand: deals
     created before it, closed only if they closed before it (else days to the cutoff), visits
-    entered before the close or the cutoff, customer types from wins known then."""
+    entered before the close or the cutoff, customer types from wins known then. The same
+    whether the history is read for one cutoff (its days sorted) or for several (kept in
+    order once, each cutoff's days merged)."""
     from forecast.closing_history import ClosingHistory, epoch_of
 
     con = closing_history_warehouse(tmp_path / "w.duckdb")
     day = lambda d: datetime(2025, 1, 1, tzinfo=ZoneInfo("UTC")) + timedelta(days=d)  # noqa: E731
-    history = ClosingHistory.read(con, day(100))
+    history = ClosingHistory.read(con, day(100), cutoffs=cutoffs)
 
     def rows(frame):
         out = frame.astype({c: object for c in frame.columns if frame[c].dtype == "category"})
