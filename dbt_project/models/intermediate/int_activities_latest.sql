@@ -4,9 +4,7 @@
 -- its cost follows the new export, not the tens of millions of activities before it.
 -- `oppwh run --full-refresh` rebuilds it from every load and gives the same rows. Its
 -- pre-hook keeps the newest load it held before the build (macros/rebuilt.sql), so its
--- grain test reads only the activities the build rewrote. Only the activities exported
--- more than once are ranked: most are exported once, and ranking every version of tens of
--- millions (a sort of them all) took a third of the build of a first load.
+-- grain test reads only the activities the build rewrote.
 -- On Spark it is a plain table, rebuilt each run: dbt-spark has no delete+insert for
 -- Parquet tables, and a cluster has the cores to re-rank every activity.
 {{
@@ -33,39 +31,8 @@ with versions as (
     {% endif %}
 ),
 
--- the activities with more than one version, the only ones whose versions need ranking
-repeated as (
-    select
-        source_system,
-        activity_id
-    from versions
-    group by source_system, activity_id
-    having count(*) > 1
-),
-
-repeated_versions as (
-    select v.*
-    from versions as v
-    where exists (
-        select 1
-        from repeated as r
-        where r.source_system = v.source_system and r.activity_id is not distinct from v.activity_id
-    )
-),
-
 ranked as (
-    select
-        v.*,
-        1 as _version_rank
-    from versions as v
-    where
-        not exists (
-            select 1
-            from repeated as r
-            where r.source_system = v.source_system and r.activity_id is not distinct from v.activity_id
-        )
-    union all
-    {{ ranked_versions('repeated_versions', 'activity_id') }}
+    {{ ranked_versions('versions', 'activity_id') }}
 )
 
 select
