@@ -163,13 +163,7 @@ class ClosingHistory:
         closed = self.closed < cutoff  # NaN (not closed) compares False
         end = np.where(closed, self.closed, cutoff)
         existing = (self.first_win_created < cutoff).astype(np.int8)
-        if self.deal_orders is None:
-            deals = np.flatnonzero(known)
-        else:
-            first, second = self.deal_orders
-            deals = np.concatenate(
-                [first[known[first] & closed[first]], second[known[second] & ~closed[second]]]
-            )
+        deals = _in_days_order(known, closed, self.deal_orders)
         days = (end[deals] - self.created[deals]) / SECONDS_PER_DAY
         # in order of days, as forecast.timing fits them (from deal_orders: two sorted runs,
         # merged)
@@ -182,20 +176,10 @@ class ClosingHistory:
                 "closed": closed[deals],
             }
         )
-        if self.visit_orders is None:
-            deal = self.visit_deal
-            keep = np.flatnonzero(known[deal] & (self.visit_entered < end[deal]))
-        else:
-            first, second = self.visit_orders
-            ended, censored = self.visit_deal[first], self.visit_deal[second]
-            keep = np.concatenate(
-                [
-                    first[known[ended] & closed[ended] & (self.visit_entered[first] < end[ended])],
-                    second[
-                        known[censored] & ~closed[censored] & (self.visit_entered[second] < cutoff)
-                    ],
-                ]
-            )
+        deal = self.visit_deal
+        keep = _in_days_order(
+            known[deal] & (self.visit_entered < end[deal]), closed[deal], self.visit_orders
+        )
         deal = self.visit_deal[keep]
         days = (end[deal] - self.visit_entered[keep]) / SECONDS_PER_DAY
         order = np.argsort(days, kind="stable")
@@ -223,6 +207,18 @@ class ClosingHistory:
             for i, name in enumerate(self.sources)
             if count[i]
         }
+
+
+def _in_days_order(
+    mask: np.ndarray, closed: np.ndarray, orders: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray:
+    """The positions where `mask` holds: from `orders` (spans_in_order) the closed ones by
+    length, then the censored ones by start, latest first (each run ascending in days, so a
+    stable sort of the days only merges them); without orders, in position order."""
+    if orders is None:
+        return np.flatnonzero(mask)
+    first, second = orders
+    return np.concatenate([first[(mask & closed)[first]], second[(mask & ~closed)[second]]])
 
 
 def spans_in_order(start: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
